@@ -1,0 +1,141 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"istio.io/api/label"
+	corev1 "k8s.io/api/core/v1"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
+
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
+	"github.com/meshdoctor/meshdoctor/internal/mesh"
+)
+
+var networkChecks = []Check{
+	{ID: "network.namespace-label", Title: "istio-system carries topology.istio.io/network (multi-network meshes)", Scope: PerCluster,
+		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResNamespaces}, Cluster: namespaceLabel},
+	{ID: "network.injector-network", Title: "the injector's global.network equals the namespace's network", Scope: PerCluster,
+		DependsOn: []string{"network.namespace-label"}, Needs: []string{cluster.ResConfigMaps}, Cluster: injectorNetwork},
+	{ID: "network.gateway-label", Title: "the east-west gateway Service and pods carry the cluster's network", Scope: PerCluster,
+		DependsOn: []string{"network.namespace-label"}, Needs: []string{cluster.ResServices, cluster.ResPods}, Cluster: gatewayLabel},
+	{ID: "network.gateway-per-network", Title: "every network with peers on other networks has an east-west gateway", Scope: Mesh,
+		DependsOn: []string{"network.namespace-label", "network.gateway-label"}, Mesh: gatewayPerNetwork},
+}
+
+func namespaceLabel(_ context.Context, env *Env, c *mesh.Cluster) []Result {
+	key := label.TopologyNetwork.Name
+	fix := fmt.Sprintf("%s label namespace istio-system %s=<network>", kc(c.Name), key)
+	if c.Network != "" {
+		return []Result{pass("istio-system is on network "+c.Network, Ev(key, c.Network))}
+	}
+	var labelled []string
+	for _, o := range env.Mesh.Reachable() {
+		if o.Network != "" {
+			labelled = append(labelled, o.Name+"="+o.Network)
+		}
+	}
+	if len(labelled) == 0 {
+		return []Result{pass("no cluster sets a network: a single-network mesh")}
+	}
+	r := failf(fix, "istio-system has no %s label while other clusters set one: istiod cannot tell this cluster's network, endpoints cross networks without the gateway", key)
+	return []Result{with(r, Ev("other clusters", strings.Join(labelled, ", ")))}
+}
+
+func injectorNetwork(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
+	v := c.ValuesString("global", "network")
+	if v == "" || c.Network == "" {
+		return []Result{pass("no conflicting network in the injector values", Ev("global.network", orNone(v)), Ev("namespace", orNone(c.Network)))}
+	}
+	if v != c.Network {
+		r := failf(fmt.Sprintf("reinstall with --set values.global.network=%s, or relabel: %s label namespace istio-system %s=%s --overwrite", c.Network, kc(c.Name), label.TopologyNetwork.Name, v),
+			"sidecars are injected with network %q but istio-system says %q", v, c.Network)
+		return []Result{with(r, Ev("global.network", v), Ev("namespace label", c.Network))}
+	}
+	return []Result{pass("injector network equals the namespace network: " + v)}
+}
+
+func gatewayLabel(_ context.Context, env *Env, c *mesh.Cluster) []Result {
+	gw := c.EastWest
+	if gw == nil {
+		return []Result{skipf("no %s Service in this cluster", mesh.EastWestGatewayName)}
+	}
+	key := label.TopologyNetwork.Name
+	svc := gw.Service
+	fix := fmt.Sprintf("%s -n %s label svc %s %s=%s --overwrite", kc(c.Name), svc.Namespace, svc.Name, key, orNone(c.Network))
+	if !env.Mesh.MultiNetwork() && gw.Network == "" {
+		return []Result{pass("single-network mesh: the gateway needs no network label")}
+	}
+	if gw.Network == "" {
+		return []Result{failf(fix, "Service %s has no %s label: istiod does not use it as a network gateway", svc.Name, key)}
+	}
+	if gw.Network != c.Network {
+		r := failf(fix, "gateway Service %s is labelled network %q but istio-system is on %q", svc.Name, gw.Network, orNone(c.Network))
+		return []Result{with(r, Ev("service label", gw.Network), Ev("namespace label", orNone(c.Network)))}
+	}
+	var bad []string
+	sel := k8slabels.SelectorFromSet(svc.Spec.Selector)
+	for i := range c.Inv.Pods {
+		p := &c.Inv.Pods[i]
+		if p.Namespace != svc.Namespace || len(svc.Spec.Selector) == 0 || !sel.Matches(k8slabels.Set(p.Labels)) {
+			continue
+		}
+		if n := podNetwork(p); n != "" && n != c.Network {
+			bad = append(bad, fmt.Sprintf("%s=%s", p.Name, n))
+		}
+	}
+	if len(bad) > 0 {
+		return []Result{with(failf(fmt.Sprintf("%s -n %s set env deploy/%s ISTIO_META_NETWORK=%s", kc(c.Name), svc.Namespace, svc.Name, c.Network),
+			"gateway pods are on another network than the cluster (%s)", strings.Join(bad, ", ")), Ev("cluster network", c.Network))}
+	}
+	return []Result{pass("gateway Service and pods are on network " + c.Network)}
+}
+
+// podNetwork is the network a pod declares (label, else ISTIO_META_NETWORK).
+func podNetwork(p *corev1.Pod) string {
+	if n := p.Labels[label.TopologyNetwork.Name]; n != "" {
+		return n
+	}
+	for _, ct := range p.Spec.Containers {
+		for _, e := range ct.Env {
+			if e.Name == "ISTIO_META_NETWORK" {
+				return e.Value
+			}
+		}
+	}
+	return ""
+}
+
+func gatewayPerNetwork(_ context.Context, env *Env) []Result {
+	m := env.Mesh
+	nets := m.Networks()
+	if len(nets) < 2 {
+		return []Result{pass("single network: no east-west gateway needed")}
+	}
+	var out []Result
+	for _, n := range nets {
+		var members, gws []string
+		for _, c := range m.Reachable() {
+			if c.Network == n {
+				members = append(members, c.Name)
+			}
+			for _, g := range c.Gateways {
+				if g.Network == n {
+					gws = append(gws, c.Name+"/"+g.Service.Name)
+				}
+			}
+		}
+		if len(gws) == 0 {
+			r := failf(fmt.Sprintf("istioctl --context %s install -f eastwest-gateway.yaml (samples/multicluster/gen-eastwest-gateway.sh --network %s)", shellQuote(members[0]), n),
+				"network %s (%s) has no east-west gateway: other networks cannot reach its endpoints", n, strings.Join(members, ", "))
+			r.Target = n
+			out = append(out, r)
+			continue
+		}
+		r := pass(fmt.Sprintf("network %s has gateway %s", n, strings.Join(gws, ", ")))
+		r.Target = n
+		out = append(out, r)
+	}
+	return out
+}

@@ -1,0 +1,239 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
+	"github.com/meshdoctor/meshdoctor/internal/mesh"
+)
+
+// TokenExpiryWarning is how close to expiry a remote secret's token warns.
+const TokenExpiryWarning = 7 * 24 * time.Hour
+
+var secretChecks = []Check{
+	{ID: "secrets.remote-kubeconfig", Title: "remote secrets hold kubeconfigs istiod can use", Scope: PerCluster,
+		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResSecrets}, Cluster: remoteKubeconfig},
+	{ID: "secrets.remote-cluster-id", Title: "each remote secret's key is the clusterName of the cluster it points at", Scope: PerCluster,
+		DependsOn: []string{"secrets.remote-kubeconfig", "controlplane.cluster-id"}, Needs: []string{cluster.ResSecrets}, Cluster: remoteClusterID},
+	{ID: "secrets.remote-stale", Title: "no remote secret points at a cluster outside the mesh", Scope: PerCluster,
+		DependsOn: []string{"secrets.remote-kubeconfig", "controlplane.cluster-id"}, Needs: []string{cluster.ResSecrets}, Cluster: remoteStale},
+	{ID: "secrets.remote-coverage", Title: "each primary has a remote secret for every other cluster", Scope: PerCluster,
+		DependsOn: []string{"secrets.remote-kubeconfig", "controlplane.cluster-id"}, Needs: []string{cluster.ResSecrets}, Cluster: remoteCoverage},
+	{ID: "secrets.remote-token-expiry", Title: "remote secret tokens are not expired nor expiring within 7 days", Scope: PerCluster,
+		DependsOn: []string{"secrets.remote-kubeconfig"}, Needs: []string{cluster.ResSecrets}, Cluster: remoteTokenExpiry},
+	{ID: "secrets.remote-access", Title: "each remote secret's server answers and accepts its credentials", Scope: Pair, Network: true,
+		DependsOn: []string{"secrets.remote-cluster-id"}, Needs: []string{cluster.ResSecrets}, Cluster: remoteAccess},
+}
+
+// eachKubeconfig applies fn to every kubeconfig of every remote secret of a
+// primary; target is "<secret>/<key>".
+func eachKubeconfig(c *mesh.Cluster, fn func(rs cluster.RemoteSecret, rk cluster.RemoteKubeconfig, target string) []Result) []Result {
+	if c.Role != mesh.Primary {
+		if len(c.Inv.RemoteSecrets) == 0 {
+			return []Result{skipf("not applicable: %s cluster, no istiod reads remote secrets here", c.Role)}
+		}
+	}
+	if len(c.Inv.RemoteSecrets) == 0 {
+		return []Result{skipf("no remote secrets (istio/multiCluster=true) in istio-system")}
+	}
+	var out []Result
+	for _, rs := range c.Inv.RemoteSecrets {
+		for _, rk := range rs.Kubeconfigs {
+			target := rs.Name + "/" + rk.ClusterID
+			for _, r := range fn(rs, rk, target) {
+				if r.Target == "" {
+					r.Target = target
+				}
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+func insecureOptions(c *mesh.Cluster) string {
+	v, _ := c.EnvValue("PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS")
+	return v
+}
+
+func remoteKubeconfig(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
+	allowed := insecureOptions(c)
+	return eachKubeconfig(c, func(rs cluster.RemoteSecret, rk cluster.RemoteKubeconfig, _ string) []Result {
+		regen := fmt.Sprintf("istioctl create-remote-secret --context=<remote context> --name=%s | %s apply -f -", rk.ClusterID, kc(c.Name))
+		if rk.ParseError != "" {
+			return []Result{failf(regen, "secret %s key %s: %s", rs.Name, rk.ClusterID, rk.ParseError)}
+		}
+		ev := []Evidence{Ev("server", rk.Server), Ev("auth", rk.Auth)}
+		if host := serverHost(rk.Server); isLoopback(host) {
+			return []Result{with(failf(regen+" --server=https://<address istiod can reach>",
+				"server %s is a loopback address: istiod would dial itself, not the remote cluster", rk.Server), ev...)}
+		}
+		option := ""
+		switch {
+		case rk.Auth == "exec":
+			option = "exec"
+		case strings.HasPrefix(rk.Auth, "auth-provider:") && rk.Auth != "auth-provider:oidc":
+			option = "authProvider"
+		case rk.Auth == "token-file":
+			option = "tokenFile"
+		case rk.Auth == "client-cert-file":
+			option = "clientKey"
+		case rk.Auth == "none":
+			return []Result{with(failf(regen, "kubeconfig has no credentials"), ev...)}
+		}
+		if option != "" && !strings.Contains(allowed, option) {
+			return []Result{with(failf(regen, "user authenticates with %s, which istiod rejects unless PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS allows %s", rk.Auth, option), ev...)}
+		}
+		return []Result{pass(fmt.Sprintf("kubeconfig for %s parses (%s auth)", rk.ClusterID, rk.Auth), ev...)}
+	})
+}
+
+func serverHost(server string) string {
+	u, err := url.Parse(server)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func remoteClusterID(_ context.Context, env *Env, c *mesh.Cluster) []Result {
+	registered := map[string]string{}
+	return eachKubeconfig(c, func(rs cluster.RemoteSecret, rk cluster.RemoteKubeconfig, _ string) []Result {
+		ev := []Evidence{Ev("key", rk.ClusterID), Ev("server", rk.Server)}
+		if rk.ClusterID == c.ID {
+			return []Result{with(warnf(fmt.Sprintf("%s -n istio-system delete secret %s", kc(c.Name), rs.Name),
+				"key %s is this cluster's own clusterName: istiod ignores it", rk.ClusterID), ev...)}
+		}
+		if prev, dup := registered[rk.ClusterID]; dup {
+			return []Result{with(warnf(fmt.Sprintf("%s -n istio-system delete secret %s", kc(c.Name), rs.Name),
+				"cluster ID %s is already registered by secret %s: istiod ignores this one", rk.ClusterID, prev), ev...)}
+		}
+		registered[rk.ClusterID] = rs.Name
+		if len(env.Mesh.ByID(rk.ClusterID)) > 0 {
+			return []Result{with(pass(fmt.Sprintf("key %s is a cluster of the mesh", rk.ClusterID)), ev...)}
+		}
+		if target := env.Mesh.ByServer(rk.Server); target != nil && target.Reachable() {
+			r := failf(fmt.Sprintf("istioctl create-remote-secret --context=%s --name=%s | %s apply -f - ; %s -n istio-system delete secret %s",
+				shellQuote(target.Name), target.ID, kc(c.Name), kc(c.Name), rs.Name),
+				"key %s but its server is cluster %s, whose clusterName is %s: istiod registers the endpoints under the wrong cluster ID", rk.ClusterID, target.Name, target.ID)
+			return []Result{with(r, append(ev, Ev("clusterName of "+target.Name, target.ID))...)}
+		}
+		return []Result{with(pass(fmt.Sprintf("key %s names no cluster of the mesh (see secrets.remote-stale)", rk.ClusterID)), ev...)}
+	})
+}
+
+func remoteStale(_ context.Context, env *Env, c *mesh.Cluster) []Result {
+	return eachKubeconfig(c, func(rs cluster.RemoteSecret, rk cluster.RemoteKubeconfig, _ string) []Result {
+		ev := []Evidence{Ev("key", rk.ClusterID), Ev("server", rk.Server)}
+		if len(env.Mesh.ByID(rk.ClusterID)) > 0 || env.Mesh.ByServer(rk.Server) != nil || rk.ClusterID == c.ID {
+			return []Result{with(pass("points at a cluster of the mesh"), ev...)}
+		}
+		var known []string
+		for _, o := range env.Mesh.Reachable() {
+			known = append(known, o.ID)
+		}
+		r := failf(fmt.Sprintf("%s -n istio-system delete secret %s (if cluster %s is gone), or add its context to the kubeconfig", kc(c.Name), rs.Name, rk.ClusterID),
+			"stale remote secret: cluster %s is not in the mesh; istiod keeps trying to watch it", rk.ClusterID)
+		return []Result{with(r, append(ev, Ev("mesh cluster IDs", strings.Join(known, ", ")))...)}
+	})
+}
+
+func remoteCoverage(_ context.Context, env *Env, c *mesh.Cluster) []Result {
+	if c.Role != mesh.Primary {
+		return []Result{skipf("not applicable: %s cluster", c.Role)}
+	}
+	have := map[string]bool{}
+	byServer := map[string]string{}
+	for _, rs := range c.Inv.RemoteSecrets {
+		for _, rk := range rs.Kubeconfigs {
+			have[rk.ClusterID] = true
+			byServer[strings.TrimSuffix(rk.Server, "/")] = rs.Name + "/" + rk.ClusterID
+		}
+	}
+	var out []Result
+	for _, o := range env.Mesh.Reachable() {
+		if o == c || o.Role == mesh.NoControlPlane || o.ID == c.ID {
+			continue
+		}
+		if have[o.ID] {
+			r := pass(fmt.Sprintf("watches %s (clusterName %s)", o.Name, o.ID))
+			r.Peer = o.Name
+			out = append(out, r)
+			continue
+		}
+		if key, ok := byServer[strings.TrimSuffix(o.Inv.Server, "/")]; ok && o.Inv.Server != "" {
+			r := skipf("secret %s points at %s under another key: see secrets.remote-cluster-id", key, o.Name)
+			r.Peer = o.Name
+			out = append(out, r)
+			continue
+		}
+		r := failf(fmt.Sprintf("istioctl create-remote-secret --context=%s --name=%s | %s apply -f -", shellQuote(o.Name), o.ID, kc(c.Name)),
+			"no remote secret for %s (clusterName %s): istiod in %s does not see its endpoints", o.Name, o.ID, c.Name)
+		r.Peer = o.Name
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return []Result{pass("no other cluster to watch")}
+	}
+	return out
+}
+
+func remoteTokenExpiry(_ context.Context, env *Env, c *mesh.Cluster) []Result {
+	return eachKubeconfig(c, func(rs cluster.RemoteSecret, rk cluster.RemoteKubeconfig, _ string) []Result {
+		if rk.ParseError != "" {
+			return []Result{skipf("kubeconfig does not parse")}
+		}
+		if rk.TokenExpiry == nil {
+			return []Result{pass(fmt.Sprintf("no expiring token (%s auth)", rk.Auth))}
+		}
+		exp := *rk.TokenExpiry
+		ev := []Evidence{Ev("token exp", exp.Format(time.RFC3339)), Ev("subject", rk.TokenSubject)}
+		fix := fmt.Sprintf("istioctl create-remote-secret --context=<context of %s> --name=%s | %s apply -f -", rk.ClusterID, rk.ClusterID, kc(c.Name))
+		switch {
+		case env.Now.After(exp):
+			return []Result{with(failf(fix, "token expired %s ago: istiod cannot watch %s", env.Now.Sub(exp).Round(time.Minute), rk.ClusterID), ev...)}
+		case exp.Sub(env.Now) < TokenExpiryWarning:
+			return []Result{with(warnf(fix, "token expires in %s", exp.Sub(env.Now).Round(time.Minute)), ev...)}
+		}
+		return []Result{with(pass("token valid until "+exp.Format("2006-01-02")), ev...)}
+	})
+}
+
+func remoteAccess(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
+	return eachKubeconfig(c, func(rs cluster.RemoteSecret, rk cluster.RemoteKubeconfig, _ string) []Result {
+		var peer string
+		if t := env.Mesh.ByID(rk.ClusterID); len(t) == 1 {
+			peer = t[0].Name
+		}
+		if rk.ParseError != "" {
+			return []Result{{Status: Skipped, Peer: peer, Message: "kubeconfig does not parse"}}
+		}
+		if env.RemoteAccess == nil || rk.Raw() == nil {
+			return []Result{{Status: Skipped, Peer: peer, Message: "credentials not available (offline snapshot)"}}
+		}
+		err := env.RemoteAccess(ctx, rk.Raw())
+		ev := []Evidence{Ev("server", rk.Server)}
+		if err != nil {
+			r := failf(fmt.Sprintf("%s -n istio-system get secret %s -o jsonpath='{.data.%s}' | base64 -d > /tmp/remote.kubeconfig && kubectl --kubeconfig /tmp/remote.kubeconfig auth can-i list endpointslices -A", kc(c.Name), rs.Name, rk.ClusterID),
+				"istiod's credentials for %s do not work: %v", rk.ClusterID, err)
+			r.Peer = peer
+			return []Result{with(r, ev...)}
+		}
+		r := pass("server answers and the credentials may list what istiod watches")
+		r.Peer = peer
+		return []Result{with(r, ev...)}
+	})
+}

@@ -1,0 +1,308 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
+	"github.com/meshdoctor/meshdoctor/internal/mesh"
+	"github.com/meshdoctor/meshdoctor/internal/pki"
+)
+
+// ExpiryWarning is how close to expiry a CA certificate warns.
+const ExpiryWarning = 30 * 24 * time.Hour
+
+var trustChecks = []Check{
+	{ID: "trust.cacerts-present", Title: "cacerts holds a complete plugged-in CA bundle", Scope: PerCluster,
+		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResSecrets}, Cluster: cacertsPresent},
+	{ID: "trust.cacerts-valid", Title: "cacerts parses, chains to its root, key matches, CA flags set", Scope: PerCluster,
+		DependsOn: []string{"trust.cacerts-present"}, Needs: []string{cluster.ResSecrets}, Cluster: cacertsValid},
+	{ID: "trust.cacerts-expiry", Title: "CA certificates are not expired nor expiring within 30 days", Scope: PerCluster,
+		DependsOn: []string{"trust.cacerts-valid"}, Needs: []string{cluster.ResSecrets}, Cluster: cacertsExpiry},
+	{ID: "trust.root-match", Title: "all clusters share one root CA", Scope: Mesh,
+		DependsOn: []string{"trust.cacerts-valid"}, Mesh: rootMatch},
+	{ID: "trust.istiod-uses-cacerts", Title: "the root istiod distributes (istio-ca-root-cert) is the cacerts root", Scope: PerCluster,
+		DependsOn: []string{"trust.cacerts-valid"}, Needs: []string{cluster.ResConfigMaps}, Cluster: istiodUsesCacerts},
+}
+
+// bundle is a parsed cacerts.
+type bundle struct {
+	caCert *x509.Certificate
+	chain  []*x509.Certificate // cert-chain.pem
+	roots  []*x509.Certificate // root-cert.pem (several during a rotation)
+}
+
+func parseBundle(b *cluster.CABundle) (*bundle, []string) {
+	var problems []string
+	out := &bundle{}
+	caName, chainName, rootName := "ca-cert.pem", "cert-chain.pem", "root-cert.pem"
+	if b.Form == "tls" {
+		caName, chainName, rootName = "tls.crt", "tls.crt", "ca.crt"
+	}
+	if certs, err := pki.ParseCerts(b.CACert); err != nil {
+		problems = append(problems, fmt.Sprintf("%s: %v", caName, err))
+	} else {
+		out.caCert = certs[0]
+	}
+	if certs, err := pki.ParseCerts(b.CertChain); err != nil {
+		problems = append(problems, fmt.Sprintf("%s: %v", chainName, err))
+	} else {
+		out.chain = certs
+	}
+	if certs, err := pki.ParseCerts(b.Root); err != nil {
+		problems = append(problems, fmt.Sprintf("%s: %v", rootName, err))
+	} else {
+		out.roots = certs
+	}
+	return out, problems
+}
+
+// primaryOnly returns a skip result for clusters whose CA is not their own.
+func primaryOnly(c *mesh.Cluster) []Result {
+	if c.Role != mesh.Primary {
+		return []Result{skipf("not applicable: %s cluster, its workload certificates come from a primary's istiod", c.Role)}
+	}
+	return nil
+}
+
+func cacertsPresent(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
+	if r := primaryOnly(c); r != nil {
+		return r
+	}
+	fix := fmt.Sprintf("%s -n istio-system create secret generic cacerts --from-file=ca-cert.pem --from-file=ca-key.pem --from-file=root-cert.pem --from-file=cert-chain.pem && %s -n istio-system rollout restart deploy/istiod", kc(c.Name), kc(c.Name))
+	b := c.Inv.CACerts
+	if b == nil {
+		r := failf(fix, "no cacerts secret in istio-system: istiod is not using a plugged-in CA")
+		if s := c.Inv.IstioCASecret; s != nil {
+			r.Message = "no cacerts secret: istiod is not using cacerts, it signs with its self-signed istio-ca-secret (a different root in every cluster)"
+			if roots, err := pki.ParseCerts(firstNonEmpty(s.Root, s.CACert)); err == nil {
+				r.Evidence = append(r.Evidence, Ev("istio-ca-secret root", pki.Describe(roots[0])))
+			}
+		}
+		return []Result{r}
+	}
+	want := []string{"ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"}
+	if b.Form == "tls" {
+		want = []string{"tls.crt", "tls.key", "ca.crt"}
+	}
+	var missing []string
+	for _, k := range want {
+		if !slices.Contains(b.Keys, k) {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		r := failf(fix, "cacerts is incomplete, missing %s: istiod fails with \"incomplete signing CA bundle\"", strings.Join(missing, ", "))
+		return []Result{with(r, Ev("keys", strings.Join(b.Keys, ", ")), Ev("form", b.Form))}
+	}
+	return []Result{pass(fmt.Sprintf("cacerts present (%s form)", b.Form), Ev("keys", strings.Join(b.Keys, ", ")))}
+}
+
+func cacertsValid(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
+	if r := primaryOnly(c); r != nil {
+		return r
+	}
+	inspect := kc(c.Name) + " -n istio-system get secret cacerts -o jsonpath='{.data.ca-cert\\.pem}' | base64 -d | openssl x509 -noout -text"
+	bu, problems := parseBundle(c.Inv.CACerts)
+	if len(problems) > 0 {
+		return []Result{with(failf(inspect, "cacerts PEM does not parse: %s", strings.Join(problems, "; ")))}
+	}
+	ev := []Evidence{Ev("ca-cert", pki.Describe(bu.caCert)), Ev("issuer", bu.caCert.Issuer.String())}
+	for _, r := range bu.roots {
+		ev = append(ev, Ev("root", pki.Describe(r)))
+	}
+	if !bu.caCert.IsCA || !bu.caCert.BasicConstraintsValid {
+		return []Result{with(failf(inspect, "ca-cert is not a CA certificate (basic constraints CA:FALSE or absent): istiod cannot sign with it"), ev...)}
+	}
+	if bu.caCert.KeyUsage != 0 && bu.caCert.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return []Result{with(failf(inspect, "ca-cert's key usage lacks certSign"), ev...)}
+	}
+	switch kc := c.Inv.CACerts.KeyCheck; {
+	case kc == "mismatch":
+		return []Result{with(failf(inspect, "ca-key does not match ca-cert: the key belongs to another certificate"), ev...)}
+	case kc != "match":
+		return []Result{with(failf(inspect, "ca-key: %s", kc), ev...)}
+	}
+	if err := verifyChain(bu); err != nil {
+		return []Result{with(failf(inspect+" ; openssl verify -CAfile root-cert.pem -untrusted cert-chain.pem ca-cert.pem",
+			"ca-cert does not chain to root-cert: %v", err), ev...)}
+	}
+	return []Result{pass("ca-cert chains to root-cert, key matches, CA flags set", ev...)}
+}
+
+// verifyChain checks that ca-cert's signatures lead, through the chain
+// file, to one of the roots. Signatures only: validity periods are the
+// expiry check's business, so an expired intermediate is reported there
+// and not as a broken chain.
+func verifyChain(b *bundle) error {
+	cur := b.caCert
+	pool := append(append([]*x509.Certificate{}, b.chain...), b.roots...)
+	for depth := 0; depth < 10; depth++ {
+		for _, r := range b.roots {
+			if cur.Equal(r) || cur.CheckSignatureFrom(r) == nil {
+				return nil
+			}
+		}
+		var next *x509.Certificate
+		for _, c := range pool {
+			if !c.Equal(cur) && c.IsCA && cur.CheckSignatureFrom(c) == nil {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			return fmt.Errorf("no certificate in cert-chain.pem or root-cert.pem signed %q (issuer %q)", cur.Subject, cur.Issuer)
+		}
+		cur = next
+	}
+	return errors.New("chain longer than 10 certificates")
+}
+
+func cacertsExpiry(_ context.Context, env *Env, c *mesh.Cluster) []Result {
+	if r := primaryOnly(c); r != nil {
+		return r
+	}
+	bu, _ := parseBundle(c.Inv.CACerts)
+	certs := append([]*x509.Certificate{bu.caCert}, bu.chain...)
+	certs = append(certs, bu.roots...)
+	seen := map[string]bool{}
+	var expired, soon []string
+	var ev []Evidence
+	earliest := time.Time{}
+	for _, x := range certs {
+		fp := pki.Fingerprint(x)
+		if seen[fp] {
+			continue
+		}
+		seen[fp] = true
+		ev = append(ev, Ev(x.Subject.String(), "expires "+x.NotAfter.UTC().Format(time.RFC3339)))
+		if earliest.IsZero() || x.NotAfter.Before(earliest) {
+			earliest = x.NotAfter
+		}
+		switch {
+		case env.Now.After(x.NotAfter):
+			expired = append(expired, fmt.Sprintf("%s expired %s", x.Subject.String(), x.NotAfter.UTC().Format(time.RFC3339)))
+		case x.NotAfter.Sub(env.Now) < ExpiryWarning:
+			soon = append(soon, fmt.Sprintf("%s expires %s", x.Subject.String(), x.NotAfter.UTC().Format(time.RFC3339)))
+		}
+	}
+	fix := "rotate the plugged-in CA: issue a new intermediate from the root and replace cacerts (" + kc(c.Name) + " -n istio-system get secret cacerts)"
+	if len(expired) > 0 {
+		return []Result{with(failf(fix, "expired CA certificate: %s", strings.Join(expired, "; ")), ev...)}
+	}
+	if len(soon) > 0 {
+		return []Result{with(warnf(fix, "CA certificate expires within 30 days: %s", strings.Join(soon, "; ")), ev...)}
+	}
+	return []Result{pass(fmt.Sprintf("CA certificates valid until %s", earliest.UTC().Format("2006-01-02")), ev...)}
+}
+
+// rootSet returns the sorted root fingerprints of a primary's cacerts.
+func rootSet(c *mesh.Cluster) []string {
+	bu, _ := parseBundle(c.Inv.CACerts)
+	fps := pki.FingerprintSet(bu.roots)
+	slices.Sort(fps)
+	return slices.Compact(fps)
+}
+
+func rootMatch(_ context.Context, env *Env) []Result {
+	type member struct {
+		name string
+		fps  []string
+	}
+	var ms []member
+	var ev []Evidence
+	for _, c := range env.Mesh.Primaries() {
+		fps := rootSet(c)
+		ms = append(ms, member{c.Name, fps})
+		ev = append(ev, Ev(c.Name+" root sha256", pki.JoinShort(fps)))
+	}
+	if len(ms) < 2 {
+		return []Result{pass("one primary: nothing to compare", ev...)}
+	}
+	fix := "plug the same root into every cluster: create each cacerts from one root-cert.pem (istio tools/certs: make -f Makefile.selfsigned.mk <cluster>-cacerts), then restart istiod"
+	var disjoint, differ []string
+	for i := 1; i < len(ms); i++ {
+		a, b := ms[0], ms[i]
+		if slices.Equal(a.fps, b.fps) {
+			continue
+		}
+		if intersects(a.fps, b.fps) {
+			differ = append(differ, a.name+"/"+b.name)
+		} else {
+			disjoint = append(disjoint, a.name+"/"+b.name)
+		}
+	}
+	if len(disjoint) > 0 {
+		return []Result{with(failf(fix, "clusters trust different roots (%s): mTLS between them fails with certificate verify errors", strings.Join(disjoint, ", ")), ev...)}
+	}
+	if len(differ) > 0 {
+		return []Result{with(warnf("finish the root rotation: make every root-cert.pem hold the same roots", "root bundles differ but share a root (%s): a rotation in progress", strings.Join(differ, ", ")), ev...)}
+	}
+	return []Result{pass("one root for the whole mesh: "+pki.JoinShort(ms[0].fps), ev...)}
+}
+
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// meshRoots returns the root fingerprints of all primaries.
+func meshRoots(env *Env) []string {
+	var all []string
+	for _, p := range env.Mesh.Primaries() {
+		if p.Inv.CACerts != nil {
+			all = append(all, rootSet(p)...)
+		}
+	}
+	slices.Sort(all)
+	return slices.Compact(all)
+}
+
+func istiodUsesCacerts(_ context.Context, env *Env, c *mesh.Cluster) []Result {
+	var want []string
+	if c.Role == mesh.Primary {
+		want = rootSet(c)
+	} else {
+		want = meshRoots(env)
+	}
+	fix := fmt.Sprintf("%s -n istio-system rollout restart deploy/istiod; then %s -n istio-system get cm istio-ca-root-cert -o jsonpath='{.data.root-cert\\.pem}' | openssl x509 -noout -fingerprint -sha256", kc(c.Name), kc(c.Name))
+	cm := c.Inv.ConfigMap("istio-ca-root-cert")
+	if cm == nil {
+		return []Result{failf(fix, "no istio-ca-root-cert ConfigMap in istio-system: istiod has not distributed a root")}
+	}
+	served, err := pki.ParseCerts(cm.Data["root-cert.pem"])
+	if err != nil {
+		return []Result{failf(fix, "istio-ca-root-cert root-cert.pem does not parse: %v", err)}
+	}
+	got := pki.FingerprintSet(served)
+	slices.Sort(got)
+	ev := []Evidence{Ev("istio-ca-root-cert sha256", pki.JoinShort(got)), Ev("cacerts root sha256", pki.JoinShort(want))}
+	if intersects(got, want) {
+		return []Result{pass("istiod distributes the cacerts root", ev...)}
+	}
+	msg := "the root istiod distributes is not the cacerts root"
+	if s := c.Inv.IstioCASecret; s != nil && c.Role == mesh.Primary {
+		if roots, err := pki.ParseCerts(firstNonEmpty(s.Root, s.CACert)); err == nil && slices.Contains(got, pki.Fingerprint(roots[0])) {
+			msg = "istiod is not using cacerts: it distributes its self-signed istio-ca-secret root (istiod started before cacerts existed?)"
+		}
+	}
+	return []Result{with(failf(fix, "%s", msg), ev...)}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if strings.TrimSpace(x) != "" {
+			return x
+		}
+	}
+	return ""
+}

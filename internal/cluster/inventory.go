@@ -1,0 +1,143 @@
+// Package cluster loads kubeconfig contexts, builds one client per context
+// and fetches each cluster's inventory once. Secrets are redacted here, at
+// the edge: key material and tokens never enter an Inventory.
+package cluster
+
+import (
+	"time"
+
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+)
+
+// Resource names used in Inventory.Errors and Check.Needs.
+const (
+	ResNamespaces     = "namespaces"
+	ResDeployments    = "deployments"
+	ResConfigMaps     = "configmaps"
+	ResSecrets        = "secrets"
+	ResServices       = "services"
+	ResPods           = "pods"
+	ResEndpointSlices = "endpointslices"
+	ResGateways       = "gateways.networking.istio.io"
+	ResServiceEntries = "serviceentries.networking.istio.io"
+)
+
+// IstioNamespace is where istiod, its secrets and the east-west gateway live.
+const IstioNamespace = "istio-system"
+
+// Inventory is everything the checks read about one cluster, fetched once.
+type Inventory struct {
+	Context string `json:"context"`
+	Server  string `json:"server"`
+	// Version is the API server's gitVersion.
+	Version string `json:"version,omitempty"`
+	// Unreachable is set when the cluster could not be reached at all.
+	Unreachable *FetchError `json:"unreachable,omitempty"`
+	// Errors holds, per resource, why it could not be listed.
+	Errors map[string]*FetchError `json:"errors,omitempty"`
+	// FetchedAt is when the inventory was taken.
+	FetchedAt time.Time `json:"fetchedAt"`
+
+	Namespaces     []corev1.Namespace          `json:"namespaces,omitempty"`
+	Deployments    []appsv1.Deployment         `json:"deployments,omitempty"` // istio-system
+	ConfigMaps     []corev1.ConfigMap          `json:"configMaps,omitempty"`  // istio-system
+	Services       []corev1.Service            `json:"services,omitempty"`    // all namespaces
+	Pods           []corev1.Pod                `json:"pods,omitempty"`        // istio-system and probe clients
+	EndpointSlices []discoveryv1.EndpointSlice `json:"endpointSlices,omitempty"`
+	Gateways       []*istionet.Gateway         `json:"gateways,omitempty"`
+	ServiceEntries []*istionet.ServiceEntry    `json:"serviceEntries,omitempty"`
+	CACerts        *CABundle                   `json:"caCerts,omitempty"`
+	IstioCASecret  *CABundle                   `json:"istioCASecret,omitempty"`
+	RemoteSecrets  []RemoteSecret              `json:"remoteSecrets,omitempty"`
+}
+
+// Err returns the error recorded for a resource, or nil.
+func (inv *Inventory) Err(resource string) *FetchError {
+	if inv.Unreachable != nil {
+		return inv.Unreachable
+	}
+	return inv.Errors[resource]
+}
+
+// Namespace returns the named namespace or nil.
+func (inv *Inventory) Namespace(name string) *corev1.Namespace {
+	for i := range inv.Namespaces {
+		if inv.Namespaces[i].Name == name {
+			return &inv.Namespaces[i]
+		}
+	}
+	return nil
+}
+
+// ConfigMap returns the named istio-system ConfigMap or nil.
+func (inv *Inventory) ConfigMap(name string) *corev1.ConfigMap {
+	for i := range inv.ConfigMaps {
+		if inv.ConfigMaps[i].Name == name {
+			return &inv.ConfigMaps[i]
+		}
+	}
+	return nil
+}
+
+// Service returns the named Service or nil.
+func (inv *Inventory) Service(namespace, name string) *corev1.Service {
+	for i := range inv.Services {
+		s := &inv.Services[i]
+		if s.Namespace == namespace && s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// CABundle is the public part of a CA secret (cacerts or istio-ca-secret).
+// The private key never leaves the cluster: KeyCheck records, at fetch
+// time, whether it matches the CA certificate.
+type CABundle struct {
+	Secret string `json:"secret"`
+	// Form is "istio" (ca-cert.pem ...) or "tls" (tls.crt, tls.key, ca.crt).
+	Form string `json:"form"`
+	// Keys lists the data keys present (names only).
+	Keys []string `json:"keys"`
+	// CACert, CertChain and Root are PEM text (public certificates).
+	CACert    string `json:"caCert,omitempty"`
+	CertChain string `json:"certChain,omitempty"`
+	Root      string `json:"root,omitempty"`
+	// KeyCheck is "match", "mismatch", "missing" or "invalid: <why>".
+	KeyCheck string `json:"keyCheck"`
+}
+
+// RemoteSecret is an istio/multiCluster=true secret with its kubeconfigs
+// parsed and their credentials removed.
+type RemoteSecret struct {
+	Name        string             `json:"name"`
+	Annotations map[string]string  `json:"annotations,omitempty"`
+	Kubeconfigs []RemoteKubeconfig `json:"kubeconfigs"`
+}
+
+// RemoteKubeconfig is one data key of a remote secret: the cluster ID it
+// registers and what its kubeconfig says, without secrets.
+type RemoteKubeconfig struct {
+	ClusterID  string `json:"clusterID"`
+	ParseError string `json:"parseError,omitempty"`
+	Server     string `json:"server,omitempty"`
+	// Auth is how the user authenticates: token, client-cert, exec,
+	// auth-provider:<name>, token-file, client-cert-file, basic, none.
+	Auth string `json:"auth,omitempty"`
+	// TokenExpiry is the JWT exp of a bearer token, when it has one.
+	TokenExpiry *time.Time `json:"tokenExpiry,omitempty"`
+	// TokenSubject is the JWT sub (a service account name, not a secret).
+	TokenSubject string `json:"tokenSubject,omitempty"`
+	Insecure     bool   `json:"insecure,omitempty"`
+
+	// raw is the kubeconfig itself, kept in memory only for the access
+	// probe; it is never serialised.
+	raw []byte
+}
+
+// Raw returns the kubeconfig bytes for the access probe (nil when the
+// inventory came from a snapshot).
+func (rk RemoteKubeconfig) Raw() []byte { return rk.raw }

@@ -1,0 +1,404 @@
+// Package mesh is the model of the mesh built from the clusters'
+// inventories: each cluster's Istio identity (cluster ID, network, mesh ID,
+// trust domain, role) and its east-west gateways. It is pure: no I/O.
+package mesh
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"istio.io/api/label"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
+)
+
+// Role is a cluster's part in the control plane.
+type Role string
+
+const (
+	Primary Role = "primary"
+	Remote  Role = "remote"
+	// NoControlPlane: neither istiod nor a remote configuration was found.
+	NoControlPlane Role = "none"
+)
+
+// DefaultClusterID is istiod's CLUSTER_ID when none is set.
+const DefaultClusterID = "Kubernetes"
+
+// EastWestGatewayName is the Service name Istio's samples and istioctl use.
+const EastWestGatewayName = "istio-eastwestgateway"
+
+// Gateway is a network gateway: a Service labelled topology.istio.io/network.
+type Gateway struct {
+	Service *corev1.Service
+	Network string
+	// Port is the networking.istio.io/gatewayPort label, default 15443.
+	Port int
+	// Addresses are LoadBalancer ingress IPs/hostnames and externalIPs.
+	Addresses []string
+}
+
+// Cluster is one kubeconfig context seen as a member of the mesh.
+type Cluster struct {
+	Name string // kubeconfig context
+	Inv  *cluster.Inventory
+	// ID is istiod's CLUSTER_ID (primary) or the injector's clusterName (remote).
+	ID          string
+	IDSource    string
+	Role        Role
+	Network     string // istio-system namespace label
+	MeshID      string
+	TrustDomain string
+	// Version is the Istio version from istiod's (or the injector's) image tag.
+	Version string
+	Istiod  *appsv1.Deployment
+	// Gateways are this cluster's network gateways; EastWest the one named
+	// istio-eastwestgateway, if any.
+	Gateways []Gateway
+	EastWest *Gateway
+	// MeshConfig is the parsed `istio` ConfigMap (nil when absent or bad).
+	MeshConfig    *meshv1alpha1.MeshConfig
+	MeshConfigErr error
+	// InjectorValues are the `values` of istio-sidecar-injector.
+	InjectorValues map[string]any
+}
+
+// Reachable reports whether the inventory could be taken.
+func (c *Cluster) Reachable() bool { return c.Inv.Unreachable == nil }
+
+// Mesh is all clusters, in context-name order.
+type Mesh struct {
+	Clusters []*Cluster
+}
+
+// Build derives the mesh model from inventories.
+func Build(invs []*cluster.Inventory) *Mesh {
+	m := &Mesh{}
+	for _, inv := range invs {
+		m.Clusters = append(m.Clusters, buildCluster(inv))
+	}
+	sort.SliceStable(m.Clusters, func(i, j int) bool { return m.Clusters[i].Name < m.Clusters[j].Name })
+	return m
+}
+
+// Reachable returns the clusters whose inventory was taken.
+func (m *Mesh) Reachable() []*Cluster {
+	var out []*Cluster
+	for _, c := range m.Clusters {
+		if c.Reachable() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Cluster returns the cluster of a context name.
+func (m *Mesh) Cluster(name string) *Cluster {
+	for _, c := range m.Clusters {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// ByID returns the reachable clusters with this cluster ID.
+func (m *Mesh) ByID(id string) []*Cluster {
+	var out []*Cluster
+	for _, c := range m.Reachable() {
+		if c.ID == id {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ByServer returns the cluster whose API server URL is server.
+func (m *Mesh) ByServer(server string) *Cluster {
+	norm := strings.TrimSuffix(server, "/")
+	for _, c := range m.Clusters {
+		if strings.TrimSuffix(c.Inv.Server, "/") == norm && norm != "" {
+			return c
+		}
+	}
+	return nil
+}
+
+// Networks returns the distinct non-empty networks, sorted.
+func (m *Mesh) Networks() []string {
+	set := map[string]bool{}
+	for _, c := range m.Reachable() {
+		if c.Network != "" {
+			set[c.Network] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// MultiNetwork reports whether the mesh spans more than one network.
+func (m *Mesh) MultiNetwork() bool { return len(m.Networks()) > 1 }
+
+// Primaries returns the reachable clusters that run istiod.
+func (m *Mesh) Primaries() []*Cluster {
+	var out []*Cluster
+	for _, c := range m.Reachable() {
+		if c.Role == Primary {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Topology names the control-plane model: multi-primary, primary-remote,
+// single-cluster or none.
+func (m *Mesh) Topology() string {
+	var p, r int
+	for _, c := range m.Reachable() {
+		switch c.Role {
+		case Primary:
+			p++
+		case Remote:
+			r++
+		}
+	}
+	switch {
+	case p == 0:
+		return "none"
+	case p+r == 1:
+		return "single-cluster"
+	case r == 0:
+		return "multi-primary"
+	case p == 1:
+		return "primary-remote"
+	default:
+		return "multi-primary with remotes"
+	}
+}
+
+// GatewayAddresses maps every address of every network gateway to its cluster.
+func (m *Mesh) GatewayAddresses() map[string]*Cluster {
+	out := map[string]*Cluster{}
+	for _, c := range m.Reachable() {
+		for _, g := range c.Gateways {
+			for _, a := range g.Addresses {
+				out[a] = c
+			}
+		}
+	}
+	return out
+}
+
+func buildCluster(inv *cluster.Inventory) *Cluster {
+	c := &Cluster{Name: inv.Context, Inv: inv, Role: NoControlPlane}
+	if inv.Unreachable != nil {
+		return c
+	}
+	if ns := inv.Namespace(cluster.IstioNamespace); ns != nil {
+		c.Network = ns.Labels[label.TopologyNetwork.Name]
+	}
+	c.Istiod = istiodDeployment(inv)
+	c.InjectorValues = injectorValues(inv)
+	if c.Istiod != nil {
+		c.Role = Primary
+		c.ID, c.IDSource = DefaultClusterID, "default (istiod has no CLUSTER_ID)"
+		if v, ok := envValue(c.Istiod, "CLUSTER_ID"); ok && v != "" {
+			c.ID, c.IDSource = v, "istiod env CLUSTER_ID"
+		}
+		c.Version = imageTag(c.Istiod)
+	} else if isRemote(inv, c.InjectorValues) {
+		c.Role = Remote
+	}
+	if c.Role != Primary {
+		if id := valuesString(c.InjectorValues, "global", "multiCluster", "clusterName"); id != "" {
+			c.ID, c.IDSource = id, "istio-sidecar-injector values global.multiCluster.clusterName"
+		} else if c.Role == Remote {
+			c.ID, c.IDSource = DefaultClusterID, "default (no clusterName in injector values)"
+		}
+		if c.Version == "" {
+			c.Version = valuesString(c.InjectorValues, "global", "tag")
+		}
+	}
+	c.MeshConfig, c.MeshConfigErr = meshConfig(inv)
+	c.TrustDomain = "cluster.local"
+	if c.MeshConfig != nil {
+		if td := c.MeshConfig.GetTrustDomain(); td != "" {
+			c.TrustDomain = td
+		}
+		c.MeshID = c.MeshConfig.GetDefaultConfig().GetMeshId()
+	}
+	if c.MeshID == "" {
+		if id := valuesString(c.InjectorValues, "global", "meshID"); id != "" {
+			c.MeshID = id
+		} else {
+			// Istio's default mesh ID is the trust domain.
+			c.MeshID = c.TrustDomain
+		}
+	}
+	c.Gateways = gateways(inv)
+	for i := range c.Gateways {
+		if c.Gateways[i].Service.Name == EastWestGatewayName {
+			c.EastWest = &c.Gateways[i]
+		}
+	}
+	if c.EastWest == nil {
+		// The Service may exist without the network label; keep it for the
+		// gateway checks, which report the missing label.
+		if s := inv.Service(cluster.IstioNamespace, EastWestGatewayName); s != nil {
+			g := gatewayOf(s)
+			c.EastWest = &g
+		}
+	}
+	return c
+}
+
+func istiodDeployment(inv *cluster.Inventory) *appsv1.Deployment {
+	for i := range inv.Deployments {
+		d := &inv.Deployments[i]
+		if d.Labels["app"] == "istiod" || strings.HasPrefix(d.Name, "istiod") {
+			return d
+		}
+	}
+	return nil
+}
+
+// isRemote: the istiod-remote chart leaves an injector ConfigMap and an
+// istiod(-remote) Service without a local istiod.
+func isRemote(inv *cluster.Inventory, values map[string]any) bool {
+	if inv.Service(cluster.IstioNamespace, "istiod-remote") != nil {
+		return true
+	}
+	if valuesString(values, "global", "remotePilotAddress") != "" {
+		return true
+	}
+	if s := inv.Service(cluster.IstioNamespace, "istiod"); s != nil && len(s.Spec.Selector) == 0 {
+		return true
+	}
+	return false
+}
+
+func envValue(d *appsv1.Deployment, name string) (string, bool) {
+	for _, ct := range d.Spec.Template.Spec.Containers {
+		for _, e := range ct.Env {
+			if e.Name == name {
+				return e.Value, true
+			}
+		}
+	}
+	return "", false
+}
+
+// EnvValue returns a container env value of istiod.
+func (c *Cluster) EnvValue(name string) (string, bool) {
+	if c.Istiod == nil {
+		return "", false
+	}
+	return envValue(c.Istiod, name)
+}
+
+func imageTag(d *appsv1.Deployment) string {
+	for _, ct := range d.Spec.Template.Spec.Containers {
+		img := ct.Image
+		if i := strings.LastIndex(img, "@"); i >= 0 {
+			img = img[:i]
+		}
+		if i := strings.LastIndex(img, ":"); i >= 0 && !strings.Contains(img[i:], "/") {
+			return img[i+1:]
+		}
+	}
+	return ""
+}
+
+func meshConfig(inv *cluster.Inventory) (*meshv1alpha1.MeshConfig, error) {
+	cm := inv.ConfigMap("istio")
+	if cm == nil {
+		return nil, nil
+	}
+	text, ok := cm.Data["mesh"]
+	if !ok {
+		return nil, nil
+	}
+	js, err := yaml.YAMLToJSON([]byte(text))
+	if err != nil {
+		return nil, fmt.Errorf("istio ConfigMap key mesh is not YAML: %w", err)
+	}
+	mc := &meshv1alpha1.MeshConfig{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(js, mc); err != nil {
+		return nil, fmt.Errorf("istio ConfigMap key mesh: %w", err)
+	}
+	return mc, nil
+}
+
+func injectorValues(inv *cluster.Inventory) map[string]any {
+	cm := inv.ConfigMap("istio-sidecar-injector")
+	if cm == nil {
+		return nil
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(cm.Data["values"]), &v); err != nil {
+		return nil
+	}
+	return v
+}
+
+func valuesString(v map[string]any, path ...string) string {
+	var cur any = v
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return ""
+		}
+		cur = m[p]
+	}
+	switch x := cur.(type) {
+	case string:
+		return x
+	case nil:
+		return ""
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// ValuesString reads a dotted path of the injector values.
+func (c *Cluster) ValuesString(path ...string) string { return valuesString(c.InjectorValues, path...) }
+
+func gateways(inv *cluster.Inventory) []Gateway {
+	var out []Gateway
+	for i := range inv.Services {
+		s := &inv.Services[i]
+		if _, ok := s.Labels[label.TopologyNetwork.Name]; !ok {
+			continue
+		}
+		out = append(out, gatewayOf(s))
+	}
+	return out
+}
+
+func gatewayOf(s *corev1.Service) Gateway {
+	g := Gateway{Service: s, Network: s.Labels[label.TopologyNetwork.Name], Port: 15443}
+	if p, err := strconv.Atoi(s.Labels[label.NetworkingGatewayPort.Name]); err == nil && p > 0 {
+		g.Port = p
+	}
+	for _, ing := range s.Status.LoadBalancer.Ingress {
+		if ing.IP != "" {
+			g.Addresses = append(g.Addresses, ing.IP)
+		} else if ing.Hostname != "" {
+			g.Addresses = append(g.Addresses, ing.Hostname)
+		}
+	}
+	g.Addresses = append(g.Addresses, s.Spec.ExternalIPs...)
+	return g
+}

@@ -1,0 +1,94 @@
+package scenario
+
+import (
+	"fmt"
+
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
+	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
+)
+
+// UnitEnv is the Env of the unit tier: made-up server URLs and tokens.
+type UnitEnv struct{ Certs *Certs }
+
+// Server is https://<cluster>.mesh.test:6443.
+func (UnitEnv) Server(cl string) string { return fmt.Sprintf("https://%s.mesh.test:6443", cl) }
+
+// Token is a JWT-shaped token valid for a year.
+func (e UnitEnv) Token(cl string) string {
+	return e.Certs.FakeJWT("system:serviceaccount:istio-system:istio-reader-service-account", e.Certs.Now.AddDate(1, 0, 0))
+}
+
+// FakeClients returns one client per scenario cluster, backed by fake
+// clientsets holding the scenario's objects.
+func FakeClients(sc *Scenario, env Env) ([]*cluster.Client, error) {
+	var out []*cluster.Client
+	for _, cl := range sc.Clusters {
+		var kube, istio []runtime.Object
+		for _, o := range sc.Objects[cl] {
+			if IsIstio(o) {
+				istio = append(istio, o)
+			} else {
+				kube = append(kube, o)
+			}
+		}
+		k := kubefake.NewClientset(kube...)
+		ic, err := istioFake(istio)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cl, err)
+		}
+		out = append(out, &cluster.Client{Context: cl, Server: env.Server(cl), Kube: k, Istio: ic})
+	}
+	return out, nil
+}
+
+// IsIstio reports whether an object is one of Istio's kinds (served by the
+// Istio clientset, not the Kubernetes one).
+func IsIstio(o runtime.Object) bool {
+	_, _, err := istioscheme.Scheme.ObjectKinds(o)
+	return err == nil
+}
+
+// istioFake serves the Istio objects from list reactors: the generated
+// fake's object tracker files kinds served in several versions (Gateway is
+// in v1alpha3, v1beta1 and v1) under one version and then lists none under
+// networking/v1, which is what meshdoctor reads.
+func istioFake(objs []runtime.Object) (*istiofake.Clientset, error) {
+	var gws []*istionet.Gateway
+	var ses []*istionet.ServiceEntry
+	for _, o := range objs {
+		switch o := o.(type) {
+		case *istionet.Gateway:
+			gws = append(gws, o)
+		case *istionet.ServiceEntry:
+			ses = append(ses, o)
+		default:
+			return nil, fmt.Errorf("unsupported Istio object %T in scenario (meshdoctor reads networking/v1 Gateway and ServiceEntry)", o)
+		}
+	}
+	ic := istiofake.NewSimpleClientset()
+	ic.PrependReactor("list", "gateways", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		l := &istionet.GatewayList{}
+		for _, g := range gws {
+			if a.GetNamespace() == "" || a.GetNamespace() == g.Namespace {
+				l.Items = append(l.Items, g.DeepCopy())
+			}
+		}
+		return true, l, nil
+	})
+	ic.PrependReactor("list", "serviceentries", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		l := &istionet.ServiceEntryList{}
+		for _, se := range ses {
+			if a.GetNamespace() == "" || a.GetNamespace() == se.Namespace {
+				l.Items = append(l.Items, se.DeepCopy())
+			}
+		}
+		return true, l, nil
+	})
+	return ic, nil
+}
