@@ -2,7 +2,10 @@ package checks
 
 import (
 	"context"
+	"errors"
+
 	"fmt"
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"slices"
 	"strings"
 )
@@ -11,15 +14,20 @@ import (
 // before the checks that depend on them.
 func Catalogue() []Check {
 	var all []Check
-	for _, area := range [][]Check{contextChecks, controlPlaneChecks, trustChecks, networkChecks, gatewayChecks, secretChecks, configChecks} {
+	for _, area := range [][]Check{contextChecks, controlPlaneChecks, trustChecks, networkChecks, gatewayChecks, secretChecks, configChecks, reachChecks} {
 		all = append(all, area...)
 	}
 	return all
 }
 
-// RemoteAccessFunc tries a remote secret's kubeconfig against its server
-// and returns nil when the credentials may do what istiod needs.
-type RemoteAccessFunc func(ctx context.Context, kubeconfig []byte) error
+// RemoteAccessFunc tries the kubeconfig under one key of a remote secret in
+// a cluster against its server and returns nil when the credentials may do
+// what istiod needs.
+type RemoteAccessFunc func(ctx context.Context, cluster, secret string, rk cluster.RemoteKubeconfig) error
+
+// ErrNotRecorded is what a replayed network call returns when the snapshot
+// holds no result for it; the check is then skipped, not failed.
+var ErrNotRecorded = errors.New("not recorded in the snapshot")
 
 // kc is the kubectl prefix for a context, used in remediations.
 func kc(context string) string { return "kubectl --context " + shellQuote(context) }

@@ -36,10 +36,10 @@ func istiodReady(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 			Ev("version", c.Version), Ev("clusterID", c.ID)}
 		if d.Status.ReadyReplicas < 1 {
 			r := failf(fmt.Sprintf("%s -n istio-system describe deployment %s; %s -n istio-system logs deploy/%s", kc(c.Name), d.Name, kc(c.Name), d.Name),
-				"istiod %s has no ready replica", d.Name)
+				"istiod deployment %s has no ready replica", d.Name)
 			return []Result{with(r, ev...)}
 		}
-		return []Result{pass(fmt.Sprintf("istiod %s ready (%d/%d), version %s", d.Name, d.Status.ReadyReplicas, d.Status.Replicas, orUnknown(c.Version)), ev...)}
+		return []Result{pass(fmt.Sprintf("deployment %s ready (%d/%d), Istio %s", d.Name, d.Status.ReadyReplicas, d.Status.Replicas, orUnknown(c.Version)), ev...)}
 	case mesh.Remote:
 		return []Result{pass("remote cluster: its control plane runs in a primary",
 			Ev("clusterID", c.ID), Ev("clusterID source", c.IDSource), Ev("remotePilotAddress", c.ValuesString("global", "remotePilotAddress")))}

@@ -59,7 +59,6 @@ func ParseStatus(name string) (Status, error) {
 	return 0, fmt.Errorf("unknown status %q", name)
 }
 
-
 // Scope says what a check is about.
 type Scope string
 

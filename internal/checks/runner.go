@@ -21,6 +21,12 @@ type Env struct {
 	NoNetwork bool
 	// RemoteAccess tries a remote secret's credentials (nil: not available).
 	RemoteAccess RemoteAccessFunc
+	// Probe probes an east-west gateway from this host (nil: not available).
+	Probe ProbeFunc
+	// RecordedAt is set when network results are replayed from a snapshot.
+	RecordedAt time.Time
+	// GatewayOverrides replaces a cluster's gateway address (NAT).
+	GatewayOverrides map[string]string
 }
 
 // EventKind tells what happened in a run.

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -221,11 +222,17 @@ func remoteAccess(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		if rk.ParseError != "" {
 			return []Result{{Status: Skipped, Peer: peer, Message: "kubeconfig does not parse"}}
 		}
-		if env.RemoteAccess == nil || rk.Raw() == nil {
-			return []Result{{Status: Skipped, Peer: peer, Message: "credentials not available (offline snapshot)"}}
+		if env.RemoteAccess == nil {
+			return []Result{{Status: Skipped, Peer: peer, Message: "no remote access prober"}}
 		}
-		err := env.RemoteAccess(ctx, rk.Raw())
+		err := env.RemoteAccess(ctx, c.Name, rs.Name, rk)
+		if errors.Is(err, ErrNotRecorded) {
+			return []Result{{Status: Skipped, Peer: peer, Message: "no recorded result for this secret in the snapshot"}}
+		}
 		ev := []Evidence{Ev("server", rk.Server)}
+		if !env.RecordedAt.IsZero() {
+			ev = append(ev, Ev("recorded", env.RecordedAt.Format(time.RFC3339)))
+		}
 		if err != nil {
 			r := failf(fmt.Sprintf("%s -n istio-system get secret %s -o jsonpath='{.data.%s}' | base64 -d > /tmp/remote.kubeconfig && kubectl --kubeconfig /tmp/remote.kubeconfig auth can-i list endpointslices -A", kc(c.Name), rs.Name, rk.ClusterID),
 				"istiod's credentials for %s do not work: %v", rk.ClusterID, err)

@@ -2,8 +2,8 @@ package checks
 
 import (
 	"context"
-	"errors"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"

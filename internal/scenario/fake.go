@@ -7,11 +7,16 @@ import (
 	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
 	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/version"
+	fakediscovery "k8s.io/client-go/discovery/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 )
+
+// FakeKubernetesVersion is the version the fake API servers report.
+const FakeKubernetesVersion = "v1.34.2"
 
 // UnitEnv is the Env of the unit tier: made-up server URLs and tokens.
 type UnitEnv struct{ Certs *Certs }
@@ -38,6 +43,9 @@ func FakeClients(sc *Scenario, env Env) ([]*cluster.Client, error) {
 			}
 		}
 		k := kubefake.NewClientset(kube...)
+		if fd, ok := k.Discovery().(*fakediscovery.FakeDiscovery); ok {
+			fd.FakedServerVersion = &version.Info{GitVersion: FakeKubernetesVersion, Major: "1", Minor: "34"}
+		}
 		ic, err := istioFake(istio)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cl, err)

@@ -1,0 +1,49 @@
+# meshdoctor — build, test, lint, benchmarks and the demo.
+# `make test` is what CI runs (.ci/run); the README's two commands are
+# `make demo` and `make test`.
+
+GO          ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+PKGS        := ./...
+
+.PHONY: all build test unit lint bench demo demo-record testbin e2e playground clean
+
+all: build
+
+build:
+	$(GO) build -o bin/meshdoctor ./cmd/meshdoctor
+
+## test: lint, build the integration binaries (cached), then every test tier.
+test: lint testbin
+	$(GO) test -count=1 -timeout 40m $(PKGS)
+
+## unit: only the fast tiers (no API servers); tests that need them skip and say why.
+unit:
+	MESHDOCTOR_NO_TESTENV=1 $(GO) test -count=1 $(PKGS)
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+## bench: the performance figures (see README, Performance).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/checks/ ./internal/envoyadmin/ ./internal/ui/ ./internal/bench/ 2>/dev/null || \
+	  $(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+## demo: the TUI (or the table, when not on a terminal) on the recorded demo mesh.
+demo:
+	$(GO) run ./cmd/meshdoctor --from testdata/demo/mesh.tar.gz
+
+demo-record:
+	$(GO) run ./hack/demo -o testdata/demo/mesh.tar.gz
+
+clean:
+	rm -rf bin
+
+-include hack/testenv.mk
+
+# Fallbacks while hack/testenv.mk is absent.
+testbin::
+	@[ -f hack/testenv.mk ] || bash hack/testbin.sh

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshdoctor/meshdoctor/internal/checks"
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
+	"github.com/meshdoctor/meshdoctor/internal/mesh"
+	"github.com/meshdoctor/meshdoctor/internal/probe"
+	"github.com/meshdoctor/meshdoctor/internal/report"
+)
+
+// CheckOptions are the options of `meshdoctor check` (and of the TUI).
+type CheckOptions struct {
+	IO IO
+
+	Kubeconfig   string
+	Contexts     []string
+	Output       string
+	JUnitFile    string
+	Timeout      time.Duration
+	ProbeTimeout time.Duration
+	NoNetwork    bool
+	Strict       bool
+	Wait         time.Duration
+	Only, Skip   []string
+	// GatewayAddrs overrides gateway addresses: context=address.
+	GatewayAddrs  []string
+	ProbeSelector string
+	// From reads a snapshot instead of live clusters.
+	From string
+
+	overrides map[string]string
+	catalogue []checks.Check
+}
+
+func newCheckCmd(streams IO, runF func(context.Context, *CheckOptions) error) *cobra.Command {
+	o := &CheckOptions{IO: streams}
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Run every check once and print a report (table, short, wide, json; JUnit with --junit)",
+		Example: `  meshdoctor check                           # every context of $KUBECONFIG
+  meshdoctor check --context east,west -o short
+  meshdoctor check -o json > report.json
+  meshdoctor check --junit meshdoctor.xml     # for CI; exit code 1 on failures
+  meshdoctor check --wait 5m                  # re-run until all pass (after an install)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			if err := o.Validate(); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	addRunFlags(cmd, o)
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "table, short (warnings and failures only), wide, or json (default table)")
+	cmd.Flags().StringVar(&o.JUnitFile, "junit", "", "also write a JUnit XML report to this file")
+	cmd.Flags().BoolVar(&o.Strict, "strict", false, "exit 1 on warnings too")
+	cmd.Flags().DurationVar(&o.Wait, "wait", 0, "re-run until no check fails or this time is up")
+	cmd.Flags().StringVar(&o.From, "from", "", "check a snapshot file (meshdoctor snapshot) instead of live clusters")
+	return cmd
+}
+
+// addRunFlags are the flags shared by check and the TUI.
+func addRunFlags(cmd *cobra.Command, o *CheckOptions) {
+	f := cmd.Flags()
+	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG, several files merged, or ~/.kube/config)")
+	f.StringSliceVar(&o.Contexts, "context", nil, "contexts to check, comma-separated (default: all)")
+	f.DurationVar(&o.Timeout, "timeout", 10*time.Second, "timeout of each request to an API server")
+	f.DurationVar(&o.ProbeTimeout, "probe-timeout", 3*time.Second, "timeout of each network probe")
+	f.BoolVar(&o.NoNetwork, "no-network", false, "skip the checks that probe the network (gateways, remote API servers)")
+	f.StringSliceVar(&o.Only, "only", nil, "run only checks whose ID matches these globs (and their prerequisites)")
+	f.StringSliceVar(&o.Skip, "skip", nil, "skip checks whose ID matches these globs")
+	f.StringSliceVar(&o.GatewayAddrs, "gateway-address", nil, "context=address: probe this address for the context's east-west gateway (NAT)")
+	f.StringVar(&o.ProbeSelector, "probe-selector", cluster.DefaultProbeSelector, "label selector of the probe client pods")
+}
+
+// Complete fills defaults.
+func (o *CheckOptions) Complete() error {
+	if o.Output == "" {
+		o.Output = "table"
+	}
+	o.overrides = map[string]string{}
+	for _, kv := range o.GatewayAddrs {
+		ctx, addr, ok := strings.Cut(kv, "=")
+		if !ok || ctx == "" || addr == "" {
+			return fmt.Errorf("--gateway-address %q: want context=address", kv)
+		}
+		o.overrides[ctx] = addr
+	}
+	cat, err := checks.Select(checks.Catalogue(), o.Only, o.Skip)
+	if err != nil {
+		return err
+	}
+	o.catalogue = cat
+	return nil
+}
+
+// Validate rejects bad combinations.
+func (o *CheckOptions) Validate() error {
+	switch o.Output {
+	case "table", "short", "wide", "json":
+	default:
+		return fmt.Errorf("--output %q: want table, short, wide or json", o.Output)
+	}
+	if o.Timeout <= 0 || o.ProbeTimeout <= 0 {
+		return errors.New("--timeout and --probe-timeout must be positive")
+	}
+	if o.Wait < 0 {
+		return errors.New("--wait must not be negative")
+	}
+	if o.From != "" && o.Wait > 0 {
+		return errors.New("--wait re-reads live clusters; it cannot be used with --from")
+	}
+	return nil
+}
+
+// Run loads the contexts (or the snapshot), runs the checks (again while
+// --wait allows) and writes the reports.
+func (o *CheckOptions) Run(ctx context.Context) error {
+	src, err := o.source(ctx)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	deadline := time.Now().Add(o.Wait)
+	var m *mesh.Mesh
+	var results []checks.Result
+	for {
+		m = src.mesh(ctx)
+		results = o.runner().Run(ctx, src.env(m), nil)
+		if o.Wait == 0 || !anyFailed(results) || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		slog.Info("checks failing, running again", "left", time.Until(deadline).Round(time.Second))
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+	if err := o.write(m, results, src.name); err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	return verdict(m, results, o.Strict)
+}
+
+func (o *CheckOptions) runner() *checks.Runner {
+	return &checks.Runner{Checks: o.catalogue, Timeout: o.Timeout*3 + o.ProbeTimeout*2}
+}
+
+func (o *CheckOptions) env(m *mesh.Mesh) *checks.Env {
+	dialer := &net.Dialer{}
+	return &checks.Env{
+		Mesh:             m,
+		Now:              time.Now(),
+		NoNetwork:        o.NoNetwork,
+		RemoteAccess:     cluster.RemoteAccess(o.ProbeTimeout),
+		GatewayOverrides: o.overrides,
+		Probe: func(ctx context.Context, t probe.GatewayTarget) []probe.PortResult {
+			return probe.ProbeGateway(ctx, dialer, t, o.ProbeTimeout)
+		},
+	}
+}
+
+func anyFailed(rs []checks.Result) bool {
+	for _, r := range rs {
+		if r.Status == checks.Fail || r.Status == checks.Error {
+			return true
+		}
+	}
+	return false
+}
+
+// verdict turns results into the exit code: 3 when no cluster could be
+// read, 1 on a failure (or an error, or a warning with --strict).
+func verdict(m *mesh.Mesh, rs []checks.Result, strict bool) error {
+	if len(m.Reachable()) == 0 {
+		return &exitError{code: exitCouldNotRun, err: errors.New("no cluster could be reached")}
+	}
+	s := report.Summarize(rs)
+	if s.Fail > 0 || s.Error > 0 || strict && s.Warn > 0 {
+		return &exitError{code: exitFailed}
+	}
+	return nil
+}
+
+func (o *CheckOptions) write(m *mesh.Mesh, rs []checks.Result, source string) error {
+	meta := metaOf(m, source)
+	if o.JUnitFile != "" {
+		if err := writeFile(o.JUnitFile, func(f *os.File) error { return report.JUnit(f, meta, rs) }); err != nil {
+			return fmt.Errorf("write JUnit report: %w", err)
+		}
+	}
+	switch o.Output {
+	case "json":
+		return report.JSON(o.IO.Out, meta, rs)
+	default:
+		color := o.IO.OutIsTTY && os.Getenv("NO_COLOR") == ""
+		return report.Table(o.IO.Out, meta, rs, report.TableOptions{Short: o.Output == "short", Wide: o.Output == "wide", Color: color})
+	}
+}
+
+func writeFile(path string, fn func(*os.File) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := fn(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func metaOf(m *mesh.Mesh, source string) report.Meta {
+	host, _ := os.Hostname()
+	meta := report.Meta{Tool: "meshdoctor", Version: version, GeneratedAt: time.Now().UTC(), Topology: m.Topology(), Source: source, Hostname: host}
+	for _, c := range m.Clusters {
+		meta.Contexts = append(meta.Contexts, report.ContextInfo{Name: c.Name, Server: c.Inv.Server, ClusterID: c.ID,
+			Network: c.Network, Role: string(c.Role), Version: c.Version})
+	}
+	return meta
+}

@@ -1,0 +1,126 @@
+// Command meshdoctor tells why traffic does not cross clusters in a
+// multi-cluster Istio mesh. This package is wiring only: flags, options and
+// exit codes; the work is in internal/.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
+)
+
+// Exit codes (part of the CLI contract, see README).
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitCouldNotRun = 3
+)
+
+// exitError carries an exit code decided by a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+// version is set with -ldflags "-X main.version=...".
+var version = "dev"
+
+// IO is the streams a command uses.
+type IO struct {
+	In          io.Reader
+	Out, ErrOut io.Writer
+	// OutIsTTY: stdout is a terminal (TUI and colours allowed).
+	OutIsTTY bool
+}
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	streams := IO{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, OutIsTTY: isTerminal(os.Stdout)}
+	root := newRootCmd(streams)
+	err := root.ExecuteContext(ctx)
+	return exitCode(err, streams.ErrOut)
+}
+
+func exitCode(err error, errOut io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(errOut, "meshdoctor:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(errOut, "meshdoctor:", err)
+	var ce *cluster.ConfigError
+	if errors.As(err, &ce) {
+		return exitUsage
+	}
+	return exitUsage
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func newRootCmd(streams IO) *cobra.Command {
+	var verbose bool
+	root := &cobra.Command{
+		Use:   "meshdoctor",
+		Short: "Find why traffic does not cross clusters in a multi-cluster Istio mesh",
+		Long: `meshdoctor loads every kubeconfig context (or the ones named), runs a graph of
+checks over them (control plane, trust, network, gateways, remote secrets,
+config), probes east-west gateways, and reports what is wrong, the evidence,
+and the command that fixes or confirms it.
+
+Without a subcommand on a terminal it opens the interactive TUI; otherwise it
+behaves like "meshdoctor check".`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelDebug
+			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(streams.ErrOut, &slog.HandlerOptions{Level: level})))
+		},
+	}
+	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log diagnostics to stderr")
+	root.AddCommand(newCheckCmd(streams, nil), newChecksCmd(streams), newSnapshotCmd(streams), newVersionCmd(streams))
+	attachRootRun(root, streams)
+	return root
+}
+
+func newVersionCmd(streams IO) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print meshdoctor's version",
+		Args:  cobra.NoArgs,
+		Run:   func(*cobra.Command, []string) { fmt.Fprintln(streams.Out, "meshdoctor", version) },
+	}
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshdoctor/meshdoctor/internal/checks"
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
+	"github.com/meshdoctor/meshdoctor/internal/mesh"
+	"github.com/meshdoctor/meshdoctor/internal/report"
+	"github.com/meshdoctor/meshdoctor/internal/ui"
+)
+
+// attachRootRun makes `meshdoctor` with no subcommand open the TUI on a
+// terminal, and print the table otherwise.
+func attachRootRun(root *cobra.Command, streams IO) {
+	o := &CheckOptions{IO: streams}
+	addRunFlags(root, o)
+	root.Flags().StringVar(&o.From, "from", "", "check a snapshot file (meshdoctor snapshot) instead of live clusters")
+	root.Flags().BoolVar(&o.Strict, "strict", false, "exit 1 on warnings too")
+	root.Args = cobra.NoArgs
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := o.Complete(); err != nil {
+			return &exitError{code: exitUsage, err: err}
+		}
+		if err := o.Validate(); err != nil {
+			return &exitError{code: exitUsage, err: err}
+		}
+		if !streams.OutIsTTY {
+			return o.Run(cmd.Context())
+		}
+		return o.RunTUI(cmd.Context())
+	}
+}
+
+// RunTUI runs the interactive UI; reruns take a fresh inventory.
+func (o *CheckOptions) RunTUI(ctx context.Context) error {
+	src, err := o.source(ctx)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	first := src.mesh(ctx)
+	header := ui.Header{Topology: first.Topology(), Networks: first.Networks(), Source: src.name}
+	for _, c := range first.Clusters {
+		header.Contexts = append(header.Contexts, c.Name)
+	}
+	var last *mesh.Mesh = first
+	used := false
+	opts := ui.Options{
+		Catalogue: o.catalogue,
+		Header:    header,
+		NoColor:   os.Getenv("NO_COLOR") != "",
+		Source: ui.ObserverSource(func(ctx context.Context, only []string, obs checks.Observer) {
+			m := first
+			if used {
+				m = src.mesh(ctx) // a rerun reads the clusters again
+			}
+			used = true
+			last = m
+			r := o.runner()
+			if len(only) > 0 {
+				sel, err := checks.Select(o.catalogue, only, nil)
+				if err == nil {
+					r.Checks = sel
+				}
+			}
+			r.Run(ctx, src.env(m), obs)
+		}),
+		Export: func(format string, rs []checks.Result) (string, error) {
+			stamp := time.Now().Format("20060102-150405")
+			meta := metaOf(last, src.name)
+			switch format {
+			case "json":
+				path := "meshdoctor-" + stamp + ".json"
+				return path, writeFile(path, func(f *os.File) error { return report.JSON(f, meta, rs) })
+			case "junit":
+				path := "meshdoctor-" + stamp + ".xml"
+				return path, writeFile(path, func(f *os.File) error { return report.JUnit(f, meta, rs) })
+			}
+			return "", fmt.Errorf("unknown export format %q", format)
+		},
+	}
+	results, err := ui.Run(ctx, opts, o.IO.In, o.IO.Out)
+	if err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("tui: %w", err)}
+	}
+	return verdict(last, results, o.Strict)
+}
+
+// runSource is where inventories and probe results come from: live
+// clusters or a snapshot.
+type runSource struct {
+	name string
+	mesh func(ctx context.Context) *mesh.Mesh
+	env  func(m *mesh.Mesh) *checks.Env
+}
+
+func (o *CheckOptions) source(ctx context.Context) (*runSource, error) {
+	if o.From != "" {
+		return o.snapshotSource()
+	}
+	clients, err := cluster.Load(cluster.LoadOptions{Kubeconfig: o.Kubeconfig, Contexts: o.Contexts, Timeout: o.Timeout})
+	if err != nil {
+		return nil, err
+	}
+	return &runSource{
+		name: "live",
+		mesh: func(ctx context.Context) *mesh.Mesh {
+			return mesh.Build(cluster.CollectAll(ctx, clients, cluster.CollectOptions{ProbeSelector: o.ProbeSelector}))
+		},
+		env: o.env,
+	}, nil
+}

@@ -1,0 +1,426 @@
+// Package e2e runs the built meshdoctor binary, as a user would, against
+// real kube-apiservers (internal/testenv) holding every scenario under
+// testdata/scenarios, and proves what only a real environment can show: that
+// meshdoctor writes nothing (audit logs), that a dead cluster is reported
+// within --timeout while the others are still checked, and that a missing
+// permission is an error that says "forbidden", not a crash or a pass.
+//
+// It is an ordinary test package: `go test ./...` runs it when bin/ has the
+// binaries of `make testbin`, and skips it (naming them) otherwise. The
+// meshdoctor binary is built from this tree into a temporary directory
+// unless MESHDOCTOR names one.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshdoctor/meshdoctor/internal/checks"
+	"github.com/meshdoctor/meshdoctor/internal/report"
+	"github.com/meshdoctor/meshdoctor/internal/scenario"
+	"github.com/meshdoctor/meshdoctor/internal/testenv"
+)
+
+// TestE2E shares one environment of three clusters across all subtests:
+// starting API servers per scenario would cost more than the scenarios.
+// Reset empties the clusters between scenarios. The audit assertion runs
+// last, over everything meshdoctor did.
+func TestE2E(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := testenv.Start(t, testenv.Options{Clusters: 3})
+	bin := meshdoctorBinary(t, root)
+	dir := filepath.Join(root, "testdata", "scenarios")
+	names, err := scenario.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) < 17 {
+		t.Fatalf("found %d scenarios, want at least 17", len(names))
+	}
+
+	t.Run("scenarios", func(t *testing.T) {
+		// Scenarios whose clusters are not cluster-1..3 (the demo's central,
+		// east, west) get an environment of their own, after the others.
+		other := map[string][]string{}
+		for _, name := range names {
+			clusters, err := clusterNames(dir, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !allIn(clusters, e) {
+				set := strings.Join(clusters, ",")
+				other[set] = append(other[set], name)
+				continue
+			}
+			t.Run(name, func(t *testing.T) { runScenario(t, e, bin, dir, name) })
+		}
+		for _, set := range slices.Sorted(maps.Keys(other)) {
+			oe := testenv.Start(t, testenv.Options{Names: strings.Split(set, ",")})
+			for _, name := range other[set] {
+				t.Run(name, func(t *testing.T) { runScenario(t, oe, bin, dir, name) })
+			}
+			checkReadOnly(t, oe)
+			oe.Close()
+		}
+	})
+
+	t.Run("forbidden", func(t *testing.T) {
+		// An identity with meshdoctor's ClusterRole but not its istio-system
+		// Role: it may not list secrets (or configmaps) there.
+		ctx := context.Background()
+		const user = "meshdoctor-no-secrets"
+		if err := e.BindClusterRole(ctx, user, "meshdoctor-reader"); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range e.Clusters {
+			if err := configMapsOnly(ctx, c, user); err != nil {
+				t.Fatal(err)
+			}
+		}
+		kc, err := e.UserKubeconfig(user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		apply(t, e, dir, "healthy-multi-primary")
+		res := run(t, bin, kc, "--context", "cluster-1,cluster-2", "--no-network")
+		if res.exit == 0 {
+			t.Errorf("exit 0 without permission to read secrets")
+		}
+		if strings.Contains(res.stderr, "panic") {
+			t.Errorf("stderr mentions a panic:\n%s", res.stderr)
+		}
+		// Each cluster reports the missing permission as an error that says
+		// so, and nothing that needs a secret passes.
+		for _, cl := range []string{"cluster-1", "cluster-2"} {
+			found := false
+			for _, r := range res.doc.Results {
+				if r.Cluster == cl && r.Status == checks.Error && strings.Contains(r.Message, "forbidden: list secrets") {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s: no error result says \"forbidden: list secrets\"\n%s", cl, dump(res.doc.Results, checks.Error))
+			}
+		}
+		for _, r := range res.doc.Results {
+			needsSecrets := strings.HasPrefix(r.CheckID, "trust.cacerts") || strings.HasPrefix(r.CheckID, "secrets.") || r.CheckID == "trust.root-match"
+			if needsSecrets && r.Status == checks.Pass {
+				t.Errorf("%s passes without access to secrets: %s", key(r), r.Message)
+			}
+			if needsSecrets {
+				t.Logf("%s %s: %s", r.Status, key(r), r.Message)
+			}
+		}
+	})
+
+	t.Run("dead-cluster", func(t *testing.T) {
+		apply(t, e, dir, "healthy-multi-primary")
+		const timeout = 5 * time.Second
+		for _, mode := range []string{"paused", "stopped"} {
+			t.Run(mode, func(t *testing.T) {
+				var err error
+				if mode == "paused" {
+					err = e.PauseCluster("cluster-2") // accepts connections, never answers
+				} else {
+					err = e.StopCluster("cluster-2") // refuses
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				res := run(t, bin, e.Kubeconfig, "--context", "cluster-1,cluster-2", "--no-network", "--timeout", timeout.String())
+				// The runner allows each check 3×timeout; the collection
+				// itself is bounded by timeout. Allow startup and slack.
+				if limit := 2*timeout + 5*time.Second; res.took > limit {
+					t.Errorf("run took %v with a dead cluster, want under %v", res.took, limit)
+				}
+				t.Logf("%s cluster-2: exit %d in %v", mode, res.exit, res.took)
+				if res.exit == 0 {
+					t.Errorf("exit 0 with a dead cluster")
+				}
+				got := statuses(res.doc.Results)
+				if !slices.Contains(got[checks.Error], "contexts.reachable@cluster-2") {
+					t.Errorf("contexts.reachable@cluster-2 is not an error; errors: %v", got[checks.Error])
+				}
+				var c1 []string
+				for _, r := range res.doc.Results {
+					if r.Cluster == "cluster-1" && r.Status == checks.Pass {
+						c1 = append(c1, r.CheckID)
+					}
+				}
+				for _, want := range []string{"contexts.reachable", "controlplane.istiod-ready", "trust.cacerts-valid", "gateway.address"} {
+					if !slices.Contains(c1, want) {
+						t.Errorf("cluster-1 lacks a passing %s; its passes: %v", want, c1)
+					}
+				}
+			})
+		}
+	})
+
+	t.Run("audit-read-only", func(t *testing.T) { checkReadOnly(t, e) })
+}
+
+// checkReadOnly asserts that every request meshdoctor's identity made, on
+// every API server of e (stopped ones included), was a read.
+func checkReadOnly(t *testing.T, e *testenv.Env) {
+	t.Helper()
+	total := 0
+	for _, c := range e.Clusters {
+		evs, err := e.AuditEvents(c.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			if ev.User.Username == testenv.MeshdoctorUser {
+				total++
+			}
+		}
+		for _, w := range testenv.Writes(evs, testenv.MeshdoctorUser) {
+			t.Errorf("%s: meshdoctor sent %s %s (%d)", c.Name, w.Verb, w.RequestURI, code(w))
+		}
+	}
+	if total < 10 {
+		t.Errorf("only %d audit events by %s: is the audit log written?", total, testenv.MeshdoctorUser)
+	}
+	t.Logf("%d requests by %s, all reads", total, testenv.MeshdoctorUser)
+}
+
+func runScenario(t *testing.T, e *testenv.Env, bin, dir, name string) {
+	sc := apply(t, e, dir, name)
+	res := run(t, bin, e.Kubeconfig, "--context", strings.Join(sc.Clusters, ","), "--no-network")
+	assertExpect(t, sc, res)
+}
+
+// clusterNames are a scenario's cluster file names, as scenario.Load names
+// its clusters.
+func clusterNames(dir, name string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, name, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, f := range files {
+		if n := strings.TrimSuffix(filepath.Base(f), ".yaml"); n != "scenario" {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func allIn(clusters []string, e *testenv.Env) bool {
+	for _, c := range clusters {
+		if e.Cluster(c) == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// configMapsOnly lets user list configmaps, not secrets, in istio-system.
+func configMapsOnly(ctx context.Context, c *testenv.Cluster, user string) error {
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "configmaps-only", Namespace: "istio-system"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list"}}},
+	}
+	if _, err := c.Admin.RbacV1().Roles("istio-system").Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("%s: %w", c.Name, err)
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "configmaps-only", Namespace: "istio-system"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "configmaps-only"},
+		Subjects:   []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: user}},
+	}
+	if _, err := c.Admin.RbacV1().RoleBindings("istio-system").Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("%s: %w", c.Name, err)
+	}
+	return nil
+}
+
+func code(ev testenv.AuditEvent) int {
+	if ev.ResponseStatus == nil {
+		return 0
+	}
+	return ev.ResponseStatus.Code
+}
+
+// meshdoctorBinary is $MESHDOCTOR, or the CLI built from this tree.
+func meshdoctorBinary(t *testing.T, root string) string {
+	t.Helper()
+	if p := os.Getenv("MESHDOCTOR"); p != "" {
+		return p
+	}
+	bin := filepath.Join(t.TempDir(), "meshdoctor")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/meshdoctor")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build meshdoctor: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// apply empties the clusters and applies one scenario.
+func apply(t *testing.T, e *testenv.Env, dir, name string) *scenario.Scenario {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := e.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	certs := scenario.NewCerts(time.Now())
+	sc, err := scenario.Load(dir, name, e, certs)
+	if err != nil {
+		t.Fatalf("load scenario: %v", err)
+	}
+	if err := e.Apply(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+type result struct {
+	exit           int
+	stdout, stderr string
+	took           time.Duration
+	doc            *report.Document
+}
+
+// run runs `meshdoctor check -o json --junit F` and checks that the JSON and
+// the JUnit file are there and parse.
+func run(t *testing.T, bin, kubeconfig string, args ...string) result {
+	t.Helper()
+	junit := filepath.Join(t.TempDir(), "junit.xml")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	argv := append([]string{"check", "--kubeconfig", kubeconfig, "-o", "json", "--junit", junit}, args...)
+	cmd := exec.CommandContext(ctx, bin, argv...)
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "KUBECONFIG=/dev/null")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	res := result{stdout: stdout.String(), stderr: stderr.String(), took: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		res.exit = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("run meshdoctor: %v\n%s", err, res.stderr)
+	}
+	if res.exit == 2 || res.exit < 0 {
+		t.Fatalf("meshdoctor %s: exit %d\n%s", strings.Join(argv, " "), res.exit, res.stderr)
+	}
+	if res.doc, err = report.ReadJSON(strings.NewReader(res.stdout)); err != nil {
+		t.Fatalf("JSON report: %v\nstdout:\n%s\nstderr:\n%s", err, res.stdout, res.stderr)
+	}
+	checkJUnit(t, junit, res.doc)
+	return res
+}
+
+func checkJUnit(t *testing.T, path string, doc *report.Document) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("JUnit file: %v", err)
+	}
+	var x struct {
+		XMLName  xml.Name `xml:"testsuites"`
+		Failures int      `xml:"failures,attr"`
+		Suites   []struct {
+			Cases []struct {
+				Name string `xml:"name,attr"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(b, &x); err != nil {
+		t.Fatalf("JUnit file does not parse: %v", err)
+	}
+	cases := 0
+	for _, s := range x.Suites {
+		cases += len(s.Cases)
+	}
+	if cases != len(doc.Results) {
+		t.Errorf("JUnit has %d test cases, the JSON report %d results", cases, len(doc.Results))
+	}
+	if x.Failures != doc.Summary.Fail {
+		t.Errorf("JUnit failures = %d, JSON summary fail = %d", x.Failures, doc.Summary.Fail)
+	}
+}
+
+// assertExpect is the unit tier's rule (internal/checks/scenario_test.go)
+// applied to the binary's JSON and exit code.
+func assertExpect(t *testing.T, sc *scenario.Scenario, res result) {
+	t.Helper()
+	want := sc.Meta.Expect
+	if res.exit != want.Exit {
+		t.Errorf("exit %d, want %d\nstderr:\n%s", res.exit, want.Exit, res.stderr)
+	}
+	got := statuses(res.doc.Results)
+	if !slices.Equal(got[checks.Fail], sortedCopy(want.Fail)) {
+		t.Errorf("failing = %v, want exactly %v\n%s", got[checks.Fail], want.Fail, dump(res.doc.Results, checks.Fail))
+	}
+	if !slices.Equal(got[checks.Error], sortedCopy(want.Error)) {
+		t.Errorf("errors = %v, want exactly %v\n%s", got[checks.Error], want.Error, dump(res.doc.Results, checks.Error))
+	}
+	for _, w := range want.Warn {
+		if !slices.Contains(got[checks.Warn], w) {
+			t.Errorf("want warning %s, warnings are %v", w, got[checks.Warn])
+		}
+	}
+	if want.Exit == 0 && len(got[checks.Pass]) < 20 {
+		t.Errorf("healthy scenario passed only %d results: %v", len(got[checks.Pass]), got[checks.Pass])
+	}
+}
+
+func statuses(rs []checks.Result) map[checks.Status][]string {
+	got := map[checks.Status][]string{}
+	for _, r := range rs {
+		got[r.Status] = append(got[r.Status], key(r))
+	}
+	for s := range got {
+		got[s] = slices.Compact(slices.Sorted(slices.Values(got[s])))
+	}
+	return got
+}
+
+func key(r checks.Result) string {
+	if r.Cluster == "" {
+		return r.CheckID
+	}
+	return r.CheckID + "@" + r.Cluster
+}
+
+func sortedCopy(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	if out == nil {
+		return []string{}
+	}
+	return out
+}
+
+func dump(rs []checks.Result, s checks.Status) string {
+	var b strings.Builder
+	for _, r := range rs {
+		if r.Status == s {
+			fmt.Fprintf(&b, "  %s %s: %s\n", r.Status, key(r), r.Message)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# testbin.sh builds the binaries of the integration tier into bin/ from the Go
+# module proxy, only when they are missing or their pinned version changed:
+#   bin/kube-apiserver  from hack/kube (k8s.io/kubernetes)
+#   bin/etcd            from hack/etcd (go.etcd.io/etcd/server/v3)
+#   bin/istio-crds.yaml from istio.io/istio@$(cat hack/istio.version),
+#                       manifests/charts/base/files/crd-all.gen.yaml
+# A stamp file next to each (bin/.<name>.stamp) holds the hash of what pinned
+# it; the Go build cache makes a forced rebuild of an unchanged pin quick.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p bin
+
+stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+# build NAME MODULE_DIR PACKAGE
+build() {
+	local name=$1 dir=$2 pkg=$3
+	local want; want=$(stamp_of "$dir/go.mod" "$dir/go.sum")
+	if [[ -x bin/$name && -f bin/.$name.stamp && "$(cat "bin/.$name.stamp")" == "$want" ]]; then
+		echo "testbin: bin/$name is up to date"
+		return
+	fi
+	echo "testbin: building bin/$name from $dir ($pkg)"
+	local start=$SECONDS
+	(cd "$dir" && go build -o "../../bin/$name.tmp" "$pkg")
+	mv "bin/$name.tmp" "bin/$name"
+	echo "$want" >"bin/.$name.stamp"
+	echo "testbin: built bin/$name in $((SECONDS - start))s"
+}
+
+build kube-apiserver hack/kube k8s.io/kubernetes/cmd/kube-apiserver
+build etcd hack/etcd go.etcd.io/etcd/server/v3
+
+istio=$(tr -d '[:space:]' <hack/istio.version)
+if [[ -f bin/istio-crds.yaml && -f bin/.istio-crds.stamp && "$(cat bin/.istio-crds.stamp)" == "$istio" ]]; then
+	echo "testbin: bin/istio-crds.yaml is up to date"
+else
+	echo "testbin: fetching the Istio CRDs of istio.io/istio@$istio"
+	dir=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "istio.io/istio@$istio" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	if [[ -z "$dir" || ! -f "$dir/manifests/charts/base/files/crd-all.gen.yaml" ]]; then
+		echo "testbin: istio.io/istio@$istio has no manifests/charts/base/files/crd-all.gen.yaml" >&2
+		exit 1
+	fi
+	{
+		echo "# Istio CRDs from istio.io/istio@$istio manifests/charts/base/files/crd-all.gen.yaml (hack/testbin.sh)"
+		cat "$dir/manifests/charts/base/files/crd-all.gen.yaml"
+	} >bin/istio-crds.yaml
+	echo "$istio" >bin/.istio-crds.stamp
+	echo "testbin: wrote bin/istio-crds.yaml"
+fi

@@ -1,0 +1,158 @@
+package checks
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/meshdoctor/meshdoctor/internal/mesh"
+	"github.com/meshdoctor/meshdoctor/internal/pki"
+	"github.com/meshdoctor/meshdoctor/internal/probe"
+)
+
+// Vantage names where network probes run from, for the results.
+const Vantage = "meshdoctor host"
+
+var reachChecks = []Check{
+	{ID: "gateway.reachability", Title: "each east-west gateway answers on 15443, 15012, 15017 and 15021 with mesh certificates", Scope: PerCluster, Network: true,
+		DependsOn: []string{"gateway.address", "trust.root-match"}, Cluster: gatewayReachability},
+}
+
+// ProbeFunc probes one gateway; checks call it so that tests and snapshots
+// can put recorded or local results behind it.
+type ProbeFunc func(ctx context.Context, t probe.GatewayTarget) []probe.PortResult
+
+func gatewayReachability(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
+	if r := gatewayApplies(c); r != nil {
+		return r
+	}
+	if env.Probe == nil {
+		return []Result{skipf("no prober configured")}
+	}
+	addrs := c.EastWest.Addresses
+	if o, ok := env.GatewayOverrides[c.Name]; ok {
+		addrs = []string{o}
+	}
+	if len(addrs) == 0 {
+		return []Result{skipf("gateway has no address")}
+	}
+	roots, rootFPs := meshRootPool(env)
+	exposed := map[int]bool{}
+	for _, p := range c.EastWest.Service.Spec.Ports {
+		exposed[int(p.Port)] = true
+	}
+	var ports []probe.Port
+	for _, p := range probe.DefaultPorts() {
+		if p.Kind == probe.KindTLSPassthrough {
+			p.Number = c.EastWest.Port
+		}
+		if exposed[p.Number] {
+			ports = append(ports, p)
+		}
+	}
+	if len(ports) == 0 {
+		return []Result{skipf("the gateway Service exposes none of the probed ports")}
+	}
+	t := probe.GatewayTarget{Cluster: c.Name, Network: c.Network, Address: addrs[0], Ports: ports,
+		Roots: roots, TrustDomain: c.TrustDomain, SNI: sniFor(c)}
+	results := env.Probe(ctx, t)
+	if len(results) == 0 {
+		return []Result{skipf("no recorded probe of %s in the snapshot", t.Address)}
+	}
+	var out []Result
+	for _, pr := range results {
+		out = append(out, portResult(c, t, pr, rootFPs, env.RecordedAt))
+	}
+	return out
+}
+
+func portResult(c *mesh.Cluster, t probe.GatewayTarget, pr probe.PortResult, rootFPs []string, recordedAt time.Time) Result {
+	r := Result{Target: fmt.Sprintf("%s port %d", t.Address, pr.Port.Number)}
+	r.Evidence = []Evidence{Ev("vantage", Vantage), Ev("address", pr.Address), Ev("kind", pr.Port.Kind), Ev("outcome", pr.Outcome),
+		Ev("connect", pr.Connect.Round(time.Microsecond)), Ev("handshake", pr.Handshake.Round(time.Microsecond))}
+	if pr.Peer != nil {
+		r.Evidence = append(r.Evidence, Ev("peer subject", pr.Peer.Subject), Ev("peer issuer", pr.Peer.Issuer),
+			Ev("peer sha256", pki.Short(pr.Peer.SHA256)))
+		if len(pr.Peer.URIs) > 0 {
+			r.Evidence = append(r.Evidence, Ev("peer URI SANs", strings.Join(pr.Peer.URIs, ",")))
+		}
+	}
+	if !recordedAt.IsZero() {
+		r.Evidence = append(r.Evidence, Ev("recorded", recordedAt.Format(time.RFC3339)))
+	}
+	if t.SNI != "" && pr.Port.Kind == probe.KindTLSPassthrough {
+		r.Evidence = append(r.Evidence, Ev("sni", t.SNI))
+	}
+	svc := c.EastWest.Service
+	getSvc := fmt.Sprintf("%s -n %s get svc %s -o wide", kc(c.Name), svc.Namespace, svc.Name)
+	timing := fmt.Sprintf("connect %s, handshake %s", pr.Connect.Round(time.Millisecond), pr.Handshake.Round(time.Millisecond))
+	switch {
+	case pr.Outcome.OK():
+		r.Status, r.Message = Pass, fmt.Sprintf("%s answers (%s)", pr.Port.Kind, timing)
+	case pr.Outcome.Warning():
+		r.Status, r.Message = Warn, "TCP open, but no service known behind the gateway to try a TLS handshake with"
+		r.Remediation = fmt.Sprintf("%s get svc -A (deploy a sample service in %s to let meshdoctor test 15443 end to end)", kc(c.Name), c.Name)
+	default:
+		r.Status = Fail
+		r.Message = fmt.Sprintf("%s: %s", pr.Outcome, pr.Detail)
+		switch pr.Outcome {
+		case probe.OutcomeTimeout:
+			r.Remediation = getSvc + " ; check firewall/security-group rules for port " + fmt.Sprint(pr.Port.Number) + " from this host to the load balancer"
+		case probe.OutcomeRefused, probe.OutcomeReset, probe.OutcomeClosed:
+			r.Remediation = getSvc + fmt.Sprintf(" ; %s -n %s get pods -l istio=eastwestgateway ; istioctl --context %s proxy-config listeners deploy/%s -n %s --port %d",
+				kc(c.Name), svc.Namespace, shellQuote(c.Name), svc.Name, svc.Namespace, pr.Port.Number)
+		case probe.OutcomeRootMismatch:
+			r.Remediation = fmt.Sprintf("compare roots: %s -n istio-system get secret cacerts -o jsonpath='{.data.root-cert\\.pem}' | base64 -d | openssl x509 -noout -fingerprint -sha256 (mesh roots %s)", kc(c.Name), pki.JoinShort(rootFPs))
+		case probe.OutcomeDNS:
+			r.Remediation = "dig " + t.Address + " ; " + getSvc
+		default:
+			r.Remediation = getSvc + fmt.Sprintf(" ; openssl s_client -connect %s -servername %s", pr.Address, orDefault(t.SNI, probe.DefaultIstiodSAN))
+		}
+	}
+	return r
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// meshRootPool is the pool of every primary's cacerts roots.
+func meshRootPool(env *Env) (*x509.CertPool, []string) {
+	pool := x509.NewCertPool()
+	var fps []string
+	for _, p := range env.Mesh.Primaries() {
+		if p.Inv.CACerts == nil {
+			continue
+		}
+		bu, _ := parseBundle(p.Inv.CACerts)
+		for _, r := range bu.roots {
+			pool.AddCert(r)
+			fps = append(fps, pki.Fingerprint(r))
+		}
+	}
+	slices.Sort(fps)
+	fps = slices.Compact(fps)
+	if len(fps) == 0 {
+		return nil, nil
+	}
+	return pool, fps
+}
+
+// sniFor picks a service that lives in the gateway's cluster to send
+// Istio's SNI for: outbound_.PORT_._.HOST.
+func sniFor(c *mesh.Cluster) string {
+	for i := range c.Inv.Services {
+		s := &c.Inv.Services[i]
+		if slices.Contains(skipNamespaces, s.Namespace) || s.Namespace == "default" || len(s.Spec.Ports) == 0 {
+			continue
+		}
+		return fmt.Sprintf("outbound_.%d_._.%s.%s.svc.cluster.local", s.Spec.Ports[0].Port, s.Name, s.Namespace)
+	}
+	return ""
+}

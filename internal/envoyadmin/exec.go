@@ -1,0 +1,118 @@
+package envoyadmin
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/util/exec"
+)
+
+// pilotAgentPort reports whether `pilot-agent request --debug-port` accepts
+// the port.
+func pilotAgentPort(port int) bool {
+	switch port {
+	case 15000, 15004, 15020, 15021:
+		return true
+	}
+	return false
+}
+
+// ExecFetcher runs `pilot-agent request GET <path>` in the pod's istio-proxy
+// container (pods/exec, websocket first with a SPDY fallback). It is the way
+// in when RBAC forbids pods/portforward, and the only way when Envoy's admin
+// API is on a Unix socket. It cannot reach istiod's port 15014.
+type ExecFetcher struct {
+	Clients   ClientsFunc
+	Timeout   time.Duration // per Get; DefaultTimeout when zero
+	Container string        // istio-proxy when empty
+}
+
+// Get implements Fetcher.
+func (f ExecFetcher) Get(ctx context.Context, pod PodRef, path string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(f.Timeout, DefaultTimeout))
+	defer cancel()
+	port := pod.port()
+	if !pilotAgentPort(port) {
+		return nil, fmt.Errorf("exec in %s: pilot-agent cannot request port %d", pod, port)
+	}
+	c, err := f.Clients(pod.Context)
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: clients: %w", pod, err)
+	}
+	if err := checkPod(ctx, c.Kube, pod, false); err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", pod, err)
+	}
+	cmd := []string{"pilot-agent", "request", "GET", strings.TrimPrefix(path, "/")}
+	if port != EnvoyAdminPort {
+		cmd = append(cmd, "--debug-port", fmt.Sprint(port))
+	}
+	u, err := subresourceURL(c.Config, pod, "exec")
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", pod, err)
+	}
+	params, err := scheme.ParameterCodec.EncodeParameters(&corev1.PodExecOptions{
+		Container: cmp.Or(f.Container, proxyContainer),
+		Command:   cmd,
+		Stdout:    true,
+		Stderr:    true,
+	}, corev1.SchemeGroupVersion)
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: encode options: %w", pod, err)
+	}
+	u.RawQuery = params.Encode()
+
+	cfg := withRequestContext(ctx, c.Config)
+	spdyTransport, upgrader, err := spdyRoundTripper(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", pod, err)
+	}
+	spdyExec, err := remotecommand.NewSPDYExecutorForTransports(spdyTransport, upgrader, http.MethodPost, u)
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", pod, err)
+	}
+	wsExec, err := remotecommand.NewWebSocketExecutor(cfg, http.MethodGet, u.String())
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", pod, err)
+	}
+	executor, err := remotecommand.NewFallbackExecutor(wsExec, spdyExec, shouldFallback)
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", pod, err)
+	}
+	var stdout, stderr limitedBuffer
+	err = executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr})
+	if err != nil {
+		var exit exec.ExitError
+		if errors.As(err, &exit) {
+			return nil, fmt.Errorf("exec in %s: %s exited %d: %s", pod, strings.Join(cmd, " "), exit.ExitStatus(), firstLine(stderr.Bytes()))
+		}
+		return nil, fmt.Errorf("exec in %s: %w", pod, err)
+	}
+	if stdout.overflow {
+		return nil, fmt.Errorf("exec in %s: output larger than %d bytes", pod, maxDocumentBytes)
+	}
+	return stdout.Bytes(), nil
+}
+
+// limitedBuffer keeps at most maxDocumentBytes and remembers it dropped more.
+type limitedBuffer struct {
+	bytes.Buffer
+	overflow bool
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := maxDocumentBytes - b.Len(); len(p) > room {
+		b.overflow = true
+		b.Buffer.Write(p[:max(room, 0)])
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
+}

@@ -1,0 +1,343 @@
+package envoyadmin
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// DefaultGatewayPort is the east-west gateway port Istio uses for a network
+// when the gateway Service has no networking.istio.io/gatewayPort label.
+const DefaultGatewayPort = 15443
+
+// ExpectedInput is what the expected endpoint table of one service port, seen
+// from one sidecar, is computed from.
+type ExpectedInput struct {
+	ProxyNetwork string // the sidecar's network ("" = single network)
+	Service      string // host FQDN, e.g. helloworld.sample.svc.cluster.local
+	Port         int    // service port, e.g. 5000
+
+	// Endpoints is every ready endpoint of the service in every cluster.
+	Endpoints []RemoteEndpoint
+	// Gateways maps a network to the addresses of its east-west gateways
+	// (the gateway Service's external IP and its gatewayPort, 15443 by default).
+	Gateways map[string][]GatewayAddr
+}
+
+// ClusterName is the Envoy cluster that holds the service port's endpoints.
+func (in ExpectedInput) ClusterName() string { return ClusterName(in.Service, in.Port, "") }
+
+// RemoteEndpoint is a ready endpoint of the service in some cluster (the
+// sidecar's own included): pod IP, target port, Istio cluster ID, network.
+type RemoteEndpoint struct {
+	IP      string
+	Port    int
+	Cluster string
+	Network string
+}
+
+// GatewayAddr is the address of one east-west gateway of a network.
+type GatewayAddr struct {
+	Address string
+	Port    int
+	Cluster string
+}
+
+// sameNetwork mirrors Istio's rule that an empty network on either side
+// matches every network.
+func sameNetwork(a, b string) bool { return a == "" || b == "" || a == b }
+
+type gatewayIndex struct {
+	byNetwork map[string][]GatewayAddr
+	byCluster map[[2]string][]GatewayAddr // {network, cluster}
+	scale     uint32
+}
+
+// indexGateways mirrors istiod's NetworkGateways: duplicates removed, gateways
+// sorted by address and port, and the weight scale factor is the least common
+// multiple of the gateway counts per network and per (network, cluster), over
+// every network, the sidecar's own included.
+func indexGateways(gws map[string][]GatewayAddr) gatewayIndex {
+	idx := gatewayIndex{byNetwork: map[string][]GatewayAddr{}, byCluster: map[[2]string][]GatewayAddr{}, scale: 1}
+	for network, list := range gws {
+		seen := map[GatewayAddr]bool{}
+		for _, g := range list {
+			if g.Port == 0 {
+				g.Port = DefaultGatewayPort
+			}
+			if seen[g] || g.Address == "" {
+				continue
+			}
+			seen[g] = true
+			idx.byNetwork[network] = append(idx.byNetwork[network], g)
+			key := [2]string{network, g.Cluster}
+			idx.byCluster[key] = append(idx.byCluster[key], g)
+		}
+	}
+	sortGws := func(s []GatewayAddr) {
+		slices.SortFunc(s, func(a, b GatewayAddr) int {
+			return cmp.Or(cmp.Compare(a.Address, b.Address), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Cluster, b.Cluster))
+		})
+	}
+	for _, s := range idx.byNetwork {
+		sortGws(s)
+		idx.scale = lcm(idx.scale, uint32(len(s)))
+	}
+	for _, s := range idx.byCluster {
+		sortGws(s)
+		idx.scale = lcm(idx.scale, uint32(len(s)))
+	}
+	return idx
+}
+
+// forEndpoint picks the gateways istiod would use for an endpoint: those of
+// its network in its own cluster, else all of its network's.
+func (idx gatewayIndex) forEndpoint(network, cluster string) []GatewayAddr {
+	if gws := idx.byCluster[[2]string{network, cluster}]; len(gws) > 0 {
+		return gws
+	}
+	return idx.byNetwork[network]
+}
+
+func lcm(a, b uint32) uint32 {
+	if a == 0 || b == 0 {
+		return max(a, b)
+	}
+	x, y := a, b
+	for y != 0 {
+		x, y = y, x%y
+	}
+	return a / x * b
+}
+
+// Expected computes the endpoints a sidecar on in.ProxyNetwork should have for
+// the service port, following istiod's split-horizon EDS
+// (pilot/pkg/xds/endpoints/ep_filters.go):
+//   - an endpoint on the sidecar's network, or with no network, or any endpoint
+//     when the sidecar has no network, appears by pod IP;
+//   - the endpoints of another network that has gateways are replaced by those
+//     gateways (the network's gateways in the endpoint's own cluster when it
+//     has some), each with a weight equal to the endpoints it stands for,
+//     split evenly when there are several;
+//   - endpoints of another network without a gateway are left out: they cannot
+//     be reached (istiod then sends their pod IPs, which Diff reports).
+//
+// When any gateway is known, every weight is scaled by the least common
+// multiple of the gateway counts per network and per (network, cluster).
+// Locality and health are not predicted. The result is sorted by address and
+// port.
+func Expected(in ExpectedInput) []Endpoint {
+	idx := indexGateways(in.Gateways)
+	unit := uint32(1)
+	if len(idx.byNetwork) > 0 {
+		unit = idx.scale
+	}
+	direct := map[string]Endpoint{}
+	gwWeight := map[GatewayAddr]uint32{}
+	for _, ep := range in.Endpoints {
+		if sameNetwork(in.ProxyNetwork, ep.Network) {
+			e := Endpoint{Address: ep.IP, Port: ep.Port, SourceCluster: ep.Cluster}
+			if prev, ok := direct[e.HostPort()]; ok {
+				e.Weight = prev.Weight
+			}
+			e.Weight += unit
+			direct[e.HostPort()] = e
+			continue
+		}
+		gws := idx.forEndpoint(ep.Network, ep.Cluster)
+		if len(gws) == 0 {
+			continue // unreachable network: see Diff
+		}
+		for _, g := range gws {
+			gwWeight[g] += unit / uint32(len(gws))
+		}
+	}
+	out := make([]Endpoint, 0, len(direct)+len(gwWeight))
+	for _, e := range direct {
+		out = append(out, e)
+	}
+	for g, w := range gwWeight {
+		out = append(out, Endpoint{Address: g.Address, Port: g.Port, Weight: max(w, 1), SourceCluster: g.Cluster})
+	}
+	slices.SortFunc(out, compareEndpoints)
+	return out
+}
+
+// DeltaKind classifies one difference between the expected and the actual
+// endpoint table.
+type DeltaKind string
+
+const (
+	// DeltaMissing: an expected endpoint (local pod or remote gateway) is not
+	// in the sidecar's table.
+	DeltaMissing DeltaKind = "missing"
+	// DeltaRemotePodIP: a pod IP of another network is in the table. istiod
+	// sends those only when it knows no gateway for that network, so gateway
+	// discovery or network labels are broken.
+	DeltaRemotePodIP DeltaKind = "remote-pod-ip"
+	// DeltaStaleGateway: a gateway-like endpoint (gateway port, or Istio
+	// gateway metadata) that is no current gateway of a network with
+	// endpoints: an old load balancer address, a stale meshNetworks entry.
+	DeltaStaleGateway DeltaKind = "stale-gateway"
+	// DeltaUnexpected: any other endpoint that should not be there.
+	DeltaUnexpected DeltaKind = "unexpected"
+	// DeltaUnhealthy: an expected endpoint Envoy does not send traffic to.
+	DeltaUnhealthy DeltaKind = "unhealthy"
+	// DeltaWeight: an expected endpoint with another load balancing weight
+	// (gateway weights count the endpoints behind them).
+	DeltaWeight DeltaKind = "weight"
+	// DeltaUnreachableNetwork: a network with ready endpoints but no
+	// east-west gateway the sidecar could reach them through.
+	DeltaUnreachableNetwork DeltaKind = "unreachable-network"
+)
+
+// rank orders kinds in Diff's output: the causes first, then their effects.
+func (k DeltaKind) rank() int {
+	switch k {
+	case DeltaUnreachableNetwork:
+		return 0
+	case DeltaMissing:
+		return 1
+	case DeltaRemotePodIP:
+		return 2
+	case DeltaStaleGateway:
+		return 3
+	case DeltaUnexpected:
+		return 4
+	case DeltaUnhealthy:
+		return 5
+	case DeltaWeight:
+		return 6
+	}
+	return 7
+}
+
+// Delta is one difference. Endpoint is the sidecar's entry (for missing, the
+// expected one; for unreachable-network, only SourceCluster is set, to the
+// network's first cluster); Want is the expected entry where there is one.
+type Delta struct {
+	Kind     DeltaKind
+	Endpoint Endpoint
+	Want     *Endpoint
+	Detail   string
+}
+
+// Diff compares the sidecar's endpoints for a service port (got, usually
+// table[in.ClusterName()]) with Expected(in) (want). Entries are matched by
+// address and port; the entries of one gateway in several locality groups
+// are summed first. The result is ordered by kind, then address and port.
+func Diff(want, got []Endpoint, in ExpectedInput) []Delta {
+	var out []Delta
+	wantBy := map[string]Endpoint{}
+	for _, w := range want {
+		wantBy[w.HostPort()] = w
+	}
+	gotBy := map[string]Endpoint{}
+	var gotKeys []string
+	for _, g := range got {
+		k := g.HostPort()
+		if prev, ok := gotBy[k]; ok {
+			prev.Weight += g.Weight
+			if !g.Healthy() && prev.Healthy() {
+				prev.Health = g.Health
+			}
+			gotBy[k] = prev
+			continue
+		}
+		gotBy[k] = g
+		gotKeys = append(gotKeys, k)
+	}
+
+	// Facts about the mesh that explain unexpected entries.
+	idx := indexGateways(in.Gateways)
+	podNetwork := map[string]RemoteEndpoint{} // pod IP -> endpoint
+	epsByNetwork := map[string][]RemoteEndpoint{}
+	for _, ep := range in.Endpoints {
+		podNetwork[ep.IP] = ep
+		epsByNetwork[ep.Network] = append(epsByNetwork[ep.Network], ep)
+	}
+	gatewayPorts := map[int]bool{DefaultGatewayPort: true}
+	gatewayOf := map[string]string{} // ip -> network
+	for network, gws := range idx.byNetwork {
+		for _, g := range gws {
+			gatewayPorts[g.Port] = true
+			gatewayOf[g.Address] = network
+		}
+	}
+
+	for _, network := range sortedKeys(epsByNetwork) {
+		eps := epsByNetwork[network]
+		if sameNetwork(in.ProxyNetwork, network) || len(idx.byNetwork[network]) > 0 {
+			continue
+		}
+		out = append(out, Delta{
+			Kind:     DeltaUnreachableNetwork,
+			Endpoint: Endpoint{SourceCluster: eps[0].Cluster},
+			Detail: fmt.Sprintf("network %q has %d ready endpoint(s) but no east-west gateway; a sidecar on %q cannot reach them",
+				network, len(eps), in.ProxyNetwork),
+		})
+	}
+
+	for _, w := range want {
+		g, ok := gotBy[w.HostPort()]
+		if !ok {
+			detail := "local endpoint missing from EDS"
+			if network, isGw := gatewayOf[w.Address]; isGw {
+				detail = fmt.Sprintf("gateway of network %q (cluster %s) missing: remote endpoints unreachable from this sidecar", network, w.SourceCluster)
+			}
+			out = append(out, Delta{Kind: DeltaMissing, Endpoint: w, Want: ptr(w), Detail: detail})
+			continue
+		}
+		if !g.Healthy() {
+			out = append(out, Delta{Kind: DeltaUnhealthy, Endpoint: g, Want: ptr(w), Detail: "health " + g.Health})
+		}
+		if g.Weight != w.Weight {
+			out = append(out, Delta{Kind: DeltaWeight, Endpoint: g, Want: ptr(w),
+				Detail: fmt.Sprintf("weight %d, want %d", g.Weight, w.Weight)})
+		}
+	}
+
+	for _, k := range gotKeys {
+		if _, ok := wantBy[k]; ok {
+			continue
+		}
+		g := gotBy[k]
+		switch rep, isPod := podNetwork[g.Address]; {
+		case isPod && !sameNetwork(in.ProxyNetwork, rep.Network):
+			detail := fmt.Sprintf("pod IP of cluster %s on network %q leaked into a sidecar on %q", rep.Cluster, rep.Network, in.ProxyNetwork)
+			if len(idx.byNetwork[rep.Network]) == 0 {
+				detail += ": istiod knows no gateway for that network"
+			} else {
+				detail += ": the endpoint's network label disagrees with istiod's view"
+			}
+			out = append(out, Delta{Kind: DeltaRemotePodIP, Endpoint: g, Detail: detail})
+		case gatewayPorts[g.Port] || gatewayOf[g.Address] != "" || (g.SourceCluster != "" && g.Workload == ""):
+			detail := "gateway-like endpoint that is no current east-west gateway address"
+			if network, isGw := gatewayOf[g.Address]; isGw {
+				detail = fmt.Sprintf("gateway of network %q, which has no ready endpoints of the service", network)
+			}
+			out = append(out, Delta{Kind: DeltaStaleGateway, Endpoint: g, Detail: detail})
+		default:
+			out = append(out, Delta{Kind: DeltaUnexpected, Endpoint: g, Detail: "not a ready endpoint of the service"})
+		}
+	}
+
+	slices.SortStableFunc(out, func(a, b Delta) int {
+		return cmp.Or(
+			cmp.Compare(a.Kind.rank(), b.Kind.rank()),
+			compareEndpoints(a.Endpoint, b.Endpoint),
+		)
+	})
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,69 @@
+package envoyadmin
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+)
+
+// FuzzParseConfigDump feeds arbitrary bytes (seeded with the committed dumps)
+// to the parsers: they may fail, never panic, and a table they return is
+// sorted.
+func FuzzParseConfigDump(f *testing.F) {
+	for _, name := range []string{"config_dump.json", "clusters.json", "clusterz.json", "networkz.json"} {
+		f.Add(readFixture(f, name))
+	}
+	f.Add([]byte(`{"configs":[{"@type":"type.googleapis.com/envoy.admin.v3.EndpointsConfigDump.DynamicEndpointConfig","endpoint_config":{"@type":"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment","cluster_name":"c","endpoints":[{"lb_endpoints":[{"endpoint":{"address":{"pipe":{"path":"/p"}}}}]}]}}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		table, err := ParseConfigDump(bytes.NewReader(data))
+		if err == nil {
+			for name, eps := range table {
+				for i := 1; i < len(eps); i++ {
+					if compareEndpoints(eps[i-1], eps[i]) > 0 {
+						t.Fatalf("%s not sorted: %v", name, eps)
+					}
+				}
+			}
+		}
+		if h, err := ParseClusters(bytes.NewReader(data)); err == nil && table != nil {
+			table.MergeHealth(h)
+		}
+		_, _ = ParseClusterz(bytes.NewReader(data))
+		_, _ = ParseNetworkz(bytes.NewReader(data))
+	})
+}
+
+func BenchmarkParseConfigDump(b *testing.B) {
+	for _, size := range []struct{ services, endpoints int }{{0, 0}, {200, 10}, {1000, 20}} {
+		g := newGen(b)
+		dump := g.configDump(syntheticServices(size.services, size.endpoints))
+		b.Run(fmt.Sprintf("services=%d/endpoints=%d/%dKiB", size.services+2, size.endpoints, len(dump)>>10), func(b *testing.B) {
+			b.SetBytes(int64(len(dump)))
+			for b.Loop() {
+				if _, err := ParseConfigDump(bytes.NewReader(dump)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDiff(b *testing.B) {
+	in := ExpectedInput{ProxyNetwork: "network-1", Service: helloworld, Port: 5000, Gateways: map[string][]GatewayAddr{}}
+	var got []Endpoint
+	for c := range 10 {
+		network := fmt.Sprintf("network-%d", c%5+1)
+		cluster := fmt.Sprintf("cluster-%d", c+1)
+		in.Gateways[network] = append(in.Gateways[network], GatewayAddr{Address: fmt.Sprintf("172.18.0.%d", c+1), Port: 15443, Cluster: cluster})
+		for i := range 500 {
+			in.Endpoints = append(in.Endpoints, RemoteEndpoint{IP: fmt.Sprintf("10.%d.%d.%d", c, i/250, i%250+1), Port: 5000, Cluster: cluster, Network: network})
+		}
+	}
+	got = Expected(in)
+	b.ResetTimer()
+	for b.Loop() {
+		if d := Diff(Expected(in), got, in); len(d) != 0 {
+			b.Fatalf("deltas: %v", d)
+		}
+	}
+}

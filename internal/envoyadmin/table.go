@@ -1,0 +1,311 @@
+// Package envoyadmin reads a sidecar's Envoy endpoint table through the
+// Kubernetes API server and compares it with the table Istio should have
+// pushed to it.
+package envoyadmin
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// maxDocumentBytes bounds what is read from one admin response. A sidecar in a
+// large mesh dumps tens of megabytes; anything past this is not a config dump.
+const maxDocumentBytes = 512 << 20
+
+// Endpoint as Envoy has it for one cluster.
+type Endpoint struct {
+	Address  string // IP or hostname; a pipe path; "envoy://LISTENER/ID" for an internal address
+	Port     int    // 0 for pipes and internal addresses
+	Weight   uint32 // load_balancing_weight; Envoy's default 1 when unset
+	Locality string // "region/zone/subzone", trailing empty parts dropped
+
+	// Health is the EDS health_status ("HEALTHY", "UNHEALTHY", "DRAINING",
+	// "TIMEOUT", "DEGRADED"), "" when EDS set none (Istio sets none on gateway
+	// endpoints), or after MergeHealth the live state from /clusters, where a
+	// failed check wins over the EDS status (see the Health* constants).
+	Health string
+
+	// Workload is the first ';' field of filter_metadata["istio"]["workload"]
+	// ("name;namespace;canonical;revision;clusterID"): empty for the endpoints
+	// Istio builds for a remote network's gateway.
+	Workload string
+	// SourceCluster is the last ';' field of that value: the Istio cluster ID
+	// the endpoint (or the gateway standing for it) comes from.
+	SourceCluster string
+}
+
+// Health values derived from /clusters?format=json host flags. A flag wins
+// over the EDS status because it is what Envoy acts on.
+const (
+	HealthFailedActiveCheck = "FAILED_ACTIVE_HEALTH_CHECK"
+	HealthOutlierEjected    = "FAILED_OUTLIER_CHECK"
+	HealthDegradedCheck     = "FAILED_ACTIVE_DEGRADED_CHECK"
+	HealthPendingRemoval    = "PENDING_DYNAMIC_REMOVAL"
+	HealthPendingActiveHC   = "PENDING_ACTIVE_HC"
+	HealthExcludedImmediate = "EXCLUDED_VIA_IMMEDIATE_HC_FAIL"
+	HealthActiveHCTimeout   = "ACTIVE_HC_TIMEOUT"
+)
+
+// Healthy reports whether Envoy sends traffic to the endpoint: no health
+// status (Envoy treats UNKNOWN as healthy) or HEALTHY.
+func (e Endpoint) Healthy() bool {
+	switch e.Health {
+	case "", "HEALTHY", "UNKNOWN":
+		return true
+	}
+	return false
+}
+
+// HostPort is the endpoint's "ip:port" as /clusters and Diff key it; the bare
+// address for pipes and internal addresses.
+func (e Endpoint) HostPort() string {
+	if e.Port == 0 {
+		return e.Address
+	}
+	return net.JoinHostPort(e.Address, strconv.Itoa(e.Port))
+}
+
+func compareEndpoints(a, b Endpoint) int {
+	return cmp.Or(
+		cmp.Compare(a.Address, b.Address),
+		cmp.Compare(a.Port, b.Port),
+		cmp.Compare(a.Locality, b.Locality),
+		cmp.Compare(a.SourceCluster, b.SourceCluster),
+	)
+}
+
+// Table maps an Envoy cluster name ("outbound|PORT|SUBSET|HOST") to its
+// endpoints, each slice sorted by address, port and locality.
+type Table map[string][]Endpoint
+
+// ClusterName is the name Istio gives the outbound cluster of a service port.
+func ClusterName(host string, port int, subset string) string {
+	return "outbound|" + strconv.Itoa(port) + "|" + subset + "|" + host
+}
+
+// ParseConfigDump reads Envoy's /config_dump?include_eds: an admin/v3
+// ConfigDump whose EndpointsConfigDump (dynamic and static endpoint configs)
+// holds one ClusterLoadAssignment per cluster. It also accepts the
+// ?resource= form, whose configs are the endpoint configs themselves. A dump
+// without endpoints (include_eds forgotten) is an error, not an empty table.
+func ParseConfigDump(r io.Reader) (Table, error) {
+	data, err := readAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read config dump: %w", err)
+	}
+	opts, err := unmarshalOptions()
+	if err != nil {
+		return nil, err
+	}
+	var dump adminv3.ConfigDump
+	if err := opts.Unmarshal(data, &dump); err != nil {
+		return nil, fmt.Errorf("decode config dump: %w", err)
+	}
+	t := Table{}
+	found := false
+	for i, c := range dump.GetConfigs() {
+		switch c.GetTypeUrl() {
+		case typeURL(&adminv3.EndpointsConfigDump{}):
+			var eds adminv3.EndpointsConfigDump
+			if err := anypb.UnmarshalTo(c, &eds, proto.UnmarshalOptions{DiscardUnknown: true}); err != nil {
+				return nil, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
+			}
+			found = true
+			for j, s := range eds.GetStaticEndpointConfigs() {
+				if err := t.addAny(s.GetEndpointConfig()); err != nil {
+					return nil, fmt.Errorf("decode config dump: static_endpoint_configs[%d]: %w", j, err)
+				}
+			}
+			for j, d := range eds.GetDynamicEndpointConfigs() {
+				if err := t.addAny(d.GetEndpointConfig()); err != nil {
+					return nil, fmt.Errorf("decode config dump: dynamic_endpoint_configs[%d]: %w", j, err)
+				}
+			}
+		case typeURL(&adminv3.EndpointsConfigDump_DynamicEndpointConfig{}):
+			var d adminv3.EndpointsConfigDump_DynamicEndpointConfig
+			if err := anypb.UnmarshalTo(c, &d, proto.UnmarshalOptions{DiscardUnknown: true}); err != nil {
+				return nil, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
+			}
+			found = true
+			if err := t.addAny(d.GetEndpointConfig()); err != nil {
+				return nil, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
+			}
+		case typeURL(&adminv3.EndpointsConfigDump_StaticEndpointConfig{}):
+			var s adminv3.EndpointsConfigDump_StaticEndpointConfig
+			if err := anypb.UnmarshalTo(c, &s, proto.UnmarshalOptions{DiscardUnknown: true}); err != nil {
+				return nil, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
+			}
+			found = true
+			if err := t.addAny(s.GetEndpointConfig()); err != nil {
+				return nil, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
+			}
+		case typeURL(&endpointv3.ClusterLoadAssignment{}):
+			found = true
+			if err := t.addAny(c); err != nil {
+				return nil, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
+			}
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("decode config dump: %w", ErrNoEndpoints)
+	}
+	for name := range t {
+		slices.SortFunc(t[name], compareEndpoints)
+	}
+	return t, nil
+}
+
+// ErrNoEndpoints means a config dump has no endpoint section: it was taken
+// without ?include_eds, or it is not a config dump.
+var ErrNoEndpoints = errors.New("no EndpointsConfigDump in config dump (was ?include_eds set?)")
+
+func typeURL(m proto.Message) string {
+	return "type.googleapis.com/" + string(m.ProtoReflect().Descriptor().FullName())
+}
+
+func (t Table) addAny(a *anypb.Any) error {
+	if a == nil {
+		return nil // an endpoint config Envoy asked for but never got
+	}
+	var cla endpointv3.ClusterLoadAssignment
+	if err := anypb.UnmarshalTo(a, &cla, proto.UnmarshalOptions{DiscardUnknown: true}); err != nil {
+		return fmt.Errorf("decode %s: %w", a.GetTypeUrl(), err)
+	}
+	name := cla.GetClusterName()
+	if _, ok := t[name]; !ok {
+		t[name] = []Endpoint{}
+	}
+	for _, group := range cla.GetEndpoints() {
+		locality := localityString(group.GetLocality())
+		for _, lb := range group.GetLbEndpoints() {
+			ep := Endpoint{Locality: locality, Weight: 1}
+			if w := lb.GetLoadBalancingWeight(); w != nil {
+				ep.Weight = w.GetValue()
+			}
+			if hs := lb.GetHealthStatus(); hs != corev3.HealthStatus_UNKNOWN {
+				ep.Health = hs.String()
+			}
+			ep.Address, ep.Port = addressOf(lb.GetEndpoint().GetAddress())
+			ep.Workload, ep.SourceCluster = workloadOf(lb.GetMetadata())
+			t[name] = append(t[name], ep)
+		}
+	}
+	return nil
+}
+
+func localityString(l *corev3.Locality) string {
+	return strings.TrimRight(l.GetRegion()+"/"+l.GetZone()+"/"+l.GetSubZone(), "/")
+}
+
+func addressOf(a *corev3.Address) (string, int) {
+	switch {
+	case a.GetSocketAddress() != nil:
+		sa := a.GetSocketAddress()
+		return sa.GetAddress(), int(sa.GetPortValue())
+	case a.GetPipe() != nil:
+		return a.GetPipe().GetPath(), 0
+	case a.GetEnvoyInternalAddress() != nil:
+		ia := a.GetEnvoyInternalAddress()
+		return "envoy://" + ia.GetServerListenerName() + "/" + ia.GetEndpointId(), 0
+	}
+	return "", 0
+}
+
+// workloadOf splits Istio's compressed telemetry metadata
+// "name;namespace;canonical-service;revision;clusterID".
+func workloadOf(md *corev3.Metadata) (workload, cluster string) {
+	s := md.GetFilterMetadata()["istio"].GetFields()["workload"].GetStringValue()
+	if s == "" {
+		return "", ""
+	}
+	parts := strings.Split(s, ";")
+	return parts[0], parts[len(parts)-1]
+}
+
+// ParseClusters reads Envoy's /clusters?format=json (admin/v3 Clusters) into
+// cluster name -> "ip:port" -> health, for Table.MergeHealth. The health is
+// the first failed host flag (see the Health* constants), else the EDS status.
+func ParseClusters(r io.Reader) (map[string]map[string]string, error) {
+	data, err := readAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read clusters: %w", err)
+	}
+	opts, err := unmarshalOptions()
+	if err != nil {
+		return nil, err
+	}
+	var cs adminv3.Clusters
+	if err := opts.Unmarshal(data, &cs); err != nil {
+		return nil, fmt.Errorf("decode clusters: %w", err)
+	}
+	out := make(map[string]map[string]string, len(cs.GetClusterStatuses()))
+	for _, c := range cs.GetClusterStatuses() {
+		hosts := make(map[string]string, len(c.GetHostStatuses()))
+		for _, h := range c.GetHostStatuses() {
+			addr, port := addressOf(h.GetAddress())
+			hosts[Endpoint{Address: addr, Port: port}.HostPort()] = hostHealth(h.GetHealthStatus())
+		}
+		out[c.GetName()] = hosts
+	}
+	return out, nil
+}
+
+func hostHealth(h *adminv3.HostHealthStatus) string {
+	switch {
+	case h.GetFailedActiveHealthCheck():
+		return HealthFailedActiveCheck
+	case h.GetFailedOutlierCheck():
+		return HealthOutlierEjected
+	case h.GetFailedActiveDegradedCheck():
+		return HealthDegradedCheck
+	case h.GetPendingDynamicRemoval():
+		return HealthPendingRemoval
+	case h.GetPendingActiveHc():
+		return HealthPendingActiveHC
+	case h.GetExcludedViaImmediateHcFail():
+		return HealthExcludedImmediate
+	case h.GetActiveHcTimeout():
+		return HealthActiveHCTimeout
+	}
+	return h.GetEdsHealthStatus().String()
+}
+
+// MergeHealth sets each endpoint's Health from a ParseClusters result, where
+// the cluster and "ip:port" are present there; other endpoints keep the EDS
+// status.
+func (t Table) MergeHealth(h map[string]map[string]string) {
+	for name, eps := range t {
+		hosts := h[name]
+		if hosts == nil {
+			continue
+		}
+		for i := range eps {
+			if s, ok := hosts[eps[i].HostPort()]; ok {
+				eps[i].Health = s
+			}
+		}
+	}
+}
+
+func readAll(r io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxDocumentBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxDocumentBytes {
+		return nil, fmt.Errorf("document larger than %d bytes", maxDocumentBytes)
+	}
+	return data, nil
+}

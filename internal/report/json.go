@@ -1,0 +1,95 @@
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/meshdoctor/meshdoctor/internal/checks"
+)
+
+// SchemaVersion names the JSON document's schema. Fields may be added within
+// a version; renaming, removing or changing the meaning of one makes a new
+// version.
+const SchemaVersion = "meshdoctor/v1"
+
+// Document is the JSON report (schema meshdoctor/v1):
+//
+//	{
+//	  "schemaVersion": "meshdoctor/v1",
+//	  "tool": "meshdoctor", "version": "v0.4.0",
+//	  "generatedAt": "2026-11-23T11:15:00Z",       // RFC 3339, whole seconds
+//	  "hostname": "ci-runner-7",                   // omitted when unknown
+//	  "source": "live",                            // or "snapshot <file> taken <time>"
+//	  "topology": "multi-primary",
+//	  "contexts": [{"name", "server", "clusterID", "network", "role", "version"}],
+//	  "summary": {"pass", "warn", "fail", "skipped", "error", "total"},
+//	  "results": [{"check": "trust.root-match", "status": "fail",   // pass|warn|fail|skipped|error
+//	               "cluster", "peer", "target",                      // omitted when empty
+//	               "message", "evidence": [{"key", "value"}],       // evidence omitted when empty
+//	               "remediation", "durationMs"}]
+//	}
+//
+// contexts and results are always arrays, never null. Results keep the
+// order the runner produced them in.
+type Document struct {
+	SchemaVersion string `json:"schemaVersion"`
+	Meta
+	Summary Summary         `json:"summary"`
+	Results []checks.Result `json:"results"`
+}
+
+// JSON writes rs as a Document, indented by two spaces.
+func JSON(w io.Writer, m Meta, rs []checks.Result) error {
+	// Truncate also drops the monotonic clock reading.
+	m.GeneratedAt = m.GeneratedAt.Truncate(time.Second)
+	if m.Contexts == nil {
+		m.Contexts = []ContextInfo{}
+	}
+	if rs == nil {
+		rs = []checks.Result{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	// Messages and remediation commands are read by people: keep <, > and &
+	// as they are rather than \u003c.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(Document{SchemaVersion: SchemaVersion, Meta: m, Summary: Summarize(rs), Results: rs}); err != nil {
+		return fmt.Errorf("write JSON report: %w", err)
+	}
+	return nil
+}
+
+// ErrSchemaVersion is returned (wrapped) by ReadJSON for a document of
+// another schema version, or for JSON that is not a meshdoctor report.
+var ErrSchemaVersion = errors.New("unsupported report schema version")
+
+// ReadJSON reads a Document written by JSON. It rejects documents whose
+// schemaVersion is not SchemaVersion before looking at anything else, so a
+// newer report fails with a clear error rather than a decoding one.
+func ReadJSON(r io.Reader) (*Document, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read JSON report: %w", err)
+	}
+	var head struct {
+		SchemaVersion *string `json:"schemaVersion"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("read JSON report: %w", err)
+	}
+	switch {
+	case head.SchemaVersion == nil:
+		return nil, fmt.Errorf("read JSON report: no schemaVersion, not a meshdoctor report: %w", ErrSchemaVersion)
+	case *head.SchemaVersion != SchemaVersion:
+		return nil, fmt.Errorf("read JSON report: schemaVersion %q, this meshdoctor reads %q: %w",
+			*head.SchemaVersion, SchemaVersion, ErrSchemaVersion)
+	}
+	var doc Document
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("read JSON report (%s): %w", SchemaVersion, err)
+	}
+	return &doc, nil
+}

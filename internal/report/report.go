@@ -1,0 +1,154 @@
+// Package report writes a run's results in every output format: a table for
+// people, JSON for tools and JUnit XML for CI. All formats are built from the
+// same []checks.Result and print what they are given; formatting of results
+// happens here and in internal/ui only.
+package report
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/meshdoctor/meshdoctor/internal/checks"
+)
+
+// Meta says what a run was about. It is printed in the table header and
+// stored in the JSON document.
+type Meta struct {
+	Tool        string    `json:"tool"`
+	Version     string    `json:"version"`
+	GeneratedAt time.Time `json:"generatedAt"`
+	// Hostname is where the run happened (JUnit's hostname attribute);
+	// JUnit falls back to os.Hostname when it is empty.
+	Hostname string `json:"hostname,omitempty"`
+	// Source is "live" or "snapshot <file> taken <time>".
+	Source string `json:"source"`
+	// Topology is "multi-primary", "primary-remote", ...
+	Topology string        `json:"topology"`
+	Contexts []ContextInfo `json:"contexts"`
+}
+
+// ContextInfo describes one kubeconfig context of the run.
+type ContextInfo struct {
+	Name      string `json:"name"`
+	Server    string `json:"server,omitempty"`
+	ClusterID string `json:"clusterID,omitempty"`
+	Network   string `json:"network,omitempty"`
+	Role      string `json:"role,omitempty"`
+	Version   string `json:"version,omitempty"`
+}
+
+// Summary counts results by status.
+type Summary struct {
+	Pass    int `json:"pass"`
+	Warn    int `json:"warn"`
+	Fail    int `json:"fail"`
+	Skipped int `json:"skipped"`
+	Error   int `json:"error"`
+	Total   int `json:"total"`
+}
+
+// Summarize counts rs by status. A status outside the known five counts as
+// an error: something produced a result the model does not know.
+func Summarize(rs []checks.Result) Summary {
+	var s Summary
+	for _, r := range rs {
+		switch r.Status {
+		case checks.Pass:
+			s.Pass++
+		case checks.Warn:
+			s.Warn++
+		case checks.Fail:
+			s.Fail++
+		case checks.Skipped:
+			s.Skipped++
+		default:
+			s.Error++
+		}
+	}
+	s.Total = len(rs)
+	return s
+}
+
+// String is the summary line of the table: "12 passed, 1 failed,
+// 0 warnings, 3 skipped, 0 errors".
+func (s Summary) String() string {
+	parts := s.parts()
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = p.text
+	}
+	return strings.Join(out, ", ")
+}
+
+// summaryPart is one count of the summary line.
+type summaryPart struct {
+	text   string
+	n      int
+	status checks.Status
+}
+
+func (s Summary) parts() []summaryPart {
+	part := func(n int, one, many string, st checks.Status) summaryPart {
+		if n == 1 {
+			return summaryPart{"1 " + one, n, st}
+		}
+		return summaryPart{strconv.Itoa(n) + " " + many, n, st}
+	}
+	return []summaryPart{
+		part(s.Pass, "passed", "passed", checks.Pass),
+		part(s.Fail, "failed", "failed", checks.Fail),
+		part(s.Warn, "warning", "warnings", checks.Warn),
+		part(s.Skipped, "skipped", "skipped", checks.Skipped),
+		part(s.Error, "error", "errors", checks.Error),
+	}
+}
+
+// needsAttention reports whether a result is listed by the short table and
+// gets a Details entry: warnings, failures and errors.
+func needsAttention(s checks.Status) bool {
+	return s == checks.Warn || s == checks.Fail || s == checks.Error
+}
+
+// area is the JUnit suite a result belongs to; results without a check ID
+// (a crashed check) go to "unknown" rather than an unnamed suite.
+func area(r checks.Result) string {
+	if a := r.Area(); a != "" {
+		return a
+	}
+	return "unknown"
+}
+
+// termSafe makes s safe to print on a terminal: control characters
+// (escape sequences from cluster data, stray carriage returns) are shown as
+// \xNN instead of being interpreted, and invalid UTF-8 as U+FFFD. Tabs
+// become spaces; newlines too unless keepNewlines is set.
+func termSafe(s string, keepNewlines bool) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || (unicode.IsControl(r) && !(keepNewlines && r == '\n')) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s { // invalid UTF-8 arrives as U+FFFD
+		switch {
+		case r == '\n' && keepNewlines:
+			b.WriteByte('\n')
+		case r == '\n' || r == '\t':
+			b.WriteByte(' ')
+		case unicode.IsControl(r): // C0 and C1 only, all below U+0100
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,305 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/pkg/twwidth"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/meshdoctor/meshdoctor/internal/checks"
+)
+
+// TableOptions shape the table.
+type TableOptions struct {
+	// Short lists only warnings, failures and errors (the summary line
+	// still counts every result).
+	Short bool
+	// Color prints statuses in ANSI colours. The caller decides: off when
+	// NO_COLOR is set or stdout is not a terminal.
+	Color bool
+	// Wide does not wrap messages, adds each context's API server, and
+	// gives every result with evidence a Details entry, not only the ones
+	// that need attention.
+	Wide bool
+}
+
+// messageWidth bounds the MESSAGE column (wrapped beyond it) unless Wide,
+// so that with the other columns the table fits a 120-column terminal.
+const messageWidth = 60
+
+// statusColor is the ANSI SGR code a status is printed in.
+func statusColor(s checks.Status) string {
+	switch s {
+	case checks.Pass:
+		return "32" // green
+	case checks.Warn:
+		return "33" // yellow
+	case checks.Fail:
+		return "1;31" // bold red
+	case checks.Skipped:
+		return "90" // grey
+	default:
+		return "35" // magenta: error, or a status the model does not know
+	}
+}
+
+// Table writes rs as a table for people: a header naming the run and its
+// contexts, one row per result (STATUS, CHECK, SUBJECT, MESSAGE), a numbered
+// Details section with the evidence and remediation of the results that
+// need attention (marked "[n]" in the table, so the table stays narrow),
+// and a summary line.
+func Table(w io.Writer, m Meta, rs []checks.Result, opts TableOptions) error {
+	var buf bytes.Buffer
+	if err := writeTableHeader(&buf, m, opts); err != nil {
+		return err
+	}
+
+	var detailed []checks.Result
+	var rows [][]string
+	for _, r := range rs {
+		if opts.Short && !needsAttention(r.Status) {
+			continue
+		}
+		msg := termSafe(r.Message, false)
+		if (opts.Wide || needsAttention(r.Status)) && (len(r.Evidence) > 0 || r.Remediation != "") {
+			detailed = append(detailed, r)
+			msg = strings.TrimSpace(fmt.Sprintf("%s [%d]", msg, len(detailed)))
+		}
+		if !opts.Wide {
+			msg = wrap(msg, messageWidth)
+		}
+		rows = append(rows, []string{
+			statusWord(r.Status, opts.Color),
+			orDash(termSafe(r.CheckID, false)),
+			termSafe(r.Subject(), false),
+			msg,
+		})
+	}
+
+	switch {
+	case len(rows) > 0:
+		if err := renderTable(&buf, []string{"STATUS", "CHECK", "SUBJECT", "MESSAGE"}, rows); err != nil {
+			return fmt.Errorf("render results table: %w", err)
+		}
+	case len(rs) == 0:
+		buf.WriteString("No results.\n")
+	default:
+		buf.WriteString("No warnings, failures or errors.\n")
+	}
+
+	if len(detailed) > 0 {
+		buf.WriteString("\nDetails:\n")
+		for i, r := range detailed {
+			if i > 0 {
+				buf.WriteByte('\n')
+			}
+			writeDetail(&buf, i+1, r, opts.Color)
+		}
+	}
+
+	buf.WriteByte('\n')
+	buf.WriteString(summaryLine(Summarize(rs), opts.Color))
+	buf.WriteByte('\n')
+
+	if _, err := w.Write(trimLineEnds(buf.Bytes())); err != nil {
+		return fmt.Errorf("write table report: %w", err)
+	}
+	return nil
+}
+
+// writeTableHeader prints what the run was about: one line for the run and,
+// when there are contexts, a small table of them.
+func writeTableHeader(buf *bytes.Buffer, m Meta, opts TableOptions) error {
+	line := []string{strings.TrimSpace(nonEmpty(m.Tool, "meshdoctor") + " " + m.Version)}
+	if m.Topology != "" {
+		line = append(line, m.Topology+" mesh")
+	}
+	if m.Source != "" {
+		line = append(line, m.Source)
+	}
+	if !m.GeneratedAt.IsZero() {
+		line = append(line, m.GeneratedAt.UTC().Truncate(time.Second).Format(time.RFC3339))
+	}
+	buf.WriteString(termSafe(strings.Join(line, ", "), false))
+	buf.WriteString("\n\n")
+	if len(m.Contexts) == 0 {
+		return nil
+	}
+
+	header := []string{"CONTEXT", "CLUSTER", "NETWORK", "ROLE", "VERSION"}
+	if opts.Wide {
+		header = append(header, "SERVER")
+	}
+	rows := make([][]string, 0, len(m.Contexts))
+	for _, c := range m.Contexts {
+		row := []string{c.Name, c.ClusterID, c.Network, c.Role, c.Version}
+		if opts.Wide {
+			row = append(row, c.Server)
+		}
+		for i := range row {
+			row[i] = orDash(termSafe(row[i], false))
+		}
+		rows = append(rows, row)
+	}
+	if err := renderTable(buf, header, rows); err != nil {
+		return fmt.Errorf("render contexts table: %w", err)
+	}
+	buf.WriteByte('\n')
+	return nil
+}
+
+// renderTable prints a borderless, left-aligned table in the style of
+// kubectl get: columns separated by three spaces; a cell with newlines
+// spans several lines.
+func renderTable(w io.Writer, header []string, rows [][]string) error {
+	opts := []tablewriter.Option{
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders:  tw.BorderNone,
+			Symbols:  tw.NewSymbols(tw.StyleNone),
+			Settings: tw.Settings{Separators: tw.SeparatorsNone, Lines: tw.LinesNone},
+		})),
+		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithRowAlignment(tw.AlignLeft),
+		tablewriter.WithRowAutoFormat(tw.Off),
+		tablewriter.WithPadding(tw.Padding{Right: "   ", Overwrite: true}),
+		// Cells arrive wrapped (see wrap): tablewriter's own wrapping
+		// either drops the tail of a long word or breaks every word.
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+	}
+	t := tablewriter.NewTable(w, opts...)
+	t.Header(header)
+	if err := t.Bulk(rows); err != nil {
+		return err
+	}
+	return t.Render()
+}
+
+// writeDetail prints one numbered Details entry: status, check and subject
+// on the first line, then the message, the evidence and the remediation
+// indented under it (testdata/golden/report-table.txt shows one).
+func writeDetail(buf *bytes.Buffer, n int, r checks.Result, color bool) {
+	num := fmt.Sprintf("%d. ", n)
+	pad := strings.Repeat(" ", len(num))
+	fmt.Fprintf(buf, "%s%s  %s  %s\n", num, statusWord(r.Status, color),
+		termSafe(r.CheckID, false), termSafe(r.Subject(), false))
+	if r.Message != "" {
+		writeIndented(buf, pad, "", termSafe(r.Message, true))
+	}
+	if len(r.Evidence) > 0 {
+		buf.WriteString(pad + "evidence:\n")
+		for _, e := range r.Evidence {
+			writeIndented(buf, pad+"  ", "  ", termSafe(e.Key, false)+": "+termSafe(e.Value, true))
+		}
+	}
+	if r.Remediation != "" {
+		buf.WriteString(pad + "remediation:\n")
+		writeIndented(buf, pad+"  ", "", termSafe(r.Remediation, true))
+	}
+}
+
+// writeIndented writes s with every line indented and continuation lines
+// of a multi-line value indented by hang more.
+func writeIndented(buf *bytes.Buffer, indent, hang, s string) {
+	for i, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		if i > 0 {
+			buf.WriteString(hang)
+		}
+		buf.WriteString(indent + line + "\n")
+	}
+}
+
+func statusWord(s checks.Status, color bool) string {
+	if !color {
+		return s.String()
+	}
+	return colorize(statusColor(s), s.String())
+}
+
+func colorize(sgr, s string) string { return "\x1b[" + sgr + "m" + s + "\x1b[0m" }
+
+// summaryLine is Summary.String with the non-zero warning, failure and
+// error counts coloured.
+func summaryLine(s Summary, color bool) string {
+	if !color {
+		return s.String()
+	}
+	parts := s.parts()
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = p.text
+		if p.n > 0 && needsAttention(p.status) {
+			out[i] = colorize(statusColor(p.status), p.text)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// wrap breaks s into lines of at most width display columns: at spaces,
+// and inside a word (a fingerprint, a URL) longer than width, so that
+// nothing is lost.
+func wrap(s string, width int) string {
+	var lines []string
+	var line strings.Builder
+	lineWidth := 0
+	for _, word := range strings.Fields(s) {
+		w := twwidth.Width(word)
+		if lineWidth > 0 && lineWidth+1+w <= width {
+			line.WriteString(" " + word)
+			lineWidth += 1 + w
+			continue
+		}
+		if lineWidth > 0 {
+			lines = append(lines, line.String())
+			line.Reset()
+		}
+		for w > width {
+			head, rest := cutAtWidth(word, width)
+			lines = append(lines, head)
+			word, w = rest, twwidth.Width(rest)
+		}
+		line.WriteString(word)
+		lineWidth = w
+	}
+	if line.Len() > 0 {
+		lines = append(lines, line.String())
+	}
+	return strings.Join(lines, "\n")
+}
+
+// cutAtWidth splits s after at most width display columns (at least one
+// rune, so that a wide rune in a narrow column still makes progress).
+func cutAtWidth(s string, width int) (head, rest string) {
+	used := 0
+	for i, r := range s {
+		rw := twwidth.Width(string(r))
+		if i > 0 && used+rw > width {
+			return s[:i], s[i:]
+		}
+		used += rw
+	}
+	return s, ""
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// trimLineEnds drops the trailing spaces tablewriter pads the last column
+// with, so that output and golden files carry no invisible whitespace.
+func trimLineEnds(b []byte) []byte {
+	lines := bytes.Split(b, []byte("\n"))
+	for i, l := range lines {
+		lines[i] = bytes.TrimRight(l, " ")
+	}
+	return bytes.Join(lines, []byte("\n"))
+}

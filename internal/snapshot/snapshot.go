@@ -1,0 +1,331 @@
+// Package snapshot writes and reads a mesh's recorded state: every
+// cluster's inventory plus the network results (gateway probes, remote
+// secret access) with their vantage point and time, so that the checks can
+// run anywhere, offline. The format is a gzip'd tar:
+//
+//	manifest.json            {"format":"meshdoctor-snapshot/v1", "takenAt", "tool", "version", "contexts", "vantage"}
+//	inventory/<context>.json cluster.Inventory (already free of keys and tokens)
+//	network.json             {"probes":[...], "remoteAccess":[...]}
+//
+// Inventories carry no private key or token by construction (see package
+// cluster); Write also blanks container env values other than Istio's own
+// settings and drops managedFields and last-applied annotations.
+package snapshot
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshdoctor/meshdoctor/internal/checks"
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
+	"github.com/meshdoctor/meshdoctor/internal/probe"
+)
+
+// Format is the version this code writes and reads.
+const Format = "meshdoctor-snapshot/v1"
+
+// Limits protect the reader from hostile or broken files.
+const (
+	maxFileSize  = 256 << 20
+	maxFiles     = 10_000
+	maxTotalSize = 1 << 30
+)
+
+// Manifest describes a snapshot.
+type Manifest struct {
+	Format   string    `json:"format"`
+	TakenAt  time.Time `json:"takenAt"`
+	Tool     string    `json:"tool"`
+	Version  string    `json:"version"`
+	Contexts []string  `json:"contexts"`
+	// Vantage is where the network results were measured from.
+	Vantage string `json:"vantage"`
+}
+
+// ProbeRecord is one recorded gateway probe.
+type ProbeRecord struct {
+	Cluster string             `json:"cluster"`
+	Address string             `json:"address"`
+	SNI     string             `json:"sni,omitempty"`
+	Results []probe.PortResult `json:"results"`
+}
+
+// AccessRecord is one recorded remote-secret access attempt.
+type AccessRecord struct {
+	Cluster string `json:"cluster"`
+	Secret  string `json:"secret"`
+	Key     string `json:"key"`
+	// Error is empty when the credentials worked.
+	Error string `json:"error,omitempty"`
+}
+
+// Network holds the recorded network results.
+type Network struct {
+	Probes       []ProbeRecord  `json:"probes"`
+	RemoteAccess []AccessRecord `json:"remoteAccess"`
+}
+
+// Snapshot is a loaded snapshot.
+type Snapshot struct {
+	Manifest    Manifest
+	Inventories []*cluster.Inventory
+	Network     Network
+}
+
+// Recorder wraps live network calls and keeps their results.
+type Recorder struct {
+	mu  sync.Mutex
+	net Network
+}
+
+// Probe records the results of probe.
+func (r *Recorder) Probe(fn func(context.Context, probe.GatewayTarget) []probe.PortResult) func(context.Context, probe.GatewayTarget) []probe.PortResult {
+	return func(ctx context.Context, t probe.GatewayTarget) []probe.PortResult {
+		res := fn(ctx, t)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.net.Probes = append(r.net.Probes, ProbeRecord{Cluster: t.Cluster, Address: t.Address, SNI: t.SNI, Results: res})
+		return res
+	}
+}
+
+// Access records the results of access.
+func (r *Recorder) Access(fn func(context.Context, string, string, cluster.RemoteKubeconfig) error) func(context.Context, string, string, cluster.RemoteKubeconfig) error {
+	return func(ctx context.Context, cl, secret string, rk cluster.RemoteKubeconfig) error {
+		err := fn(ctx, cl, secret, rk)
+		rec := AccessRecord{Cluster: cl, Secret: secret, Key: rk.ClusterID}
+		if err != nil {
+			rec.Error = err.Error()
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.net.RemoteAccess = append(r.net.RemoteAccess, rec)
+		return err
+	}
+}
+
+// Network returns what was recorded, in a stable order.
+func (r *Recorder) Network() Network {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := Network{Probes: append([]ProbeRecord{}, r.net.Probes...), RemoteAccess: append([]AccessRecord{}, r.net.RemoteAccess...)}
+	sort.Slice(n.Probes, func(i, j int) bool {
+		return n.Probes[i].Cluster+n.Probes[i].Address < n.Probes[j].Cluster+n.Probes[j].Address
+	})
+	sort.Slice(n.RemoteAccess, func(i, j int) bool {
+		a, b := n.RemoteAccess[i], n.RemoteAccess[j]
+		return a.Cluster+"/"+a.Secret+"/"+a.Key < b.Cluster+"/"+b.Secret+"/"+b.Key
+	})
+	return n
+}
+
+// Replay returns probe and access functions that answer from the snapshot.
+func (s *Snapshot) Replay() (func(context.Context, probe.GatewayTarget) []probe.PortResult, func(context.Context, string, string, cluster.RemoteKubeconfig) error) {
+	probeFn := func(_ context.Context, t probe.GatewayTarget) []probe.PortResult {
+		for _, p := range s.Network.Probes {
+			if p.Cluster == t.Cluster && p.Address == t.Address {
+				return p.Results
+			}
+		}
+		return nil // the check says it has no recorded result
+	}
+	accessFn := func(_ context.Context, cl, secret string, rk cluster.RemoteKubeconfig) error {
+		for _, a := range s.Network.RemoteAccess {
+			if a.Cluster == cl && a.Secret == secret && a.Key == rk.ClusterID {
+				if a.Error == "" {
+					return nil
+				}
+				return errors.New(a.Error)
+			}
+		}
+		return checks.ErrNotRecorded
+	}
+	return probeFn, accessFn
+}
+
+// Write writes a snapshot.
+func Write(w io.Writer, s *Snapshot) error {
+	s.Manifest.Format = Format
+	zw := gzip.NewWriter(w)
+	tw := tar.NewWriter(zw)
+	add := func(name string, v any) error {
+		b, err := json.MarshalIndent(v, "", " ")
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", name, err)
+		}
+		hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: s.Manifest.TakenAt, Typeflag: tar.TypeReg}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		_, err = tw.Write(b)
+		return err
+	}
+	s.Manifest.Contexts = nil
+	for _, inv := range s.Inventories {
+		s.Manifest.Contexts = append(s.Manifest.Contexts, inv.Context)
+	}
+	if err := add("manifest.json", s.Manifest); err != nil {
+		return err
+	}
+	for _, inv := range s.Inventories {
+		if strings.ContainsAny(inv.Context, "/\\") || inv.Context == ".." {
+			return fmt.Errorf("context name %q cannot be a file name", inv.Context)
+		}
+		if err := add("inventory/"+inv.Context+".json", redact(inv)); err != nil {
+			return err
+		}
+	}
+	if err := add("network.json", s.Network); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("close tar: %w", err)
+	}
+	return zw.Close()
+}
+
+// keepEnv are the env vars whose values the checks read.
+func keepEnv(name string) bool {
+	return name == "CLUSTER_ID" || strings.HasPrefix(name, "ISTIO_META_") || strings.HasPrefix(name, "PILOT_")
+}
+
+func redact(inv *cluster.Inventory) *cluster.Inventory {
+	c := *inv
+	scrubMeta := func(annotations map[string]string) map[string]string {
+		if _, ok := annotations["kubectl.kubernetes.io/last-applied-configuration"]; !ok {
+			return annotations
+		}
+		out := map[string]string{}
+		for k, v := range annotations {
+			if k != "kubectl.kubernetes.io/last-applied-configuration" {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	scrubContainers := func(cs []corev1.Container) []corev1.Container {
+		out := make([]corev1.Container, len(cs))
+		for i, ct := range cs {
+			ct = *ct.DeepCopy()
+			for j := range ct.Env {
+				if !keepEnv(ct.Env[j].Name) && ct.Env[j].Value != "" {
+					ct.Env[j].Value = "(redacted)"
+				}
+			}
+			out[i] = ct
+		}
+		return out
+	}
+	c.Deployments = nil
+	for _, d := range inv.Deployments {
+		d = *d.DeepCopy()
+		d.ManagedFields = nil
+		d.Annotations = scrubMeta(d.Annotations)
+		d.Spec.Template.Spec.Containers = scrubContainers(d.Spec.Template.Spec.Containers)
+		d.Spec.Template.Spec.InitContainers = scrubContainers(d.Spec.Template.Spec.InitContainers)
+		c.Deployments = append(c.Deployments, d)
+	}
+	c.Pods = nil
+	for _, p := range inv.Pods {
+		p = *p.DeepCopy()
+		p.ManagedFields = nil
+		p.Annotations = scrubMeta(p.Annotations)
+		p.Spec.Containers = scrubContainers(p.Spec.Containers)
+		p.Spec.InitContainers = scrubContainers(p.Spec.InitContainers)
+		c.Pods = append(c.Pods, p)
+	}
+	c.ConfigMaps = nil
+	for _, cm := range inv.ConfigMaps {
+		cm = *cm.DeepCopy()
+		cm.ManagedFields = nil
+		cm.Annotations = scrubMeta(cm.Annotations)
+		c.ConfigMaps = append(c.ConfigMaps, cm)
+	}
+	return &c
+}
+
+// Read loads a snapshot; a malformed, truncated, oversized or
+// future-version file gives an error, never a panic.
+func Read(r io.Reader) (*Snapshot, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("not a meshdoctor snapshot (gzip): %w", err)
+	}
+	defer zr.Close()
+	tr := tar.NewReader(zr)
+	s := &Snapshot{}
+	var haveManifest, haveNetwork bool
+	var total int64
+	for n := 0; ; n++ {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read snapshot: %w", err)
+		}
+		if n >= maxFiles {
+			return nil, fmt.Errorf("snapshot has more than %d files", maxFiles)
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		if hdr.Size > maxFileSize || total+hdr.Size > maxTotalSize {
+			return nil, fmt.Errorf("snapshot file %s is too large (%d bytes)", hdr.Name, hdr.Size)
+		}
+		total += hdr.Size
+		var buf bytes.Buffer
+		if _, err := io.Copy(&buf, io.LimitReader(tr, maxFileSize+1)); err != nil {
+			return nil, fmt.Errorf("read %s: %w", hdr.Name, err)
+		}
+		name := path.Clean(hdr.Name)
+		switch {
+		case name == "manifest.json":
+			if err := json.Unmarshal(buf.Bytes(), &s.Manifest); err != nil {
+				return nil, fmt.Errorf("manifest.json: %w", err)
+			}
+			if s.Manifest.Format != Format {
+				return nil, fmt.Errorf("snapshot format %q is not supported by this meshdoctor (reads %s); use a matching meshdoctor version", s.Manifest.Format, Format)
+			}
+			haveManifest = true
+		case name == "network.json":
+			if err := json.Unmarshal(buf.Bytes(), &s.Network); err != nil {
+				return nil, fmt.Errorf("network.json: %w", err)
+			}
+			haveNetwork = true
+		case strings.HasPrefix(name, "inventory/") && strings.HasSuffix(name, ".json"):
+			inv := &cluster.Inventory{}
+			if err := json.Unmarshal(buf.Bytes(), inv); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			if inv.Context == "" {
+				return nil, fmt.Errorf("%s: inventory without a context name", name)
+			}
+			s.Inventories = append(s.Inventories, inv)
+		}
+	}
+	if !haveManifest {
+		return nil, errors.New("not a meshdoctor snapshot: manifest.json missing (truncated file?)")
+	}
+	if !haveNetwork {
+		return nil, errors.New("snapshot incomplete: network.json missing (truncated file?)")
+	}
+	if len(s.Inventories) != len(s.Manifest.Contexts) {
+		return nil, fmt.Errorf("snapshot incomplete: manifest lists %d contexts, found %d inventories", len(s.Manifest.Contexts), len(s.Inventories))
+	}
+	sort.Slice(s.Inventories, func(i, j int) bool { return s.Inventories[i].Context < s.Inventories[j].Context })
+	return s, nil
+}

@@ -1,0 +1,210 @@
+package testenv
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/meshdoctor/meshdoctor/internal/scenario"
+)
+
+// objectRef names an applied object, for Reset.
+type objectRef struct {
+	gvr       schema.GroupVersionResource
+	namespace string
+	name      string
+}
+
+// Apply creates a scenario's objects in the clusters of the same names:
+// namespaces first (an existing namespace gets the scenario's labels and
+// annotations), then the rest; an object with a status (Deployment ready
+// replicas, LoadBalancer ingress) then gets it through the status
+// subresource, which a create ignores.
+func (e *Env) Apply(ctx context.Context, sc *scenario.Scenario) error {
+	for _, name := range sc.Clusters {
+		c := e.Cluster(name)
+		if c == nil {
+			return fmt.Errorf("scenario %s needs cluster %s; the environment has %d clusters", sc.Name, name, len(e.Clusters))
+		}
+		objs := sc.Objects[name]
+		var first, rest []runtime.Object
+		for _, o := range objs {
+			if isNamespace(o) {
+				first = append(first, o)
+			} else {
+				rest = append(rest, o)
+			}
+		}
+		for _, o := range append(first, rest...) {
+			ref, err := c.apply(ctx, o)
+			if err != nil {
+				return fmt.Errorf("scenario %s cluster %s: %w", sc.Name, name, err)
+			}
+			c.mu.Lock()
+			c.applied = append(c.applied, ref)
+			c.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+func isNamespace(o runtime.Object) bool {
+	gvk, err := kindOf(o)
+	return err == nil && gvk.Group == "" && gvk.Kind == "Namespace"
+}
+
+var (
+	scheme       = scenario.Scheme()
+	deserializer = serializer.NewCodecFactory(scheme).UniversalDeserializer()
+)
+
+func kindOf(o runtime.Object) (schema.GroupVersionKind, error) {
+	if gvk := o.GetObjectKind().GroupVersionKind(); gvk.Kind != "" {
+		return gvk, nil
+	}
+	gvks, _, err := scheme.ObjectKinds(o)
+	if err != nil {
+		return schema.GroupVersionKind{}, err
+	}
+	return gvks[0], nil
+}
+
+// decodeTyped decodes multi-document YAML into typed objects.
+func decodeTyped(data []byte) ([]runtime.Object, error) {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	var out []runtime.Object
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		obj, _, err := deserializer.Decode(doc, nil, nil)
+		if err != nil {
+			if runtime.IsMissingKind(err) {
+				continue // a document of comments only
+			}
+			return nil, err
+		}
+		out = append(out, obj)
+	}
+}
+
+// apply creates (or, if it exists, replaces) one object and sets its status.
+func (c *Cluster) apply(ctx context.Context, o runtime.Object) (objectRef, error) {
+	gvk, err := kindOf(o)
+	if err != nil {
+		return objectRef{}, err
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+	if err != nil {
+		return objectRef{}, err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetGroupVersionKind(gvk)
+	mapping, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return objectRef{}, fmt.Errorf("map %s: %w", gvk, err)
+	}
+	ref := objectRef{gvr: mapping.Resource, name: u.GetName()}
+	var r dynamic.ResourceInterface = c.dyn.Resource(mapping.Resource)
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		if u.GetNamespace() == "" {
+			u.SetNamespace("default")
+		}
+		ref.namespace = u.GetNamespace()
+		r = c.dyn.Resource(mapping.Resource).Namespace(ref.namespace)
+	}
+	status := u.Object["status"]
+	delete(u.Object, "status")
+	what := fmt.Sprintf("%s %s/%s", gvk.Kind, ref.namespace, ref.name)
+	created, err := r.Create(ctx, u, metav1.CreateOptions{FieldManager: "testenv"})
+	if apierrors.IsAlreadyExists(err) {
+		cur, gerr := r.Get(ctx, u.GetName(), metav1.GetOptions{})
+		if gerr != nil {
+			return ref, fmt.Errorf("get %s: %w", what, gerr)
+		}
+		u.SetResourceVersion(cur.GetResourceVersion())
+		created, err = r.Update(ctx, u, metav1.UpdateOptions{FieldManager: "testenv"})
+	}
+	if err != nil {
+		return ref, fmt.Errorf("create %s: %w", what, err)
+	}
+	if !isEmpty(status) {
+		created.Object["status"] = status
+		if _, err := r.UpdateStatus(ctx, created, metav1.UpdateOptions{FieldManager: "testenv"}); err != nil {
+			return ref, fmt.Errorf("update status of %s: %w", what, err)
+		}
+	}
+	return ref, nil
+}
+
+func isEmpty(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		for _, x := range v {
+			if !isEmpty(x) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		return len(v) == 0
+	case string:
+		return v == ""
+	}
+	return false
+}
+
+// Reset deletes what Apply created, so that the next scenario starts from
+// the set-up state. Namespaces stay (no namespace controller runs to
+// finalize a deletion) with their labels and annotations cleared.
+func (e *Env) Reset(ctx context.Context) error {
+	for _, c := range e.Clusters {
+		c.mu.Lock()
+		applied := c.applied
+		c.applied = nil
+		c.mu.Unlock()
+		for i := len(applied) - 1; i >= 0; i-- {
+			ref := applied[i]
+			if ref.gvr.Group == "" && ref.gvr.Resource == "namespaces" {
+				patch := []byte(`{"metadata":{"labels":null,"annotations":null}}`)
+				_, err := c.dyn.Resource(ref.gvr).Patch(ctx, ref.name, "application/merge-patch+json", patch, metav1.PatchOptions{})
+				if err != nil && !apierrors.IsNotFound(err) {
+					return fmt.Errorf("%s: clear namespace %s: %w", c.Name, ref.name, err)
+				}
+				continue
+			}
+			var r dynamic.ResourceInterface = c.dyn.Resource(ref.gvr)
+			if ref.namespace != "" {
+				r = c.dyn.Resource(ref.gvr).Namespace(ref.namespace)
+			}
+			zero := int64(0)
+			err := r.Delete(ctx, ref.name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("%s: delete %s %s/%s: %w", c.Name, ref.gvr.Resource, ref.namespace, ref.name, err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,421 @@
+package ui
+
+import (
+	"context"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+
+	"github.com/meshdoctor/meshdoctor/internal/checks"
+)
+
+// These tests drive Update directly, without a program: the state
+// transitions behind the frames.
+
+func newTestModel(w, h int) *Model {
+	m := New(Options{Catalogue: testCatalogue(), Header: testHeader, NoColor: true})
+	m.animate = false
+	m.Init()
+	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+	return m
+}
+
+func finishedModel(w, h int) *Model {
+	m := newTestModel(w, h)
+	for _, ev := range testEvents() {
+		m.Update(eventMsg{gen: m.gen, ev: ev})
+	}
+	m.Update(runDoneMsg{gen: m.gen})
+	return m
+}
+
+func press(m *Model, keys ...string) tea.Cmd {
+	var cmd tea.Cmd
+	for _, k := range keys {
+		var msg tea.KeyMsg
+		switch k {
+		case "enter":
+			msg = tea.KeyMsg{Type: tea.KeyEnter}
+		case "esc":
+			msg = tea.KeyMsg{Type: tea.KeyEscape}
+		case "down":
+			msg = tea.KeyMsg{Type: tea.KeyDown}
+		default:
+			msg = tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
+		}
+		_, cmd = m.Update(msg)
+	}
+	return cmd
+}
+
+func groupNames(m *Model) []string {
+	var gs []string
+	for _, r := range m.list.rows {
+		if r.kind == rowGroup {
+			gs = append(gs, r.group)
+		}
+	}
+	return gs
+}
+
+// selectRow moves the selection to the first row matching.
+func selectRow(t *testing.T, m *Model, match func(r *row) bool) *row {
+	t.Helper()
+	for i := range m.list.rows {
+		if match(&m.list.rows[i]) {
+			m.list.cursor = i
+			m.moved = true
+			m.syncDetail()
+			return &m.list.rows[i]
+		}
+	}
+	t.Fatal("no row matches")
+	return nil
+}
+
+func resultRow(id, cluster string) func(r *row) bool {
+	return func(r *row) bool { return r.kind == rowResult && r.res.CheckID == id && r.res.Cluster == cluster }
+}
+
+func TestGroupingAndOrder(t *testing.T) {
+	m := finishedModel(100, 30)
+	if got, want := groupNames(m), []string{"trust", "gateway", "contexts", "controlplane", "network", "secrets"}; !slices.Equal(got, want) {
+		t.Errorf("areas %q, want failing areas first %q", got, want)
+	}
+	press(m, "g")
+	if got, want := groupNames(m), []string{"cluster-2", "mesh", "cluster-1"}; !slices.Equal(got, want) {
+		t.Errorf("clusters %q, want %q", got, want)
+	}
+	press(m, "s")
+	if got, want := groupNames(m), []string{"mesh", "cluster-1", "cluster-2"}; !slices.Equal(got, want) {
+		t.Errorf("clusters in catalogue order %q, want mesh then the contexts %q", got, want)
+	}
+	// Within a group, failures first: fail, error, warn, then pass, skipped.
+	press(m, "s", "g")
+	var gw []checks.Status
+	for _, r := range m.list.rows {
+		if r.kind == rowResult && r.group == "gateway" {
+			gw = append(gw, r.res.Status)
+		}
+	}
+	if want := []checks.Status{checks.Error, checks.Warn, checks.Pass, checks.Pass, checks.Pass, checks.Pass}; !slices.Equal(gw, want) {
+		t.Errorf("gateway results %v, want %v", gw, want)
+	}
+}
+
+func TestFailuresOnly(t *testing.T) {
+	m := finishedModel(100, 30)
+	press(m, "f")
+	if m.list.shown != 3 {
+		t.Errorf("%d shown, want 3 (fail, error, warn)", m.list.shown)
+	}
+	for _, r := range m.list.rows {
+		if r.kind != rowGroup && r.res.Status != checks.Fail && r.res.Status != checks.Error && r.res.Status != checks.Warn {
+			t.Errorf("%s %s shown with failures only", r.res.CheckID, r.res.Status)
+		}
+	}
+	press(m, "f")
+	if m.list.shown != 22 {
+		t.Errorf("%d shown after f again, want 22", m.list.shown)
+	}
+}
+
+func TestFilterEscClears(t *testing.T) {
+	m := finishedModel(100, 30)
+	press(m, "/", "t", "l", "s")
+	if !m.filtering || m.list.shown != 1 { // "tls": TLS handshake ok
+		t.Errorf("filtering=%v shown=%d while typing, want live filtering to 1", m.filtering, m.list.shown)
+	}
+	press(m, "q") // typed into the filter, not quit
+	if m.input.Value() != "tlsq" {
+		t.Errorf("filter %q", m.input.Value())
+	}
+	press(m, "esc")
+	if m.filtering || m.input.Value() != "" || m.list.shown != 22 {
+		t.Errorf("after esc: filtering=%v value=%q shown=%d", m.filtering, m.input.Value(), m.list.shown)
+	}
+}
+
+func TestSkippedDetailNamesPrerequisite(t *testing.T) {
+	for _, tc := range []struct{ id, cluster string }{
+		{"trust.root-match", ""},
+		{"trust.istiod-uses-cacerts", "cluster-2"},
+	} {
+		m := finishedModel(100, 30)
+		r := selectRow(t, m, resultRow(tc.id, tc.cluster))
+		got := m.detailText(r, 300)
+		want := "prerequisite trust.cacerts-valid failed for cluster-2: ca-cert.pem does not chain to root-cert.pem"
+		if !strings.Contains(got, "Why skipped\n"+want) {
+			t.Errorf("%s: detail does not name the prerequisite:\n%s", tc.id, got)
+		}
+		if !strings.Contains(got, "Depends on\n  ✗ FAIL trust.cacerts-valid") {
+			t.Errorf("%s: dependencies not listed:\n%s", tc.id, got)
+		}
+	}
+}
+
+func TestSkippedOnUnreachableClusterNamesContextsCheck(t *testing.T) {
+	m := newTestModel(100, 30)
+	cat := testCatalogue()
+	m.Update(eventMsg{gen: m.gen, ev: checks.Event{Kind: checks.CheckFinished, Check: &cat[0], Results: []checks.Result{
+		{CheckID: "contexts.reachable", Status: checks.Pass, Cluster: "cluster-1"},
+		{CheckID: "contexts.reachable", Status: checks.Error, Cluster: "cluster-2", Message: "dial tcp 10.0.2.1:6443: i/o timeout"},
+	}}})
+	m.Update(eventMsg{gen: m.gen, ev: checks.Event{Kind: checks.CheckFinished, Check: &cat[6], Results: []checks.Result{
+		{CheckID: "network.namespace-label", Status: checks.Skipped, Cluster: "cluster-2", Message: "cluster unreachable"},
+	}}})
+	r := selectRow(t, m, resultRow("network.namespace-label", "cluster-2"))
+	if got := m.detailText(r, 300); !strings.Contains(got, "prerequisite contexts.reachable could not run for cluster-2: dial tcp") {
+		t.Errorf("detail:\n%s", got)
+	}
+}
+
+func TestEvidenceAndRemediationInDetail(t *testing.T) {
+	m := finishedModel(100, 30)
+	r := selectRow(t, m, resultRow("trust.cacerts-valid", "cluster-2"))
+	got := m.detailText(r, 300)
+	for _, want := range []string{
+		"subject cluster-2  took 120ms",
+		"Evidence\n  secret:         istio-system/cacerts\n  ca-cert issuer: CN=Intermediate CA,O=cluster-2",
+		"Remediation  c copies it\n  " + cacertsFix,
+		"Needed by\n  trust.root-match, trust.istiod-uses-cacerts",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("detail lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestCollapseAndExpand(t *testing.T) {
+	m := finishedModel(100, 30)
+	selectRow(t, m, resultRow("gateway.ports", "cluster-1"))
+	press(m, "enter") // on an item: folds its group, selects the header
+	r := m.list.selected()
+	if r.kind != rowGroup || r.group != "gateway" || !r.collapsed {
+		t.Fatalf("selected %+v, want the collapsed gateway header", r)
+	}
+	for _, r := range m.list.rows {
+		if r.kind != rowGroup && r.group == "gateway" {
+			t.Fatal("gateway items still shown")
+		}
+	}
+	if !strings.Contains(m.View(), "(6 hidden)") {
+		t.Error("collapsed header does not say how many rows it hides")
+	}
+	press(m, " ")
+	if r := m.list.selected(); r.collapsed {
+		t.Error("space did not expand")
+	}
+}
+
+func TestRerunIDsFollowDependents(t *testing.T) {
+	m := finishedModel(100, 30)
+	selectRow(t, m, resultRow("contexts.reachable", "cluster-1"))
+	want := []string{"contexts.reachable", "controlplane.istiod-ready", "controlplane.mesh-id",
+		"trust.cacerts-valid", "trust.root-match", "trust.istiod-uses-cacerts"}
+	if got := m.rerunIDs(); !slices.Equal(got, want) {
+		t.Errorf("rerun %q, want %q", got, want)
+	}
+	selectRow(t, m, func(r *row) bool { return r.kind == rowGroup && r.group == "network" })
+	if got, want := m.rerunIDs(), []string{"network.namespace-label", "network.gateway-label"}; !slices.Equal(got, want) {
+		t.Errorf("rerun group %q, want %q", got, want)
+	}
+}
+
+func TestRerunRefusedWhileRunning(t *testing.T) {
+	m := newTestModel(100, 30)
+	gen := m.gen
+	if cmd := press(m, "R"); cmd != nil || m.gen != gen {
+		t.Error("R started a second run while one is going")
+	}
+	if m.status != "a run is in progress" {
+		t.Errorf("status %q", m.status)
+	}
+}
+
+func TestEventsOfReplacedRunAreDropped(t *testing.T) {
+	m := finishedModel(100, 30)
+	old := m.gen
+	press(m, "R")
+	cat := testCatalogue()
+	_, cmd := m.Update(eventMsg{gen: old, ev: checks.Event{Kind: checks.CheckFinished, Check: &cat[0],
+		Results: []checks.Result{{CheckID: cat[0].ID, Status: checks.Fail}}}})
+	if cmd != nil {
+		t.Error("a stale event re-armed the wait")
+	}
+	if m.run.finished != 0 || m.byID[cat[0].ID].results[0].Status != checks.Pass {
+		t.Error("a stale event changed the state")
+	}
+}
+
+func TestStoppedRunMarksChecksNotRun(t *testing.T) {
+	m := newTestModel(100, 30)
+	cat := testCatalogue()
+	m.Update(eventMsg{gen: m.gen, ev: checks.Event{Kind: checks.CheckStarted, Check: &cat[0]}})
+	m.Update(runDoneMsg{gen: m.gen})
+	if m.run.active || m.byID[cat[0].ID].state != notRun || m.byID[cat[5].ID].state != notRun {
+		t.Error("checks that never finished are not marked not run")
+	}
+	if v := m.View(); !strings.Contains(v, "0/12 checks stopped") || !strings.Contains(v, "N/A") {
+		t.Errorf("frame does not show the stopped run:\n%s", v)
+	}
+}
+
+func TestUnknownCheckIsAdded(t *testing.T) {
+	m := newTestModel(100, 30)
+	extra := checks.Check{ID: "config.stale-serviceentry", Title: "ServiceEntries point at live gateways", Scope: checks.Mesh}
+	m.Update(eventMsg{gen: m.gen, ev: checks.Event{Kind: checks.CheckFinished, Check: &extra,
+		Results: []checks.Result{{Status: checks.Warn, Message: "1 stale"}}}})
+	rs := m.Results()
+	if len(rs) != 1 || rs[0].CheckID != extra.ID {
+		t.Errorf("results %+v", rs)
+	}
+	if !slices.Contains(groupNames(m), "config") {
+		t.Errorf("groups %q lack config", groupNames(m))
+	}
+}
+
+func TestCopyWithoutRemediation(t *testing.T) {
+	m := finishedModel(100, 30)
+	selectRow(t, m, resultRow("gateway.ports", "cluster-1"))
+	if cmd := press(m, "c"); cmd != nil {
+		t.Error("copy of nothing returned a command")
+	}
+	if !m.statusErr || !strings.HasPrefix(m.status, "nothing to copy") {
+		t.Errorf("status %q", m.status)
+	}
+	press(m, "down")
+	if m.status != "" {
+		t.Error("the status did not clear on the next key")
+	}
+}
+
+func TestExportUnavailable(t *testing.T) {
+	m := finishedModel(100, 30)
+	if cmd := press(m, "J"); cmd != nil || m.status != "export is not available here" {
+		t.Errorf("cmd=%v status=%q", cmd != nil, m.status)
+	}
+}
+
+func TestMouse(t *testing.T) {
+	m := finishedModel(80, 24)
+	lay := m.lay
+	wheel := func(b tea.MouseButton, x, y int) {
+		m.Update(tea.MouseMsg{X: x, Y: y, Button: b, Action: tea.MouseActionPress})
+	}
+	wheel(tea.MouseButtonWheelDown, 5, lay.detY+1) // the cacerts failure: 22 lines
+	if m.detail.vp.YOffset != 3 {
+		t.Errorf("detail offset %d after wheel down on the detail", m.detail.vp.YOffset)
+	}
+	wheel(tea.MouseButtonWheelDown, 5, lay.listY+1)
+	if m.list.offset != 3 || m.list.cursor < 3 {
+		t.Errorf("offset %d cursor %d after wheel down on the list", m.list.offset, m.list.cursor)
+	}
+	wheel(tea.MouseButtonWheelUp, 5, lay.listY+1)
+	if m.list.offset != 0 {
+		t.Errorf("offset %d after wheel up", m.list.offset)
+	}
+	m.Update(tea.MouseMsg{X: 10, Y: lay.listY + 2, Button: tea.MouseButtonLeft, Action: tea.MouseActionPress})
+	if m.list.cursor != 2 {
+		t.Errorf("click selected row %d, want 2", m.list.cursor)
+	}
+}
+
+func TestLayoutFillsTheTerminal(t *testing.T) {
+	for _, sz := range [][2]int{{120, 40}, {100, 30}, {99, 30}, {80, 24}, {40, 12}, {20, 8}} {
+		m := finishedModel(sz[0], sz[1])
+		press(m, "?")
+		for _, help := range []bool{true, false} {
+			v := m.View()
+			lines := strings.Split(v, "\n")
+			if len(lines) != max(10, sz[1]) {
+				t.Errorf("%dx%d help=%v: %d lines", sz[0], sz[1], help, len(lines))
+			}
+			for i, l := range lines {
+				if w := lipgloss.Width(l); w > max(20, sz[0]) {
+					t.Errorf("%dx%d: line %d is %d wide", sz[0], sz[1], i, w)
+				}
+			}
+			press(m, "?")
+		}
+		if stacked := sz[0] < sideBySideWidth; m.lay.stacked != stacked {
+			t.Errorf("%dx%d: stacked=%v", sz[0], sz[1], m.lay.stacked)
+		}
+	}
+}
+
+func TestNoColorAndColor(t *testing.T) {
+	if v := finishedModel(100, 30).View(); strings.Contains(v, "\x1b") {
+		t.Error("NoColor frame has escape sequences")
+	}
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(termenv.ANSI)
+	m := newModel(Options{Catalogue: testCatalogue(), Header: testHeader}, r, io.Discard)
+	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	if v := m.View(); !strings.Contains(v, "\x1b[") {
+		t.Error("a colour renderer draws no colour")
+	}
+}
+
+func TestWrapText(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		first, w int
+		want     []string
+	}{
+		{"fits", "a b c", 10, 10, []string{"a b c"}},
+		{"breaks at spaces, keeps flags whole", "kubectl --from-file=a.pem --from-file=b.pem", 26, 26,
+			[]string{"kubectl --from-file=a.pem", "--from-file=b.pem"}},
+		{"hard-breaks long words", "3f:a1:09:7c:22:be", 6, 6, []string{"3f:a1:", "09:7c:", "22:be"}},
+		{"hanging width", "one two three four", 4, 10, []string{"one", "two three", "four"}},
+		{"keeps paragraphs", "a\n\nb", 5, 5, []string{"a", "", "b"}},
+	} {
+		if got := wrapHanging(tc.in, tc.first, tc.w); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %q", tc.name, got)
+		}
+	}
+}
+
+func TestObserverSource(t *testing.T) {
+	cat := testCatalogue()
+	src := ObserverSource(func(ctx context.Context, only []string, obs checks.Observer) {
+		for i := range only {
+			obs(checks.Event{Kind: checks.CheckStarted, Check: &cat[i]})
+		}
+	})
+	var got []string
+	for ev := range src.Start(context.Background(), []string{"a", "b"}) {
+		got = append(got, ev.Check.ID)
+	}
+	if want := []string{cat[0].ID, cat[1].ID}; !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+
+	// A reader that went away must not block the runner: cancelling
+	// drops the events and the channel closes.
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := ObserverSource(func(ctx context.Context, _ []string, obs checks.Observer) {
+		for ctx.Err() == nil {
+			obs(checks.Event{Kind: checks.CheckStarted, Check: &cat[0]})
+		}
+	}).Start(ctx, nil)
+	<-ch
+	cancel()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-timeout:
+			t.Fatal("channel not closed after cancel")
+		}
+	}
+}
