@@ -126,24 +126,24 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		inv.Services = l.Items
 		return nil
 	})
+	// istio-system pods and the probe clients are two lists, made at once.
+	var systemPods, probePods []corev1.Pod
 	g.Go(func() error {
 		l, err := c.Kube.CoreV1().Pods(ns).List(gctx, lo)
 		if err != nil {
 			record(ResPods, err)
 			return nil
 		}
-		probes, err := c.Kube.CoreV1().Pods("").List(gctx, metav1.ListOptions{LabelSelector: opts.ProbeSelector})
+		systemPods = l.Items
+		return nil
+	})
+	g.Go(func() error {
+		l, err := c.Kube.CoreV1().Pods("").List(gctx, metav1.ListOptions{LabelSelector: opts.ProbeSelector})
 		if err != nil {
 			record(ResPods, err)
 			return nil
 		}
-		pods := l.Items
-		for _, p := range probes.Items {
-			if p.Namespace != ns {
-				pods = append(pods, p)
-			}
-		}
-		inv.Pods = pods
+		probePods = l.Items
 		return nil
 	})
 	g.Go(func() error {
@@ -174,6 +174,14 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		return nil
 	})
 	_ = g.Wait() // the functions record their errors and return nil
+	if inv.Errors[ResPods] == nil {
+		inv.Pods = systemPods
+		for _, p := range probePods {
+			if p.Namespace != ns {
+				inv.Pods = append(inv.Pods, p)
+			}
+		}
+	}
 	if len(inv.Errors) == 0 {
 		inv.Errors = nil
 	}
