@@ -226,6 +226,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		var cmd tea.Cmd
 		m.spin, cmd = m.spin.Update(msg)
+		m.syncDetail() // the detail pane shows the spinner too
 		return m, cmd
 	case copiedMsg:
 		if msg.err != nil {

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTUIInARealTerminal runs the built binary in tmux on the demo
+// snapshot, navigates to a failure with the keyboard and reads the screen.
+func TestTUIInARealTerminal(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skipf("tmux not installed: %v", err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "meshdoctor")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	demo, err := filepath.Abs(filepath.Join("..", "..", "testdata", "demo", "mesh.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "tmux.sock")
+	exitFile := filepath.Join(dir, "exit")
+	tmux := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	script := bin + " --from " + demo + "; echo $? > " + exitFile + "; sleep 30"
+	tmux("new-session", "-d", "-s", "md", "-x", "120", "-y", "40", "env", "TERM=xterm-256color", "sh", "-c", script)
+	t.Cleanup(func() { _ = exec.Command("tmux", "-S", sock, "kill-server").Run() })
+
+	screen := waitFor(t, func() string { return tmux("capture-pane", "-p", "-t", "md") }, "checks done")
+	if !strings.Contains(screen, "3 fail") {
+		t.Fatalf("header does not count the demo's 3 failures:\n%s", screen)
+	}
+	// failures only, then down to the second failure (the pending gateway)
+	tmux("send-keys", "-t", "md", "f")
+	waitFor(t, func() string { return tmux("capture-pane", "-p", "-t", "md") }, "failures only")
+	tmux("send-keys", "-t", "md", "Down", "Down") // the gateway group header, then its failure
+	screen = waitFor(t, func() string { return tmux("capture-pane", "-p", "-t", "md") }, "no external address")
+	detail := detailPane(screen)
+	for _, want := range []string{"FAIL gateway.address", "kubectl --context west -n istio-system get svc istio-eastwestgateway -o wide"} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("detail pane lacks %q:\n%s", want, screen)
+		}
+	}
+	tmux("send-keys", "-t", "md", "q")
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(exitFile); err == nil {
+			if code := strings.TrimSpace(string(b)); code != "1" {
+				t.Errorf("TUI exited %s after showing failures, want 1", code)
+			}
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the TUI did not quit on q")
+}
+
+func waitFor(t *testing.T, capture func() string, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var screen string
+	for time.Now().Before(deadline) {
+		screen = capture()
+		if strings.Contains(screen, want) {
+			return screen
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("screen never showed %q:\n%s", want, screen)
+	return ""
+}
+
+// detailPane joins the right-hand pane's wrapped lines into one string.
+func detailPane(screen string) string {
+	var parts []string
+	for _, line := range strings.Split(screen, "\n") {
+		if i := strings.LastIndex(line, "│"); i >= 0 {
+			if p := strings.TrimSpace(line[i+len("│"):]); p != "" {
+				parts = append(parts, p)
+			}
+		}
+	}
+	return strings.Join(strings.Fields(strings.Join(parts, " ")), " ")
+}
