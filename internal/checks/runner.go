@@ -23,6 +23,8 @@ type Env struct {
 	RemoteAccess RemoteAccessFunc
 	// Probe probes an east-west gateway from this host (nil: not available).
 	Probe ProbeFunc
+	// Probes configure the in-cluster (exec) probes.
+	Probes ProbeSettings
 	// RecordedAt is set when network results are replayed from a snapshot.
 	RecordedAt time.Time
 	// GatewayOverrides replaces a cluster's gateway address (NAT).

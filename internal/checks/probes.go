@@ -1,0 +1,326 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
+	"github.com/meshdoctor/meshdoctor/internal/mesh"
+	"github.com/meshdoctor/meshdoctor/internal/probe"
+)
+
+var probeChecks = []Check{
+	{ID: "probes.cross-cluster", Title: "curl from a sleep pod reaches a multi-cluster service in every cluster", Scope: PerCluster, Network: true,
+		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResPods, cluster.ResServices, cluster.ResEndpointSlices}, Cluster: crossCluster},
+	{ID: "probes.gateway-from-pods", Title: "a sleep pod reaches every remote east-west gateway on 15443, 15012 and 15017", Scope: Pair, Network: true,
+		DependsOn: []string{"gateway.address"}, Needs: []string{cluster.ResPods}, Cluster: gatewayFromPods},
+}
+
+// ProbeSettings tune the in-cluster probes.
+type ProbeSettings struct {
+	// Exec runs commands in probe pods (nil: in-cluster probes skipped).
+	Exec probe.Execer
+	// Targets are host:port/path given with --target; empty: every service
+	// present in more than one cluster.
+	Targets []string
+	// Requests per target (default 10).
+	Requests int
+	// Timeout per request (default 3s).
+	Timeout time.Duration
+}
+
+func deployHint(c *mesh.Cluster) string {
+	return fmt.Sprintf("%s create namespace sample; %s label namespace sample istio-injection=enabled; %s -n sample apply -f samples/sleep/sleep.yaml (or run meshdoctor with --deploy-probes)",
+		kc(c.Name), kc(c.Name), kc(c.Name))
+}
+
+// probePod picks a running probe client with a sidecar.
+func probePod(c *mesh.Cluster) (*corev1.Pod, string) {
+	var seen []string
+	for i := range c.Inv.Pods {
+		p := &c.Inv.Pods[i]
+		if p.Namespace == cluster.IstioNamespace {
+			continue
+		}
+		seen = append(seen, fmt.Sprintf("%s/%s (%s)", p.Namespace, p.Name, orUnknown(string(p.Status.Phase))))
+		hasProxy := slices.ContainsFunc(p.Spec.Containers, func(ct corev1.Container) bool { return ct.Name == "istio-proxy" })
+		if p.Status.Phase == corev1.PodRunning && hasProxy {
+			return p, ""
+		}
+	}
+	if len(seen) == 0 {
+		return nil, "no probe client pod (label app=sleep) in this cluster"
+	}
+	return nil, "no running probe client pod with an istio-proxy sidecar: " + strings.Join(seen, ", ")
+}
+
+func mainContainer(p *corev1.Pod) string {
+	for _, ct := range p.Spec.Containers {
+		if ct.Name != "istio-proxy" {
+			return ct.Name
+		}
+	}
+	return p.Spec.Containers[0].Name
+}
+
+type target struct {
+	url      string
+	service  string // ns/name, empty for --target
+	clusters []string
+}
+
+func probeTargets(env *Env) []target {
+	var out []target
+	for _, t := range env.Probes.Targets {
+		u := t
+		if !strings.Contains(u, "://") {
+			u = "http://" + u
+		}
+		out = append(out, target{url: u})
+	}
+	if len(out) > 0 {
+		return out
+	}
+	type svcInfo struct {
+		port     int32
+		clusters []string
+	}
+	by := map[string]*svcInfo{}
+	for _, c := range env.Mesh.Reachable() {
+		for i := range c.Inv.Services {
+			s := &c.Inv.Services[i]
+			if slices.Contains(skipNamespaces, s.Namespace) || s.Namespace == "default" || len(s.Spec.Ports) == 0 {
+				continue
+			}
+			k := s.Namespace + "/" + s.Name
+			if by[k] == nil {
+				by[k] = &svcInfo{port: s.Spec.Ports[0].Port}
+			}
+			by[k].clusters = append(by[k].clusters, c.Name)
+		}
+	}
+	for _, k := range sortedKeys(by) {
+		si := by[k]
+		if len(si.clusters) < 2 {
+			continue
+		}
+		ns, name, _ := strings.Cut(k, "/")
+		path := "/"
+		if name == "helloworld" {
+			path = "/hello"
+		}
+		out = append(out, target{url: fmt.Sprintf("http://%s.%s.svc.cluster.local:%d%s", name, ns, si.port, path), service: k, clusters: si.clusters})
+	}
+	return out
+}
+
+// podCluster maps pod names behind services to their clusters, from the
+// EndpointSlices' targetRefs.
+func podCluster(m *mesh.Mesh) map[string]string {
+	out := map[string]string{}
+	for _, c := range m.Reachable() {
+		for _, es := range c.Inv.EndpointSlices {
+			for _, ep := range es.Endpoints {
+				if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" {
+					out[ep.TargetRef.Name] = c.Name
+				}
+			}
+		}
+	}
+	return out
+}
+
+func crossCluster(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
+	if env.Probes.Exec == nil {
+		return []Result{skipf("in-cluster probes not available (no exec)")}
+	}
+	pod, why := probePod(c)
+	if pod == nil {
+		r := skipf("%s", why)
+		r.Remediation = deployHint(c)
+		return []Result{r}
+	}
+	targets := probeTargets(env)
+	if len(targets) == 0 {
+		return []Result{skipf("no service is present in more than one cluster; name one with --target host:port/path")}
+	}
+	n := max(env.Probes.Requests, 1)
+	timeout := env.Probes.Timeout
+	if timeout <= 0 {
+		timeout = 3 * time.Second
+	}
+	owners := podCluster(env.Mesh)
+	ref := probe.PodRef{Context: c.Name, Namespace: pod.Namespace, Name: pod.Name, Container: mainContainer(pod)}
+	var out []Result
+	for _, t := range targets {
+		r := Result{Target: t.url}
+		r.Evidence = []Evidence{Ev("from", ref.String())}
+		stdout, stderr, code, err := env.Probes.Exec.Exec(ctx, ref, probe.CurlCommand(t.url, n, timeout))
+		if err != nil {
+			r.Status, r.Message = Error, fmt.Sprintf("exec in %s: %v", ref, err)
+			r.Remediation = fmt.Sprintf("%s auth can-i create pods/exec -n %s", kc(c.Name), pod.Namespace)
+			out = append(out, r)
+			continue
+		}
+		attempts, perr := probe.ParseCurl(stdout)
+		if perr != nil || len(attempts) == 0 {
+			r.Status = Error
+			r.Message = fmt.Sprintf("probe command gave no result (exit %d): %s", code, firstLine(string(stderr)))
+			r.Remediation = fmt.Sprintf("%s -n %s exec %s -c %s -- curl -v %s", kc(c.Name), pod.Namespace, pod.Name, ref.Container, t.url)
+			out = append(out, r)
+			continue
+		}
+		out = append(out, judgeCurl(c, t, attempts, owners, r))
+	}
+	return out
+}
+
+func judgeCurl(c *mesh.Cluster, t target, attempts []probe.CurlAttempt, owners map[string]string, r Result) Result {
+	confirm := fmt.Sprintf("%s -n <ns> exec deploy/sleep -c sleep -- curl -sS %s", kc(c.Name), t.url)
+	byCluster := map[string]int{}
+	failures := map[string]int{}
+	ok := 0
+	for _, a := range attempts {
+		switch {
+		case a.Exit != 0:
+			failures[probe.CurlExitMeaning(a.Exit)]++
+		case a.Status < 200 || a.Status > 299:
+			failures[fmt.Sprintf("HTTP %d", a.Status)]++
+		default:
+			ok++
+			cl := owners[a.Responder]
+			if cl == "" {
+				cl = "unknown"
+				if a.Responder != "" {
+					cl = "unknown (" + a.Responder + ")"
+				}
+			}
+			byCluster[cl]++
+		}
+	}
+	var dist []string
+	for _, k := range sortedKeys(byCluster) {
+		dist = append(dist, fmt.Sprintf("%s=%d", k, byCluster[k]))
+	}
+	r.Evidence = append(r.Evidence, Ev("requests", len(attempts)), Ev("answered by", strings.Join(dist, ", ")),
+		Ev("p50", probe.Percentile(attempts, 50).Round(time.Millisecond)), Ev("p95", probe.Percentile(attempts, 95).Round(time.Millisecond)))
+	if len(t.clusters) > 0 {
+		r.Evidence = append(r.Evidence, Ev("service in", strings.Join(t.clusters, ", ")))
+	}
+	if len(failures) > 0 {
+		var fs []string
+		for _, k := range sortedKeys(failures) {
+			fs = append(fs, fmt.Sprintf("%d× %s", failures[k], k))
+		}
+		sort.Strings(fs)
+		r.Status = Fail
+		r.Message = fmt.Sprintf("%d of %d requests failed: %s", len(attempts)-ok, len(attempts), strings.Join(fs, "; "))
+		r.Remediation = confirm + fmt.Sprintf(" ; istioctl --context %s proxy-config endpoints deploy/sleep -n <ns> | grep %s", shellQuote(c.Name), hostOf(t.url))
+		return r
+	}
+	remote := 0
+	for cl, k := range byCluster {
+		if cl != c.Name && !strings.HasPrefix(cl, "unknown") {
+			remote += k
+		}
+	}
+	if len(t.clusters) > 1 && remote == 0 && byCluster["unknown"] == 0 {
+		r.Status = Fail
+		r.Message = fmt.Sprintf("no cross-cluster traffic: all %d answers came from %s, though the service runs in %s", ok, c.Name, strings.Join(t.clusters, ", "))
+		r.Remediation = fmt.Sprintf("istioctl --context %s proxy-config endpoints deploy/sleep -n <ns> --cluster 'outbound|%s||%s' (remote endpoints missing? see the gateway, network and secrets checks; locality load balancing in a DestinationRule can also keep traffic local)",
+			shellQuote(c.Name), portOf(t.url), hostOf(t.url))
+		return r
+	}
+	r.Status = Pass
+	r.Message = fmt.Sprintf("%d/%d answered (%s), p50 %s", ok, len(attempts), strings.Join(dist, ", "), probe.Percentile(attempts, 50).Round(time.Millisecond))
+	return r
+}
+
+func hostOf(url string) string {
+	u := url[strings.Index(url, "://")+3:]
+	if i := strings.IndexAny(u, ":/"); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}
+
+func portOf(url string) string {
+	u := url[strings.Index(url, "://")+3:]
+	if i := strings.IndexByte(u, '/'); i >= 0 {
+		u = u[:i]
+	}
+	if i := strings.LastIndexByte(u, ':'); i >= 0 {
+		return u[i+1:]
+	}
+	return "80"
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+func gatewayFromPods(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
+	if env.Probes.Exec == nil {
+		return []Result{skipf("in-cluster probes not available (no exec)")}
+	}
+	pod, why := probePod(c)
+	if pod == nil {
+		r := skipf("%s", why)
+		r.Remediation = deployHint(c)
+		return []Result{r}
+	}
+	timeout := env.Probes.Timeout
+	if timeout <= 0 {
+		timeout = 3 * time.Second
+	}
+	ref := probe.PodRef{Context: c.Name, Namespace: pod.Namespace, Name: pod.Name, Container: mainContainer(pod)}
+	var out []Result
+	for _, o := range env.Mesh.Reachable() {
+		if o == c || o.EastWest == nil || len(o.EastWest.Addresses) == 0 {
+			continue
+		}
+		addr := o.EastWest.Addresses[0]
+		for _, port := range []int{o.EastWest.Port, 15012, 15017} {
+			r := Result{Peer: o.Name, Target: fmt.Sprintf("%s port %d", addr, port), Evidence: []Evidence{Ev("from", ref.String()), Ev("vantage", "pod "+ref.String())}}
+			stdout, stderr, _, err := env.Probes.Exec.Exec(ctx, ref, probe.ConnectCommand(addr, port, timeout))
+			if err != nil {
+				r.Status, r.Message = Error, fmt.Sprintf("exec in %s: %v", ref, err)
+				out = append(out, r)
+				continue
+			}
+			res, perr := probe.ParseConnect(stdout)
+			if perr != nil {
+				r.Status, r.Message = Error, fmt.Sprintf("probe command gave no result: %v %s", perr, firstLine(string(stderr)))
+				out = append(out, r)
+				continue
+			}
+			r.Evidence = append(r.Evidence, Ev("curl exit", res.Exit), Ev("connect", res.Connect.Round(time.Millisecond)))
+			if res.Connected() {
+				r.Status, r.Message = Pass, fmt.Sprintf("TCP connect to %s's gateway (curl exit %d: %s)", o.Name, res.Exit, probe.CurlExitMeaning(res.Exit))
+			} else {
+				r.Status = Fail
+				r.Message = fmt.Sprintf("cannot reach %s's gateway from inside %s: %s", o.Name, c.Name, probe.CurlExitMeaning(res.Exit))
+				r.Remediation = fmt.Sprintf("%s -n %s exec %s -c %s -- curl -sv --connect-timeout 3 telnet://%s:%d ; check egress rules from %s's nodes to %s",
+					kc(c.Name), pod.Namespace, pod.Name, ref.Container, addr, port, c.Name, addr)
+			}
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return []Result{skipf("no other cluster has a gateway address to reach")}
+	}
+	return out
+}
