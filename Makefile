@@ -41,8 +41,5 @@ demo-record:
 clean:
 	rm -rf bin
 
--include hack/testenv.mk
-
-# Fallbacks while hack/testenv.mk is absent.
-testbin::
-	@[ -f hack/testenv.mk ] || bash hack/testbin.sh
+# testbin, e2e, playground: the integration tier (real kube-apiservers).
+include hack/testenv.mk

@@ -12,7 +12,9 @@ func ep(ip string, port int, cluster, network string) RemoteEndpoint {
 	return RemoteEndpoint{IP: ip, Port: port, Cluster: cluster, Network: network}
 }
 
-func gw(addr, cluster string) GatewayAddr { return GatewayAddr{Address: addr, Port: 15443, Cluster: cluster} }
+func gw(addr, cluster string) GatewayAddr {
+	return GatewayAddr{Address: addr, Port: 15443, Cluster: cluster}
+}
 
 func TestExpected(t *testing.T) {
 	tests := []struct {

@@ -377,4 +377,3 @@ func TestExecFetcherRejectsPortsPilotAgentCannotReach(t *testing.T) {
 		t.Fatalf("err = %v, want a refusal naming port 15014", err)
 	}
 }
-

@@ -227,7 +227,13 @@ func (c *Certs) funcs(env Env) map[string]any {
 				server = "https://127.0.0.1:6443"
 			}
 			cfg := clientcmdapi.NewConfig()
-			cfg.Clusters[key] = &clientcmdapi.Cluster{Server: server, InsecureSkipTLSVerify: true}
+			cl := &clientcmdapi.Cluster{Server: server, InsecureSkipTLSVerify: true}
+			if ca, ok := env.(ClusterAccess); ok && len(ca.CAData(cluster)) > 0 {
+				cl.InsecureSkipTLSVerify = false
+				cl.CertificateAuthorityData = ca.CAData(cluster)
+				cl.ProxyURL = ca.ProxyURL(cluster)
+			}
+			cfg.Clusters[key] = cl
 			cfg.AuthInfos[key] = user
 			cfg.Contexts[key] = &clientcmdapi.Context{Cluster: key, AuthInfo: key}
 			cfg.CurrentContext = key

@@ -60,6 +60,14 @@ type Env interface {
 	Token(cluster string) string
 }
 
+// ClusterAccess is implemented by an Env whose API servers need more than
+// a URL to be reached (the integration tier): remote secrets then carry the
+// CA and the proxy instead of skipping TLS verification.
+type ClusterAccess interface {
+	CAData(cluster string) []byte
+	ProxyURL(cluster string) string
+}
+
 // Scheme knows the core and Istio kinds of the scenario files.
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()

@@ -93,6 +93,9 @@ type Env struct {
 	etcd  *proc
 	proxy *proxy
 	once  sync.Once
+
+	mu       sync.Mutex
+	kubelets []*Kubelet
 }
 
 // The identities and objects that the environment sets up.
@@ -281,7 +284,12 @@ func (e *Env) startAPIServer(i int, name, etcdURL, policy string) (*Cluster, err
 	if err != nil {
 		return nil, err
 	}
-	files := map[string][]byte{"ca.crt": c.ca.pem, "serving.crt": serving.cert, "serving.key": serving.key}
+	kubeletClient, err := c.ca.issue(kubeletClientUser, nil)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{"ca.crt": c.ca.pem, "serving.crt": serving.cert, "serving.key": serving.key,
+		"kubelet-client.crt": kubeletClient.cert, "kubelet-client.key": kubeletClient.key}
 	for f, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
 			return nil, err
@@ -312,6 +320,12 @@ func (e *Env) startAPIServer(i int, name, etcdURL, policy string) (*Cluster, err
 		"--service-account-key-file="+filepath.Join(dir, "sa.pub"),
 		"--service-account-signing-key-file="+filepath.Join(dir, "sa.key"),
 		"--authorization-mode=RBAC",
+		// Kubelet stand-ins (AddNode) serve on 127.0.0.1 with a certificate
+		// of this cluster's CA and accept only this client certificate.
+		"--kubelet-client-certificate="+filepath.Join(dir, "kubelet-client.crt"),
+		"--kubelet-client-key="+filepath.Join(dir, "kubelet-client.key"),
+		"--kubelet-certificate-authority="+filepath.Join(dir, "ca.crt"),
+		"--kubelet-preferred-address-types=InternalIP",
 		// No controller manager runs: nothing would create the default
 		// service account that the ServiceAccount plugin requires of pods.
 		"--disable-admission-plugins=ServiceAccount",
@@ -421,6 +435,24 @@ func (e *Env) Token(name string) string {
 	return ""
 }
 
+// CAData is the CA of a cluster's serving certificate, for the remote
+// secrets the scenarios write (scenario.ClusterAccess).
+func (e *Env) CAData(name string) []byte {
+	if c := e.Cluster(name); c != nil {
+		return c.ca.pem
+	}
+	return nil
+}
+
+// ProxyURL is the proxy through which the cluster names resolve
+// (scenario.ClusterAccess).
+func (e *Env) ProxyURL(name string) string {
+	if e.Cluster(name) == nil || e.proxy == nil {
+		return ""
+	}
+	return e.proxy.url()
+}
+
 // AuditLog is the path of a cluster's audit log (JSON lines).
 func (e *Env) AuditLog(name string) string {
 	if c := e.Cluster(name); c != nil {
@@ -458,6 +490,11 @@ func (e *Env) Close() {
 		if e.proxy != nil {
 			e.proxy.close()
 		}
+		e.mu.Lock()
+		for _, k := range e.kubelets {
+			k.close()
+		}
+		e.mu.Unlock()
 		var wg sync.WaitGroup
 		for _, c := range e.Clusters {
 			wg.Add(1)

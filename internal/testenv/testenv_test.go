@@ -63,8 +63,9 @@ func TestEnv(t *testing.T) {
 	}
 
 	// The remote secret in cluster-1 holds a kubeconfig for cluster-2 with a
-	// token cluster-2 minted: it must list pods there (through the proxy,
-	// as the kubeconfig has no proxy-url: dial the real address).
+	// token cluster-2 minted, cluster-2's CA and the proxy: used as it is,
+	// the way meshdoctor's remote-access check and istiod use it, it must
+	// list pods there.
 	sec, err := c1.Admin.CoreV1().Secrets("istio-system").Get(ctx, "istio-remote-secret-cluster-2", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +77,9 @@ func TestEnv(t *testing.T) {
 	if rcfg.Host != e.Server("cluster-2") {
 		t.Errorf("remote secret server = %s, want %s", rcfg.Host, e.Server("cluster-2"))
 	}
-	rcfg.Host = "https://" + e.Cluster("cluster-2").Addr
+	if rcfg.Insecure || len(rcfg.CAData) == 0 || rcfg.Proxy == nil {
+		t.Errorf("remote secret skips TLS verification or lacks the CA or proxy: insecure=%v ca=%d bytes", rcfg.Insecure, len(rcfg.CAData))
+	}
 	rc := kubernetes.NewForConfigOrDie(rcfg)
 	if _, err := rc.CoreV1().Pods("").List(ctx, metav1.ListOptions{}); err != nil {
 		t.Errorf("remote secret token cannot list pods in cluster-2: %v", err)
