@@ -14,6 +14,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
+	"github.com/meshdoctor/meshdoctor/internal/pki"
 	"github.com/meshdoctor/meshdoctor/internal/report"
 	"github.com/meshdoctor/meshdoctor/internal/scenario"
 	"github.com/meshdoctor/meshdoctor/internal/testenv"
@@ -160,6 +162,63 @@ func TestE2E(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+
+	t.Run("gateway-reachability", func(t *testing.T) {
+		// Each cluster's east-west gateway is a real server in a network
+		// namespace, with certificates from the scenario's own CAs; the
+		// fixtures' LoadBalancer IPs are replaced with --gateway-address.
+		// cluster-2's gateway presents istiod's port with a certificate of
+		// another root and has no webhook port.
+		certs := scenario.NewCerts(time.Now())
+		applyWith(t, e, dir, "healthy-multi-primary", certs)
+		leaf := func(cluster, root string, opts pki.Options) *tls.Certificate {
+			inter, err := certs.Intermediate(root, cluster)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := pki.NewLeaf(inter, cluster, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return &tls.Certificate{Certificate: [][]byte{l.Cert.Raw, inter.Cert.Raw}, PrivateKey: l.Key}
+		}
+		istiod := pki.Options{DNSNames: []string{"istiod.istio-system.svc"}}
+		workload := pki.Options{URIs: []string{"spiffe://cluster.local/ns/sample/sa/helloworld"}}
+		gw1 := testenv.StartGateway(t, "e2e-gw1", testenv.GatewayOptions{
+			Istiod: leaf("cluster-1", "mesh", istiod), Workload: leaf("cluster-1", "mesh", workload), Status: 200})
+		gw2 := testenv.StartGateway(t, "e2e-gw2", testenv.GatewayOptions{
+			Istiod: leaf("cluster-2", "rogue-root", istiod), Workload: leaf("cluster-2", "mesh", workload), Status: 503})
+		res := run(t, bin, e.Kubeconfig, "--context", "cluster-1,cluster-2", "--only", "gateway.reachability", "--probe-timeout", "3s",
+			"--gateway-address", "cluster-1="+gw1.Addr, "--gateway-address", "cluster-2="+gw2.Addr)
+		want := map[string]string{
+			"cluster-1 port 15443": "pass", "cluster-1 port 15012": "pass", "cluster-1 port 15017": "pass", "cluster-1 port 15021": "pass",
+			"cluster-2 port 15443": "pass", "cluster-2 port 15012": "fail root-mismatch", "cluster-2 port 15017": "fail root-mismatch",
+			"cluster-2 port 15021": "fail http-status",
+		}
+		got := map[string]string{}
+		for _, r := range res.doc.Results {
+			if r.CheckID != "gateway.reachability" {
+				continue
+			}
+			port := r.Target[strings.LastIndex(r.Target, " port ")+1:]
+			v := r.Status.String()
+			if r.Status == checks.Fail {
+				v += " " + strings.SplitN(r.Message, ":", 2)[0]
+				if r.Remediation == "" {
+					t.Errorf("%s %s fails without a remediation", r.Cluster, port)
+				}
+			}
+			got[r.Cluster+" "+port] = v
+			if !strings.Contains(r.Target, gw1.Addr) && !strings.Contains(r.Target, gw2.Addr) {
+				t.Errorf("probed %s, not the test's gateways", r.Target)
+			}
+		}
+		for k, w := range want {
+			if got[k] != w {
+				t.Errorf("%s: %q, want %q", k, got[k], w)
+			}
 		}
 	})
 
@@ -311,12 +370,17 @@ func meshdoctorBinary(t *testing.T, root string) string {
 // apply empties the clusters and applies one scenario.
 func apply(t *testing.T, e *testenv.Env, dir, name string) *scenario.Scenario {
 	t.Helper()
+	return applyWith(t, e, dir, name, scenario.NewCerts(time.Now()))
+}
+
+// applyWith applies a scenario whose certificates come from certs.
+func applyWith(t *testing.T, e *testenv.Env, dir, name string, certs *scenario.Certs) *scenario.Scenario {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := e.Reset(ctx); err != nil {
 		t.Fatal(err)
 	}
-	certs := scenario.NewCerts(time.Now())
 	sc, err := scenario.Load(dir, name, e, certs)
 	if err != nil {
 		t.Fatalf("load scenario: %v", err)

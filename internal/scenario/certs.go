@@ -82,6 +82,13 @@ func (c *Certs) intermediate(root, cluster string, notAfter time.Time) (*pki.CA,
 	return ca, nil
 }
 
+// Intermediate returns the intermediate CA that `cacerts ROOT CLUSTER`
+// puts into a cluster, to issue that cluster's workload and istiod
+// certificates from.
+func (c *Certs) Intermediate(root, cluster string) (*pki.CA, error) {
+	return c.intermediate(root, cluster, c.Now.Add(2*365*24*time.Hour))
+}
+
 // SelfSigned returns (once) the self-signed CA istiod would generate into
 // istio-ca-secret in that cluster.
 func (c *Certs) SelfSigned(cluster string) (*pki.CA, error) {
@@ -129,7 +136,7 @@ func (c *Certs) funcs(env Env) map[string]any {
 		// as Makefile.selfsigned.mk writes it (cert-chain = intermediate +
 		// root). Variants: expired, expiring, wrong-key, incomplete, not-ca.
 		"cacerts": func(root, cluster string, variants ...string) (string, error) {
-			notAfter := c.Now.Add(2 * 365 * 24 * time.Hour)
+			notAfter := c.Now.Add(2 * 365 * 24 * time.Hour) // as Intermediate
 			v := ""
 			if len(variants) > 0 {
 				v = variants[0]

@@ -1,0 +1,120 @@
+package testenv
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meshdoctor/meshdoctor/internal/netns"
+)
+
+// GatewayOptions say what a simulated east-west gateway serves. A nil
+// certificate leaves its port closed (connections refused).
+type GatewayOptions struct {
+	// Istiod is presented on 15012 and 15017 (istiod's DNS SAN).
+	Istiod *tls.Certificate
+	// Webhook, when set, replaces Istiod on 15017.
+	Webhook *tls.Certificate
+	// Workload is presented on 15443 to an Istio SNI ("outbound_..."); any
+	// other SNI is closed without a certificate, as Envoy does.
+	Workload *tls.Certificate
+	// Status is what 15021 /healthz/ready answers (0: port closed).
+	Status int
+}
+
+// Gateway is a simulated east-west gateway: real listeners on the real
+// ports inside a network namespace made for it (10.213.0.0/16).
+type Gateway struct {
+	NS   *netns.NS
+	Addr string
+
+	wg  sync.WaitGroup
+	lns []net.Listener
+}
+
+// StartGateway starts a gateway in a new namespace; it is torn down with
+// the test. Tests skip when network namespaces are not available.
+func StartGateway(t testing.TB, name string, opts GatewayOptions) *Gateway {
+	t.Helper()
+	if err := netns.Available(); err != nil {
+		t.Skipf("needs root and ip netns for a gateway on the network: %v", err)
+	}
+	ns, err := netns.NewAuto(name)
+	if err != nil {
+		t.Fatalf("gateway %s: %v", name, err)
+	}
+	g := &Gateway{NS: ns, Addr: ns.Addr.String()}
+	t.Cleanup(func() {
+		g.close()
+		if err := ns.Close(); err != nil {
+			t.Errorf("remove namespace of gateway %s: %v", name, err)
+		}
+	})
+	ctx := context.Background()
+	listen := func(port int) net.Listener {
+		ln, err := ns.Listen(ctx, "tcp", fmt.Sprintf("%s:%d", g.Addr, port))
+		if err != nil {
+			t.Fatalf("gateway %s port %d: %v", name, port, err)
+		}
+		g.lns = append(g.lns, ln)
+		return ln
+	}
+	if opts.Istiod != nil {
+		g.serveTLS(listen(15012), func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return opts.Istiod, nil })
+		webhook := opts.Istiod
+		if opts.Webhook != nil {
+			webhook = opts.Webhook
+		}
+		g.serveTLS(listen(15017), func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return webhook, nil })
+	}
+	if opts.Workload != nil {
+		g.serveTLS(listen(15443), func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if !strings.HasPrefix(h.ServerName, "outbound_.") {
+				return nil, errors.New("no route for SNI " + h.ServerName)
+			}
+			return opts.Workload, nil
+		})
+	}
+	if opts.Status != 0 {
+		ln := listen(15021)
+		srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(opts.Status)
+		})}
+		g.wg.Go(func() { _ = srv.Serve(ln) })
+	}
+	return g
+}
+
+func (g *Gateway) serveTLS(ln net.Listener, cert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) {
+	cfg := &tls.Config{GetCertificate: cert, MinVersion: tls.VersionTLS12}
+	g.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			g.wg.Go(func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				tc := tls.Server(c, cfg)
+				if tc.Handshake() == nil {
+					_, _ = tc.Read(make([]byte, 1)) // hold until the prober closes
+				}
+			})
+		}
+	})
+}
+
+func (g *Gateway) close() {
+	for _, ln := range g.lns {
+		ln.Close()
+	}
+	g.wg.Wait()
+}
