@@ -222,6 +222,8 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
+	t.Run("endpoint-tables", func(t *testing.T) { testEndpointTables(t, e, bin, dir) })
+
 	t.Run("dead-cluster", func(t *testing.T) {
 		apply(t, e, dir, "healthy-multi-primary")
 		const timeout = 5 * time.Second
@@ -370,12 +372,16 @@ func meshdoctorBinary(t *testing.T, root string) string {
 // apply empties the clusters and applies one scenario.
 func apply(t *testing.T, e *testenv.Env, dir, name string) *scenario.Scenario {
 	t.Helper()
-	return applyWith(t, e, dir, name, scenario.NewCerts(time.Now()))
+	return applyWith(t, e, dir, name, nil)
 }
 
-// applyWith applies a scenario whose certificates come from certs.
+// applyWith applies a scenario whose certificates come from certs (new
+// ones when nil).
 func applyWith(t *testing.T, e *testenv.Env, dir, name string, certs *scenario.Certs) *scenario.Scenario {
 	t.Helper()
+	if certs == nil {
+		certs = scenario.NewCerts(time.Now())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := e.Reset(ctx); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
+	"github.com/meshdoctor/meshdoctor/internal/envoyadmin"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
 	"github.com/meshdoctor/meshdoctor/internal/probe"
 	"github.com/meshdoctor/meshdoctor/internal/report"
@@ -38,6 +39,9 @@ type CheckOptions struct {
 	ProbeSelector string
 	// From reads a snapshot instead of live clusters.
 	From string
+	// Targets and Requests drive the curl probes.
+	Targets  []string
+	Requests int
 
 	overrides map[string]string
 	catalogue []checks.Check
@@ -88,6 +92,8 @@ func addRunFlags(cmd *cobra.Command, o *CheckOptions) {
 	f.StringSliceVar(&o.Skip, "skip", nil, "skip checks whose ID matches these globs")
 	f.StringSliceVar(&o.GatewayAddrs, "gateway-address", nil, "context=address: probe this address for the context's east-west gateway (NAT)")
 	f.StringVar(&o.ProbeSelector, "probe-selector", cluster.DefaultProbeSelector, "label selector of the probe client pods")
+	f.StringArrayVar(&o.Targets, "target", nil, "host:port/path to curl from the probe pods (repeatable; default: every service present in several clusters)")
+	f.IntVar(&o.Requests, "requests", 10, "requests per curl probe target")
 }
 
 // Complete fills defaults.
@@ -123,6 +129,9 @@ func (o *CheckOptions) Validate() error {
 	}
 	if o.Wait < 0 {
 		return errors.New("--wait must not be negative")
+	}
+	if o.Requests < 1 || o.Requests > 1000 {
+		return errors.New("--requests must be between 1 and 1000")
 	}
 	if o.From != "" && o.Wait > 0 {
 		return errors.New("--wait re-reads live clusters; it cannot be used with --from")
@@ -162,8 +171,21 @@ func (o *CheckOptions) runner() *checks.Runner {
 	return &checks.Runner{Checks: o.catalogue, Timeout: o.Timeout*3 + o.ProbeTimeout*2}
 }
 
-func (o *CheckOptions) env(m *mesh.Mesh) *checks.Env {
+// env is the live environment of the checks: real dialer, real API
+// servers for admin reads, exec and remote-secret credentials.
+func (o *CheckOptions) env(m *mesh.Mesh, clients []*cluster.Client) *checks.Env {
 	dialer := &net.Dialer{}
+	byContext := map[string]*cluster.Client{}
+	for _, c := range clients {
+		byContext[c.Context] = c
+	}
+	clientsFn := func(ctx string) (envoyadmin.Clients, error) {
+		c := byContext[ctx]
+		if c == nil || c.Config == nil {
+			return envoyadmin.Clients{}, fmt.Errorf("no client for context %s", ctx)
+		}
+		return envoyadmin.Clients{Config: c.Config, Kube: c.Kube}, nil
+	}
 	return &checks.Env{
 		Mesh:             m,
 		Now:              time.Now(),
@@ -173,7 +195,28 @@ func (o *CheckOptions) env(m *mesh.Mesh) *checks.Env {
 		Probe: func(ctx context.Context, t probe.GatewayTarget) []probe.PortResult {
 			return probe.ProbeGateway(ctx, dialer, t, o.ProbeTimeout)
 		},
+		Admin: envoyadmin.FallbackFetcher{
+			Primary:   envoyadmin.PortForwardFetcher{Clients: clientsFn, Timeout: o.Timeout},
+			Secondary: envoyadmin.ExecFetcher{Clients: clientsFn, Timeout: o.Timeout},
+		},
+		Probes: checks.ProbeSettings{
+			Exec:     podExecer{clientsFn},
+			Targets:  o.Targets,
+			Requests: o.Requests,
+			Timeout:  o.ProbeTimeout,
+		},
 	}
+}
+
+// podExecer runs probe commands through the API server's pods/exec.
+type podExecer struct{ clients envoyadmin.ClientsFunc }
+
+func (p podExecer) Exec(ctx context.Context, pod probe.PodRef, cmd []string) ([]byte, []byte, int, error) {
+	c, err := p.clients(pod.Context)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return envoyadmin.Exec(ctx, c.Config, envoyadmin.PodRef{Context: pod.Context, Namespace: pod.Namespace, Name: pod.Name}, pod.Container, cmd)
 }
 
 func anyFailed(rs []checks.Result) bool {

@@ -55,9 +55,11 @@ func (o *SnapshotOptions) Run(ctx context.Context) error {
 	invs := cluster.CollectAll(ctx, clients, cluster.CollectOptions{ProbeSelector: o.ProbeSelector})
 	m := mesh.Build(invs)
 	rec := &snapshot.Recorder{}
-	env := o.env(m)
+	env := o.env(m, clients)
 	env.Probe = rec.Probe(env.Probe)
 	env.RemoteAccess = rec.Access(env.RemoteAccess)
+	env.Admin = rec.Admin(env.Admin)
+	env.Probes.Exec = rec.Exec(env.Probes.Exec)
 	o.runner().Run(ctx, env, nil)
 	host, _ := os.Hostname()
 	s := &snapshot.Snapshot{
@@ -68,7 +70,7 @@ func (o *SnapshotOptions) Run(ctx context.Context) error {
 	if err := writeFile(o.OutFile, func(f *os.File) error { return snapshot.Write(f, s) }); err != nil {
 		return &exitError{code: exitUsage, err: fmt.Errorf("write snapshot: %w", err)}
 	}
-	fmt.Fprintf(o.IO.ErrOut, "wrote %s: %d contexts, %d gateway probes, %d remote-secret checks\n", o.OutFile, len(invs), len(s.Network.Probes), len(s.Network.RemoteAccess))
+	fmt.Fprintf(o.IO.ErrOut, "wrote %s: %d contexts, %d gateway probes, %d remote-secret checks, %d admin reads, %d probe commands\n", o.OutFile, len(invs), len(s.Network.Probes), len(s.Network.RemoteAccess), len(s.Network.Admin), len(s.Network.Exec))
 	return nil
 }
 
@@ -102,11 +104,13 @@ func (o *CheckOptions) snapshotSource() (*runSource, error) {
 		name: fmt.Sprintf("snapshot %s taken %s from %s", o.From, s.Manifest.TakenAt.Format(time.RFC3339), s.Manifest.Vantage),
 		mesh: func(context.Context) *mesh.Mesh { return mesh.Build(invs) },
 		env: func(m *mesh.Mesh) *checks.Env {
-			env := o.env(m)
+			env := o.env(m, nil)
 			env.Now = s.Manifest.TakenAt
 			env.RecordedAt = s.Manifest.TakenAt
 			env.Probe = probeFn
 			env.RemoteAccess = accessFn
+			env.Admin = s.Fetcher()
+			env.Probes.Exec = s.Execer()
 			return env
 		},
 	}, nil

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -162,6 +163,10 @@ func crossCluster(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		r := Result{Target: t.url}
 		r.Evidence = []Evidence{Ev("from", ref.String())}
 		stdout, stderr, code, err := env.Probes.Exec.Exec(ctx, ref, probe.CurlCommand(t.url, n, timeout))
+		if errors.Is(err, ErrNotRecorded) {
+			out = append(out, Result{Status: Skipped, Target: t.url, Message: "no recorded curl probe in the snapshot"})
+			continue
+		}
 		if err != nil {
 			r.Status, r.Message = Error, fmt.Sprintf("exec in %s: %v", ref, err)
 			r.Remediation = fmt.Sprintf("%s auth can-i create pods/exec -n %s", kc(c.Name), pod.Namespace)
@@ -296,6 +301,11 @@ func gatewayFromPods(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		for _, port := range []int{o.EastWest.Port, 15012, 15017} {
 			r := Result{Peer: o.Name, Target: fmt.Sprintf("%s port %d", addr, port), Evidence: []Evidence{Ev("from", ref.String()), Ev("vantage", "pod "+ref.String())}}
 			stdout, stderr, _, err := env.Probes.Exec.Exec(ctx, ref, probe.ConnectCommand(addr, port, timeout))
+			if errors.Is(err, ErrNotRecorded) {
+				r.Status, r.Message = Skipped, "no recorded probe in the snapshot"
+				out = append(out, r)
+				continue
+			}
 			if err != nil {
 				r.Status, r.Message = Error, fmt.Sprintf("exec in %s: %v", ref, err)
 				out = append(out, r)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshdoctor/meshdoctor/internal/envoyadmin"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
 )
 
@@ -23,6 +24,9 @@ type Env struct {
 	RemoteAccess RemoteAccessFunc
 	// Probe probes an east-west gateway from this host (nil: not available).
 	Probe ProbeFunc
+	// Admin reads Envoy and istiod admin endpoints through the API server
+	// (nil: those checks are skipped).
+	Admin envoyadmin.Fetcher
 	// Probes configure the in-cluster (exec) probes.
 	Probes ProbeSettings
 	// RecordedAt is set when network results are replayed from a snapshot.

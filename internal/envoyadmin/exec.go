@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/util/exec"
 )
@@ -55,51 +56,66 @@ func (f ExecFetcher) Get(ctx context.Context, pod PodRef, path string) ([]byte, 
 	if port != EnvoyAdminPort {
 		cmd = append(cmd, "--debug-port", fmt.Sprint(port))
 	}
-	u, err := subresourceURL(c.Config, pod, "exec")
+	stdout, stderr, code, err := Exec(ctx, c.Config, pod, cmp.Or(f.Container, proxyContainer), cmd)
 	if err != nil {
-		return nil, fmt.Errorf("exec in %s: %w", pod, err)
+		return nil, err
+	}
+	if code != 0 {
+		return nil, fmt.Errorf("exec in %s: %s exited %d: %s", pod, strings.Join(cmd, " "), code, firstLine(stderr))
+	}
+	return stdout, nil
+}
+
+// Exec runs cmd in a container of pod through the API server's pods/exec
+// (websocket first, SPDY when the server does not speak it) and returns its
+// output and exit code. A command that ran and exited non-zero is not an
+// error; one that could not be run is. Output is capped at 512 MiB.
+func Exec(ctx context.Context, cfg *rest.Config, pod PodRef, container string, cmd []string) (stdout, stderr []byte, exitCode int, err error) {
+	u, err := subresourceURL(cfg, pod, "exec")
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("exec in %s: %w", pod, err)
 	}
 	params, err := scheme.ParameterCodec.EncodeParameters(&corev1.PodExecOptions{
-		Container: cmp.Or(f.Container, proxyContainer),
+		Container: container,
 		Command:   cmd,
 		Stdout:    true,
 		Stderr:    true,
 	}, corev1.SchemeGroupVersion)
 	if err != nil {
-		return nil, fmt.Errorf("exec in %s: encode options: %w", pod, err)
+		return nil, nil, 0, fmt.Errorf("exec in %s: encode options: %w", pod, err)
 	}
 	u.RawQuery = params.Encode()
 
-	cfg := withRequestContext(ctx, c.Config)
-	spdyTransport, upgrader, err := spdyRoundTripper(cfg)
+	rc := withRequestContext(ctx, cfg)
+	spdyTransport, upgrader, err := spdyRoundTripper(rc)
 	if err != nil {
-		return nil, fmt.Errorf("exec in %s: %w", pod, err)
+		return nil, nil, 0, fmt.Errorf("exec in %s: %w", pod, err)
 	}
 	spdyExec, err := remotecommand.NewSPDYExecutorForTransports(spdyTransport, upgrader, http.MethodPost, u)
 	if err != nil {
-		return nil, fmt.Errorf("exec in %s: %w", pod, err)
+		return nil, nil, 0, fmt.Errorf("exec in %s: %w", pod, err)
 	}
-	wsExec, err := remotecommand.NewWebSocketExecutor(cfg, http.MethodGet, u.String())
+	wsExec, err := remotecommand.NewWebSocketExecutor(rc, http.MethodGet, u.String())
 	if err != nil {
-		return nil, fmt.Errorf("exec in %s: %w", pod, err)
+		return nil, nil, 0, fmt.Errorf("exec in %s: %w", pod, err)
 	}
 	executor, err := remotecommand.NewFallbackExecutor(wsExec, spdyExec, shouldFallback)
 	if err != nil {
-		return nil, fmt.Errorf("exec in %s: %w", pod, err)
+		return nil, nil, 0, fmt.Errorf("exec in %s: %w", pod, err)
 	}
-	var stdout, stderr limitedBuffer
-	err = executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr})
+	var out, errOut limitedBuffer
+	err = executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &errOut})
 	if err != nil {
 		var exit exec.ExitError
 		if errors.As(err, &exit) {
-			return nil, fmt.Errorf("exec in %s: %s exited %d: %s", pod, strings.Join(cmd, " "), exit.ExitStatus(), firstLine(stderr.Bytes()))
+			return out.Bytes(), errOut.Bytes(), exit.ExitStatus(), nil
 		}
-		return nil, fmt.Errorf("exec in %s: %w", pod, err)
+		return nil, nil, 0, fmt.Errorf("exec in %s: %w", pod, err)
 	}
-	if stdout.overflow {
-		return nil, fmt.Errorf("exec in %s: output larger than %d bytes", pod, maxDocumentBytes)
+	if out.overflow {
+		return nil, nil, 0, fmt.Errorf("exec in %s: output larger than %d bytes", pod, maxDocumentBytes)
 	}
-	return stdout.Bytes(), nil
+	return out.Bytes(), errOut.Bytes(), 0, nil
 }
 
 // limitedBuffer keeps at most maxDocumentBytes and remembers it dropped more.

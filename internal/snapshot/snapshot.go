@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
+	"github.com/meshdoctor/meshdoctor/internal/envoyadmin"
 	"github.com/meshdoctor/meshdoctor/internal/probe"
 )
 
@@ -72,10 +74,30 @@ type AccessRecord struct {
 	Error string `json:"error,omitempty"`
 }
 
+// AdminRecord is one recorded admin read (Envoy config dump, istiod debug).
+type AdminRecord struct {
+	Pod   envoyadmin.PodRef `json:"pod"`
+	Path  string            `json:"path"`
+	Body  string            `json:"body,omitempty"`
+	Error string            `json:"error,omitempty"`
+}
+
+// ExecRecord is one recorded command run in a probe pod (curl probes).
+type ExecRecord struct {
+	Pod      probe.PodRef `json:"pod"`
+	Command  []string     `json:"command"`
+	Stdout   string       `json:"stdout"`
+	Stderr   string       `json:"stderr,omitempty"`
+	ExitCode int          `json:"exitCode"`
+	Error    string       `json:"error,omitempty"`
+}
+
 // Network holds the recorded network results.
 type Network struct {
 	Probes       []ProbeRecord  `json:"probes"`
 	RemoteAccess []AccessRecord `json:"remoteAccess"`
+	Admin        []AdminRecord  `json:"admin,omitempty"`
+	Exec         []ExecRecord   `json:"exec,omitempty"`
 }
 
 // Snapshot is a loaded snapshot.
@@ -117,11 +139,56 @@ func (r *Recorder) Access(fn func(context.Context, string, string, cluster.Remot
 	}
 }
 
+// Admin records what f reads.
+func (r *Recorder) Admin(f envoyadmin.Fetcher) envoyadmin.Fetcher { return recordingFetcher{r, f} }
+
+type recordingFetcher struct {
+	r *Recorder
+	f envoyadmin.Fetcher
+}
+
+func (rf recordingFetcher) Get(ctx context.Context, pod envoyadmin.PodRef, path string) ([]byte, error) {
+	body, err := rf.f.Get(ctx, pod, path)
+	rec := AdminRecord{Pod: pod, Path: path, Body: string(body)}
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	rf.r.mu.Lock()
+	defer rf.r.mu.Unlock()
+	rf.r.net.Admin = append(rf.r.net.Admin, rec)
+	return body, err
+}
+
+// Exec records what e runs.
+func (r *Recorder) Exec(e probe.Execer) probe.Execer { return recordingExecer{r, e} }
+
+type recordingExecer struct {
+	r *Recorder
+	e probe.Execer
+}
+
+func (re recordingExecer) Exec(ctx context.Context, pod probe.PodRef, cmd []string) ([]byte, []byte, int, error) {
+	out, errOut, code, err := re.e.Exec(ctx, pod, cmd)
+	rec := ExecRecord{Pod: pod, Command: cmd, Stdout: string(out), Stderr: string(errOut), ExitCode: code}
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	re.r.mu.Lock()
+	defer re.r.mu.Unlock()
+	re.r.net.Exec = append(re.r.net.Exec, rec)
+	return out, errOut, code, err
+}
+
 // Network returns what was recorded, in a stable order.
 func (r *Recorder) Network() Network {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := Network{Probes: append([]ProbeRecord{}, r.net.Probes...), RemoteAccess: append([]AccessRecord{}, r.net.RemoteAccess...)}
+	n := Network{Probes: append([]ProbeRecord{}, r.net.Probes...), RemoteAccess: append([]AccessRecord{}, r.net.RemoteAccess...),
+		Admin: append([]AdminRecord(nil), r.net.Admin...), Exec: append([]ExecRecord(nil), r.net.Exec...)}
+	sort.SliceStable(n.Admin, func(i, j int) bool {
+		return n.Admin[i].Pod.String()+n.Admin[i].Path < n.Admin[j].Pod.String()+n.Admin[j].Path
+	})
+	sort.SliceStable(n.Exec, func(i, j int) bool { return n.Exec[i].Pod.String() < n.Exec[j].Pod.String() })
 	sort.Slice(n.Probes, func(i, j int) bool {
 		return n.Probes[i].Cluster+n.Probes[i].Address < n.Probes[j].Cluster+n.Probes[j].Address
 	})
@@ -154,6 +221,40 @@ func (s *Snapshot) Replay() (func(context.Context, probe.GatewayTarget) []probe.
 		return checks.ErrNotRecorded
 	}
 	return probeFn, accessFn
+}
+
+// Fetcher answers admin reads from the snapshot.
+func (s *Snapshot) Fetcher() envoyadmin.Fetcher { return replayFetcher{s} }
+
+type replayFetcher struct{ s *Snapshot }
+
+func (rf replayFetcher) Get(_ context.Context, pod envoyadmin.PodRef, path string) ([]byte, error) {
+	for _, a := range rf.s.Network.Admin {
+		if a.Pod == pod && a.Path == path {
+			if a.Error != "" {
+				return nil, errors.New(a.Error)
+			}
+			return []byte(a.Body), nil
+		}
+	}
+	return nil, checks.ErrNotRecorded
+}
+
+// Execer answers probe commands from the snapshot.
+func (s *Snapshot) Execer() probe.Execer { return replayExecer{s} }
+
+type replayExecer struct{ s *Snapshot }
+
+func (re replayExecer) Exec(_ context.Context, pod probe.PodRef, cmd []string) ([]byte, []byte, int, error) {
+	for _, e := range re.s.Network.Exec {
+		if e.Pod == pod && slices.Equal(e.Command, cmd) {
+			if e.Error != "" {
+				return nil, nil, 0, errors.New(e.Error)
+			}
+			return []byte(e.Stdout), []byte(e.Stderr), e.ExitCode, nil
+		}
+	}
+	return nil, nil, 0, checks.ErrNotRecorded
 }
 
 // Write writes a snapshot.
