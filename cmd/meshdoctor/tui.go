@@ -112,6 +112,6 @@ func (o *CheckOptions) source(ctx context.Context) (*runSource, error) {
 		mesh: func(ctx context.Context) *mesh.Mesh {
 			return mesh.Build(cluster.CollectAll(ctx, clients, cluster.CollectOptions{ProbeSelector: o.ProbeSelector}))
 		},
-		env:  func(m *mesh.Mesh) *checks.Env { return o.env(m, clients) },
+		env: func(m *mesh.Mesh) *checks.Env { return o.env(m, clients) },
 	}, nil
 }
