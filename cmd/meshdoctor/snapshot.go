@@ -63,7 +63,8 @@ func (o *SnapshotOptions) Run(ctx context.Context) error {
 	o.runner().Run(ctx, env, nil)
 	host, _ := os.Hostname()
 	s := &snapshot.Snapshot{
-		Manifest:    snapshot.Manifest{TakenAt: taken, Tool: "meshdoctor", Version: version, Vantage: checks.Vantage + " " + host},
+		Manifest: snapshot.Manifest{TakenAt: taken, Tool: "meshdoctor", Version: version, Vantage: checks.Vantage + " " + host,
+			GatewayOverrides: o.overrides},
 		Inventories: invs,
 		Network:     rec.Network(),
 	}
@@ -111,6 +112,9 @@ func (o *CheckOptions) snapshotSource() (*runSource, error) {
 			env.RemoteAccess = accessFn
 			env.Admin = s.Fetcher()
 			env.Probes.Exec = s.Execer()
+			if len(o.overrides) == 0 {
+				env.GatewayOverrides = s.Manifest.GatewayOverrides
+			}
 			return env
 		},
 	}, nil

@@ -6,10 +6,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshdoctor/meshdoctor/internal/netns"
 )
 
 // hostExecer runs the probe command on this host: the same curl and shell
@@ -94,7 +98,6 @@ func TestCurlProbeClassifiesFailures(t *testing.T) {
 	}{
 		{"refused", closed, 7, 0, ""},
 		{"timeout", slow.URL, 28, 0, ""},
-		{"unresolvable", "http://meshdoctor-no-such-host.invalid/", 6, 0, ""},
 		{"503 from a podinfo", broken.URL, 0, 503, "podinfo-abc"},
 	}
 	for _, tc := range cases {
@@ -175,5 +178,39 @@ func TestConnectProbe(t *testing.T) {
 				t.Errorf("got %+v connected=%v, want connected=%v exit %d", r, r.Connected(), tc.connected, tc.exit)
 			}
 		})
+	}
+}
+
+// TestCurlProbeDNSFailure runs curl in a network namespace whose
+// resolv.conf points at its own loopback, so that the failed lookup never
+// leaves the machine.
+func TestCurlProbeDNSFailure(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skipf("curl not installed: %v", err)
+	}
+	if err := netns.Available(); err != nil {
+		t.Skipf("needs root and ip netns: %v", err)
+	}
+	ns, err := netns.NewAuto("mdt-curl-dns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ns.Close() })
+	etc := filepath.Join("/etc/netns", ns.Name)
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(etc) })
+	if err := os.WriteFile(filepath.Join(etc, "resolv.conf"), []byte("nameserver 127.0.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := CurlCommand("http://helloworld.sample.svc.cluster.local:5000/hello", 1, time.Second)
+	out, _ := ns.Exec(context.Background(), cmd[0], cmd[1:]...)
+	as, err := ParseCurl(out)
+	if err != nil || len(as) != 1 {
+		t.Fatalf("attempts %v, err %v, output %q", as, err, out)
+	}
+	if as[0].Exit != 6 || !strings.Contains(CurlExitMeaning(6), "resolve") {
+		t.Errorf("exit %d, want 6 (could not resolve host)", as[0].Exit)
 	}
 }

@@ -295,7 +295,7 @@ func TestProbeGatewayLoopback(t *testing.T) {
 			}
 			const timeout = 5 * time.Second
 			start := time.Now()
-			got := ProbeGateway(t.Context(), &net.Dialer{}, target, timeout)
+			got := ProbeGateway(t.Context(), loopbackDNSDialer(), target, timeout)
 			if elapsed := time.Since(start); elapsed > timeout+time.Second {
 				t.Errorf("probe took %v, timeout %v", elapsed, timeout)
 			}
@@ -367,4 +367,14 @@ type failDialer struct{ t *testing.T }
 func (d failDialer) DialContext(context.Context, string, string) (net.Conn, error) {
 	d.t.Error("dialled")
 	return nil, net.ErrClosed
+}
+
+// loopbackDNSDialer resolves names only through 127.0.0.1:1, where nothing
+// answers: a name that is not in /etc/hosts fails to resolve without any
+// query leaving this machine.
+func loopbackDNSDialer() *net.Dialer {
+	return &net.Dialer{Resolver: &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", "127.0.0.1:1")
+	}}}
 }

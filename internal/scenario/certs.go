@@ -235,9 +235,11 @@ func (c *Certs) funcs(env Env) map[string]any {
 			}
 			cfg := clientcmdapi.NewConfig()
 			cl := &clientcmdapi.Cluster{Server: server, InsecureSkipTLSVerify: true}
-			if ca, ok := env.(ClusterAccess); ok && len(ca.CAData(cluster)) > 0 {
-				cl.InsecureSkipTLSVerify = false
-				cl.CertificateAuthorityData = ca.CAData(cluster)
+			if ca, ok := env.(ClusterAccess); ok {
+				if data := ca.CAData(cluster); len(data) > 0 {
+					cl.InsecureSkipTLSVerify = false
+					cl.CertificateAuthorityData = data
+				}
 				cl.ProxyURL = ca.ProxyURL(cluster)
 			}
 			cfg.Clusters[key] = cl

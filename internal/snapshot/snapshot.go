@@ -55,6 +55,9 @@ type Manifest struct {
 	Contexts []string  `json:"contexts"`
 	// Vantage is where the network results were measured from.
 	Vantage string `json:"vantage"`
+	// GatewayOverrides are the --gateway-address values the probes used
+	// (context -> address); replays use them too.
+	GatewayOverrides map[string]string `json:"gatewayOverrides,omitempty"`
 }
 
 // ProbeRecord is one recorded gateway probe.

@@ -46,36 +46,60 @@ func StartGateway(t testing.TB, name string, opts GatewayOptions) *Gateway {
 	if err := netns.Available(); err != nil {
 		t.Skipf("needs root and ip netns for a gateway on the network: %v", err)
 	}
-	ns, err := netns.NewAuto(name)
+	g, err := NewGateway(name, opts)
 	if err != nil {
-		t.Fatalf("gateway %s: %v", name, err)
+		t.Fatal(err)
 	}
-	g := &Gateway{NS: ns, Addr: ns.Addr.String()}
 	t.Cleanup(func() {
-		g.close()
-		if err := ns.Close(); err != nil {
-			t.Errorf("remove namespace of gateway %s: %v", name, err)
+		if err := g.Close(); err != nil {
+			t.Errorf("gateway %s: %v", name, err)
 		}
 	})
+	return g
+}
+
+// NewGateway starts a gateway in a new namespace (root needed); Close
+// removes it.
+func NewGateway(name string, opts GatewayOptions) (*Gateway, error) {
+	ns, err := netns.NewAuto(name)
+	if err != nil {
+		return nil, fmt.Errorf("gateway %s: %w", name, err)
+	}
+	g := &Gateway{NS: ns, Addr: ns.Addr.String()}
 	ctx := context.Background()
-	listen := func(port int) net.Listener {
+	listen := func(port int) (net.Listener, error) {
 		ln, err := ns.Listen(ctx, "tcp", fmt.Sprintf("%s:%d", g.Addr, port))
 		if err != nil {
-			t.Fatalf("gateway %s port %d: %v", name, port, err)
+			return nil, fmt.Errorf("gateway %s port %d: %w", name, port, err)
 		}
 		g.lns = append(g.lns, ln)
-		return ln
+		return ln, nil
+	}
+	fail := func(err error) (*Gateway, error) {
+		_ = g.Close()
+		return nil, err
 	}
 	if opts.Istiod != nil {
-		g.serveTLS(listen(15012), func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return opts.Istiod, nil })
+		ln, err := listen(15012)
+		if err != nil {
+			return fail(err)
+		}
+		g.serveTLS(ln, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return opts.Istiod, nil })
 		webhook := opts.Istiod
 		if opts.Webhook != nil {
 			webhook = opts.Webhook
 		}
-		g.serveTLS(listen(15017), func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return webhook, nil })
+		if ln, err = listen(15017); err != nil {
+			return fail(err)
+		}
+		g.serveTLS(ln, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return webhook, nil })
 	}
 	if opts.Workload != nil {
-		g.serveTLS(listen(15443), func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		ln, err := listen(15443)
+		if err != nil {
+			return fail(err)
+		}
+		g.serveTLS(ln, func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			if !strings.HasPrefix(h.ServerName, "outbound_.") {
 				return nil, errors.New("no route for SNI " + h.ServerName)
 			}
@@ -83,13 +107,22 @@ func StartGateway(t testing.TB, name string, opts GatewayOptions) *Gateway {
 		})
 	}
 	if opts.Status != 0 {
-		ln := listen(15021)
+		ln, err := listen(15021)
+		if err != nil {
+			return fail(err)
+		}
 		srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(opts.Status)
 		})}
 		g.wg.Go(func() { _ = srv.Serve(ln) })
 	}
-	return g
+	return g, nil
+}
+
+// Close stops the listeners and removes the namespace.
+func (g *Gateway) Close() error {
+	g.close()
+	return g.NS.Close()
 }
 
 func (g *Gateway) serveTLS(ln net.Listener, cert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) {

@@ -51,6 +51,12 @@ type Pod struct {
 	// NS is the pod's network namespace; nil means the host's (a
 	// hostNetwork pod).
 	NS *netns.NS
+	// Exec, when set, runs the pod's commands instead of `ip netns exec`
+	// (a test's simulated data plane).
+	Exec func(ctx context.Context, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) error
+	// Forward, when it has the port, is the address a port-forward to that
+	// pod port dials instead of the namespace's loopback.
+	Forward map[int32]string
 }
 
 // Options configures a kubelet stand-in.
@@ -228,6 +234,13 @@ func (x executor) ExecInContainer(ctx context.Context, _, _, container string, c
 	if tty {
 		return errors.New("a TTY is not supported by the kubelet stand-in")
 	}
+	if x.pod.Exec != nil {
+		var stdin io.Reader
+		if in != nil {
+			stdin = in
+		}
+		return x.pod.Exec(ctx, container, cmd, stdin, out, errw)
+	}
 	argv := cmd
 	if x.pod.NS != nil {
 		argv = append([]string{"ip", "netns", "exec", x.pod.NS.Name}, cmd...)
@@ -320,6 +333,9 @@ func (f forwarder) dial(port int32) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(f.k.ctx, dialTimeout)
 	defer cancel()
 	dial := (&net.Dialer{}).DialContext
+	if addr, ok := f.pod.Forward[port]; ok {
+		return dial(ctx, "tcp", addr)
+	}
 	if f.pod.NS != nil {
 		dial = f.pod.NS.DialContext
 	}
