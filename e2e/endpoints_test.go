@@ -2,20 +2,10 @@ package e2e
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -23,67 +13,23 @@ import (
 	"github.com/meshdoctor/meshdoctor/internal/testenv"
 )
 
-// edsEndpoint is one endpoint of the helloworld EDS cluster in a dump.
-type edsEndpoint struct {
-	addr     string
-	port     uint32
-	weight   uint32
-	workload string // istio.workload metadata
-}
-
-// configDump renders an Envoy /config_dump?include_eds as a sidecar would
-// serve it, with go-control-plane's types.
-func configDump(t *testing.T, eps []edsEndpoint) []byte {
+func configDump(t *testing.T, eps []testenv.EDSEndpoint) []byte {
 	t.Helper()
-	cla := &endpointv3.ClusterLoadAssignment{ClusterName: "outbound|5000||helloworld.sample.svc.cluster.local"}
-	loc := &endpointv3.LocalityLbEndpoints{}
-	for _, e := range eps {
-		md, err := structpb.NewStruct(map[string]any{"workload": e.workload})
-		if err != nil {
-			t.Fatal(err)
-		}
-		loc.LbEndpoints = append(loc.LbEndpoints, &endpointv3.LbEndpoint{
-			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: &corev3.Address{
-				Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{Address: e.addr, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: e.port}}}}}},
-			Metadata:            &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{"istio": md}},
-			LoadBalancingWeight: wrapperspb.UInt32(e.weight),
-		})
-	}
-	cla.Endpoints = []*endpointv3.LocalityLbEndpoints{loc}
-	anyCLA, err := anypb.New(cla)
+	b, err := testenv.ConfigDump(map[string][]testenv.EDSEndpoint{"outbound|5000||helloworld.sample.svc.cluster.local": eps})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eds, err := anypb.New(&adminv3.EndpointsConfigDump{DynamicEndpointConfigs: []*adminv3.EndpointsConfigDump_DynamicEndpointConfig{{EndpointConfig: anyCLA}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := protojson.Marshal(&adminv3.ConfigDump{Configs: []*anypb.Any{eds}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return b
 }
 
-// adminServer serves fixed admin paths on loopback, standing in for what
-// listens on localhost inside a pod (Envoy's admin, istiod's debug port).
 func adminServer(t *testing.T, paths map[string]string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := testenv.AdminServer(paths)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, ok := paths[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		fmt.Fprint(w, body)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
+	t.Cleanup(stop)
+	return addr
 }
 
 // bind places a pod on a node the way the scheduler does (pods/binding).
@@ -112,9 +58,9 @@ func testEndpointTables(t *testing.T, e *testenv.Env, bin, dir string) {
 		"cluster-2": `[{"id":"cluster-2","secretName":"","syncStatus":"synced"},{"id":"cluster-1","secretName":"istio-system/istio-remote-secret-cluster-1","syncStatus":"timeout"}]`,
 	}
 	networkz := `[{"Network":"network1","Cluster":"cluster-1","Addr":"10.214.1.10","Port":15443},{"Network":"network2","Cluster":"cluster-2","Addr":"10.214.2.10","Port":15443}]`
-	dumps := map[string][]edsEndpoint{
-		"cluster-1": {{"10.214.101.5", 5000, 1, "helloworld-v1;sample;helloworld;v1;cluster-1"}, {"10.214.2.10", 15443, 1, ";;;;cluster-2"}},
-		"cluster-2": {{"10.214.102.5", 5000, 1, "helloworld-v2;sample;helloworld;v2;cluster-2"}, {"10.214.101.5", 5000, 1, "helloworld-v1;sample;helloworld;v1;cluster-1"}},
+	dumps := map[string][]testenv.EDSEndpoint{
+		"cluster-1": {{Addr: "10.214.101.5", Port: 5000, Weight: 1, Workload: "helloworld-v1;sample;helloworld;v1;cluster-1"}, {Addr: "10.214.2.10", Port: 15443, Weight: 1, Workload: ";;;;cluster-2"}},
+		"cluster-2": {{Addr: "10.214.102.5", Port: 5000, Weight: 1, Workload: "helloworld-v2;sample;helloworld;v2;cluster-2"}, {Addr: "10.214.101.5", Port: 5000, Weight: 1, Workload: "helloworld-v1;sample;helloworld;v1;cluster-1"}},
 	}
 	for _, name := range []string{"cluster-1", "cluster-2"} {
 		node := "node-" + name

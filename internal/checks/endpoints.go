@@ -98,6 +98,15 @@ func istiodSync(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		}
 		out = append(out, r)
 	}
+	for _, e := range entries {
+		if e.ID == c.ID || len(env.Mesh.ByID(e.ID)) > 0 || e.SyncStatus == "synced" {
+			continue
+		}
+		r := warnf(fmt.Sprintf("%s -n istio-system get secret %s (see secrets.remote-stale)", kc(c.Name), strings.TrimPrefix(e.SecretName, "istio-system/")),
+			"istiod still tries to watch %s, which is not in the mesh (%s)", e.ID, e.SyncStatus)
+		r.Target = e.ID
+		out = append(out, with(r, ev...))
+	}
 	if len(out) == 0 {
 		return []Result{pass("no other cluster to watch", ev...)}
 	}
@@ -241,7 +250,11 @@ func proxyTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		severe := false
 		var parts []string
 		for _, d := range deltas {
-			parts = append(parts, fmt.Sprintf("%s %s:%d", d.Kind, d.Endpoint.Address, d.Endpoint.Port))
+			if d.Kind == envoyadmin.DeltaUnreachableNetwork {
+				parts = append(parts, fmt.Sprintf("%s (%s)", d.Kind, d.Detail))
+			} else {
+				parts = append(parts, fmt.Sprintf("%s %s:%d", d.Kind, d.Endpoint.Address, d.Endpoint.Port))
+			}
 			r.Evidence = append(r.Evidence, Ev(string(d.Kind), d.Detail))
 			severe = severe || d.Kind != envoyadmin.DeltaWeight && d.Kind != envoyadmin.DeltaUnhealthy
 		}

@@ -214,7 +214,7 @@ func judgeCurl(c *mesh.Cluster, t target, attempts []probe.CurlAttempt, owners m
 		dist = append(dist, fmt.Sprintf("%s=%d", k, byCluster[k]))
 	}
 	r.Evidence = append(r.Evidence, Ev("requests", len(attempts)), Ev("answered by", strings.Join(dist, ", ")),
-		Ev("p50", probe.Percentile(attempts, 50).Round(time.Millisecond)), Ev("p95", probe.Percentile(attempts, 95).Round(time.Millisecond)))
+		Ev("p50", probe.Percentile(attempts, 50).Round(100*time.Microsecond)), Ev("p95", probe.Percentile(attempts, 95).Round(100*time.Microsecond)))
 	if len(t.clusters) > 0 {
 		r.Evidence = append(r.Evidence, Ev("service in", strings.Join(t.clusters, ", ")))
 	}
@@ -243,7 +243,7 @@ func judgeCurl(c *mesh.Cluster, t target, attempts []probe.CurlAttempt, owners m
 		return r
 	}
 	r.Status = Pass
-	r.Message = fmt.Sprintf("%d/%d answered (%s), p50 %s", ok, len(attempts), strings.Join(dist, ", "), probe.Percentile(attempts, 50).Round(time.Millisecond))
+	r.Message = fmt.Sprintf("%d/%d answered (%s), p50 %s", ok, len(attempts), strings.Join(dist, ", "), probe.Percentile(attempts, 50).Round(100*time.Microsecond))
 	return r
 }
 

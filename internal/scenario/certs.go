@@ -24,13 +24,14 @@ type Certs struct {
 	mu      sync.Mutex
 	roots   map[string]*pki.CA
 	inters  map[string]*pki.CA
+	issued  map[string]*pki.CA // cluster -> the intermediate in its cacerts
 	selfs   map[string]*pki.CA
 	secrets []string
 }
 
 // NewCerts returns an empty factory whose clock is now.
 func NewCerts(now time.Time) *Certs {
-	return &Certs{Now: now, roots: map[string]*pki.CA{}, inters: map[string]*pki.CA{}, selfs: map[string]*pki.CA{}}
+	return &Certs{Now: now, roots: map[string]*pki.CA{}, inters: map[string]*pki.CA{}, issued: map[string]*pki.CA{}, selfs: map[string]*pki.CA{}}
 }
 
 // Secrets returns every private key PEM and token handed out so far.
@@ -87,6 +88,15 @@ func (c *Certs) intermediate(root, cluster string, notAfter time.Time) (*pki.CA,
 // certificates from.
 func (c *Certs) Intermediate(root, cluster string) (*pki.CA, error) {
 	return c.intermediate(root, cluster, c.Now.Add(2*365*24*time.Hour))
+}
+
+// Issued returns the intermediate CA that a cluster's cacerts was made
+// with, if the scenario gave it one.
+func (c *Certs) Issued(cluster string) (*pki.CA, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ca, ok := c.issued[cluster]
+	return ca, ok
 }
 
 // SelfSigned returns (once) the self-signed CA istiod would generate into
@@ -152,6 +162,9 @@ func (c *Certs) funcs(env Env) map[string]any {
 				return "", err
 			}
 			r, _ := c.Root(root)
+			c.mu.Lock()
+			c.issued[cluster] = ca
+			c.mu.Unlock()
 			key := ca.KeyPEM()
 			caCert := ca.CertPEM()
 			switch v {
