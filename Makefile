@@ -35,7 +35,8 @@ bench:
 demo:
 	$(GO) run ./cmd/meshdoctor --from testdata/demo/mesh.tar.gz
 
-demo-record:
+## demo-record: re-record the demo from the integration environment (root, make testbin)
+demo-record: testbin
 	$(GO) run ./hack/demo -o testdata/demo/mesh.tar.gz
 
 clean:
