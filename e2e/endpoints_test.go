@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
+	"github.com/meshdoctor/meshdoctor/internal/scenario"
 	"github.com/meshdoctor/meshdoctor/internal/testenv"
 )
 
@@ -81,7 +82,7 @@ func testEndpointTables(t *testing.T, e *testenv.Env, bin, dir string) {
 	got := map[string]checks.Result{}
 	for _, r := range res.doc.Results {
 		if strings.HasPrefix(r.CheckID, "endpoints.") {
-			got[key(r)] = r
+			got[scenario.Key(r)] = r
 		}
 	}
 	want := []struct {

@@ -14,6 +14,7 @@ import (
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 	"github.com/meshdoctor/meshdoctor/internal/netns"
 	"github.com/meshdoctor/meshdoctor/internal/report"
+	"github.com/meshdoctor/meshdoctor/internal/scenario"
 	"github.com/meshdoctor/meshdoctor/internal/testenv"
 )
 
@@ -78,7 +79,7 @@ func TestSnapshotMatchesLiveRun(t *testing.T) {
 	// The live run saw every kind of network result the demo is about.
 	want := map[string]checks.Status{"gateway.reachability@east": checks.Pass, "probes.cross-cluster@west": checks.Fail,
 		"endpoints.proxy-table@east": checks.Fail, "secrets.remote-access@east": checks.Fail}
-	got := statuses(live.doc.Results)
+	got := scenario.ByStatus(live.doc.Results)
 	for k, s := range want {
 		found := false
 		for _, x := range got[s] {

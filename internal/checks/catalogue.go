@@ -3,11 +3,13 @@ package checks
 import (
 	"context"
 	"errors"
+	"maps"
 
 	"fmt"
-	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"slices"
 	"strings"
+
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
 )
 
 // Catalogue returns every check in declaration order; prerequisites come
@@ -58,11 +60,4 @@ func skipf(format string, a ...any) Result {
 
 func with(r Result, ev ...Evidence) Result { r.Evidence = append(r.Evidence, ev...); return r }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -186,7 +187,7 @@ func remoteDiscovery(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 			"remote cluster has no global.remotePilotAddress: its injector and proxies cannot reach a primary istiod")}
 	}
 	for _, p := range env.Mesh.Primaries() {
-		if p.EastWest != nil && contains(p.EastWest.Addresses, addr) {
+		if p.EastWest != nil && slices.Contains(p.EastWest.Addresses, addr) {
 			return []Result{pass(fmt.Sprintf("discovery address %s is primary %s's east-west gateway", addr, p.Name),
 				Ev("remotePilotAddress", addr), Ev("primary", p.Name))}
 		}
@@ -205,7 +206,7 @@ func remoteDiscovery(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	}
 	r := failf(fmt.Sprintf("%s -n istio-system get svc istio-eastwestgateway -o wide (on the primary); reinstall the remote with --set values.global.remotePilotAddress=<that address>", kc(c.Name)),
 		"remote cluster's discovery address %s is not the east-west gateway or istiod address of any primary", addr)
-	return []Result{with(r, Ev("remotePilotAddress", addr), Ev("known gateway addresses", strings.Join(sortStrings(known), ", ")))}
+	return []Result{with(r, Ev("remotePilotAddress", addr), Ev("known gateway addresses", strings.Join(slices.Sorted(slices.Values(known)), ", ")))}
 }
 
 func orUnknown(s string) string {
@@ -220,23 +221,4 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func sortStrings(s []string) []string {
-	out := append([]string(nil), s...)
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
 }

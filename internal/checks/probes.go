@@ -137,27 +137,36 @@ func podCluster(m *mesh.Mesh) map[string]string {
 	return out
 }
 
-func crossCluster(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
+// probeFrom is the probe pod of c and the probe timeout, or the result
+// that says why the in-cluster probes cannot run there.
+func probeFrom(env *Env, c *mesh.Cluster) (*corev1.Pod, probe.PodRef, time.Duration, []Result) {
 	if env.Probes.Exec == nil {
-		return []Result{skipf("in-cluster probes not available (no exec)")}
+		return nil, probe.PodRef{}, 0, []Result{skipf("in-cluster probes not available (no exec)")}
 	}
 	pod, why := probePod(c)
 	if pod == nil {
 		r := skipf("%s", why)
 		r.Remediation = deployHint(c)
-		return []Result{r}
+		return nil, probe.PodRef{}, 0, []Result{r}
+	}
+	timeout := env.Probes.Timeout
+	if timeout <= 0 {
+		timeout = 3 * time.Second
+	}
+	return pod, probe.PodRef{Context: c.Name, Namespace: pod.Namespace, Name: pod.Name, Container: mainContainer(pod)}, timeout, nil
+}
+
+func crossCluster(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
+	pod, ref, timeout, res := probeFrom(env, c)
+	if res != nil {
+		return res
 	}
 	targets := probeTargets(env)
 	if len(targets) == 0 {
 		return []Result{skipf("no service is present in more than one cluster; name one with --target host:port/path")}
 	}
 	n := max(env.Probes.Requests, 1)
-	timeout := env.Probes.Timeout
-	if timeout <= 0 {
-		timeout = 3 * time.Second
-	}
 	owners := podCluster(env.Mesh)
-	ref := probe.PodRef{Context: c.Name, Namespace: pod.Namespace, Name: pod.Name, Container: mainContainer(pod)}
 	var out []Result
 	for _, t := range targets {
 		r := Result{Target: t.url}
@@ -278,20 +287,10 @@ func firstLine(s string) string {
 }
 
 func gatewayFromPods(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
-	if env.Probes.Exec == nil {
-		return []Result{skipf("in-cluster probes not available (no exec)")}
+	pod, ref, timeout, res := probeFrom(env, c)
+	if res != nil {
+		return res
 	}
-	pod, why := probePod(c)
-	if pod == nil {
-		r := skipf("%s", why)
-		r.Remediation = deployHint(c)
-		return []Result{r}
-	}
-	timeout := env.Probes.Timeout
-	if timeout <= 0 {
-		timeout = 3 * time.Second
-	}
-	ref := probe.PodRef{Context: c.Name, Namespace: pod.Namespace, Name: pod.Name, Container: mainContainer(pod)}
 	var out []Result
 	for _, o := range env.Mesh.Reachable() {
 		if o == c || o.EastWest == nil || len(o.EastWest.Addresses) == 0 {

@@ -2,10 +2,7 @@ package checks_test
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -38,14 +35,6 @@ func runScenario(t *testing.T, name string) (*scenario.Scenario, []checks.Result
 	return sc, res, certs
 }
 
-// key is "checkID@cluster" (or the ID alone for mesh results).
-func key(r checks.Result) string {
-	if r.Cluster == "" {
-		return r.CheckID
-	}
-	return r.CheckID + "@" + r.Cluster
-}
-
 func TestScenarios(t *testing.T) {
 	names, err := scenario.List(scenarioDir)
 	if err != nil {
@@ -57,55 +46,9 @@ func TestScenarios(t *testing.T) {
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			sc, res, _ := runScenario(t, name)
-			got := map[checks.Status][]string{}
-			for _, r := range res {
-				got[r.Status] = append(got[r.Status], key(r))
-			}
-			for s := range got {
-				got[s] = slices.Compact(slices.Sorted(slices.Values(got[s])))
-			}
-			want := sc.Meta.Expect
-			if !slices.Equal(got[checks.Fail], sortedCopy(want.Fail)) {
-				t.Errorf("failing = %v, want exactly %v\n%s", got[checks.Fail], want.Fail, dump(res, checks.Fail))
-			}
-			if !slices.Equal(got[checks.Error], sortedCopy(want.Error)) {
-				t.Errorf("errors = %v, want exactly %v\n%s", got[checks.Error], want.Error, dump(res, checks.Error))
-			}
-			for _, w := range want.Warn {
-				if !slices.Contains(got[checks.Warn], w) {
-					t.Errorf("want warning %s, warnings are %v", w, got[checks.Warn])
-				}
-			}
-			if want.Exit == 0 && len(got[checks.Pass]) < 20 {
-				t.Errorf("healthy scenario passed only %d results: %v", len(got[checks.Pass]), got[checks.Pass])
-			}
-			for _, r := range res {
-				if r.Status == checks.Fail && r.Remediation == "" {
-					t.Errorf("%s fails without a remediation", key(r))
-				}
-				if r.Status == checks.Skipped && r.Message == "" {
-					t.Errorf("%s skipped without a reason", key(r))
-				}
+			for _, m := range sc.Meta.Expect.Mismatches(res) {
+				t.Error(m)
 			}
 		})
 	}
-}
-
-func sortedCopy(s []string) []string {
-	out := slices.Clone(s)
-	slices.Sort(out)
-	if out == nil {
-		return []string{}
-	}
-	return out
-}
-
-func dump(res []checks.Result, s checks.Status) string {
-	var b strings.Builder
-	for _, r := range res {
-		if r.Status == s {
-			fmt.Fprintf(&b, "  %s %s: %s\n", r.Status, key(r), r.Message)
-		}
-	}
-	return b.String()
 }
