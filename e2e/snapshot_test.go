@@ -24,6 +24,7 @@ import (
 // the network ones marked as recorded. The snapshot holds none of the
 // fixtures' keys or tokens.
 func TestSnapshotMatchesLiveRun(t *testing.T) {
+	testenv.SkipIfDisabled(t)
 	if err := netns.Available(); err != nil {
 		t.Skipf("needs root and ip netns: %v", err)
 	}

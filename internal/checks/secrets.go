@@ -235,7 +235,7 @@ func remoteAccess(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		}
 		if err != nil {
 			r := failf(fmt.Sprintf("%s -n istio-system get secret %s -o jsonpath='{.data.%s}' | base64 -d > /tmp/remote.kubeconfig && kubectl --kubeconfig /tmp/remote.kubeconfig auth can-i list endpointslices -A", kc(c.Name), rs.Name, rk.ClusterID),
-				"istiod's credentials for %s do not work: %v", rk.ClusterID, err)
+				"%s", accessProblem(rk.ClusterID, err))
 			r.Peer = peer
 			return []Result{with(r, ev...)}
 		}
@@ -243,4 +243,20 @@ func remoteAccess(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		r.Peer = peer
 		return []Result{with(r, ev...)}
 	})
+}
+
+// accessProblem says why istiod could not use a remote secret.
+func accessProblem(clusterID string, err error) string {
+	var fe *cluster.FetchError
+	if errors.As(err, &fe) {
+		switch fe.Reason {
+		case cluster.ReasonUnauthorized:
+			return fmt.Sprintf("the API server of %s refuses the secret's credentials (unauthorized: token expired, revoked or from another cluster)", clusterID)
+		case cluster.ReasonForbidden:
+			return fmt.Sprintf("the secret's identity may not %s %s in %s (forbidden): istiod cannot watch it", fe.Verb, fe.Resource, clusterID)
+		case cluster.ReasonTimeout, cluster.ReasonUnreachable:
+			return fmt.Sprintf("the API server of %s does not answer (%s): %s", clusterID, fe.Reason, fe.Message)
+		}
+	}
+	return fmt.Sprintf("istiod cannot use its secret for %s: %v", clusterID, err)
 }

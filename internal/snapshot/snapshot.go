@@ -73,8 +73,10 @@ type AccessRecord struct {
 	Cluster string `json:"cluster"`
 	Secret  string `json:"secret"`
 	Key     string `json:"key"`
-	// Error is empty when the credentials worked.
-	Error string `json:"error,omitempty"`
+	// Error is empty when the credentials worked; FetchError keeps its
+	// classification, so that a replay tells the same cause.
+	Error      string              `json:"error,omitempty"`
+	FetchError *cluster.FetchError `json:"fetchError,omitempty"`
 }
 
 // AdminRecord is one recorded admin read (Envoy config dump, istiod debug).
@@ -134,6 +136,10 @@ func (r *Recorder) Access(fn func(context.Context, string, string, cluster.Remot
 		rec := AccessRecord{Cluster: cl, Secret: secret, Key: rk.ClusterID}
 		if err != nil {
 			rec.Error = err.Error()
+			var fe *cluster.FetchError
+			if errors.As(err, &fe) {
+				rec.FetchError = fe
+			}
 		}
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -215,10 +221,13 @@ func (s *Snapshot) Replay() (func(context.Context, probe.GatewayTarget) []probe.
 	accessFn := func(_ context.Context, cl, secret string, rk cluster.RemoteKubeconfig) error {
 		for _, a := range s.Network.RemoteAccess {
 			if a.Cluster == cl && a.Secret == secret && a.Key == rk.ClusterID {
-				if a.Error == "" {
-					return nil
+				switch {
+				case a.FetchError != nil:
+					return a.FetchError
+				case a.Error != "":
+					return errors.New(a.Error)
 				}
-				return errors.New(a.Error)
+				return nil
 			}
 		}
 		return checks.ErrNotRecorded

@@ -55,7 +55,9 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request) {
 	target, ok := p.targets[r.Host]
 	p.mu.Unlock()
 	if !ok {
-		http.Error(w, "unknown host "+r.Host, http.StatusForbidden)
+		// A name no simulated cluster has: answer as a gateway that cannot
+		// resolve it, the way a gone cluster looks from istiod.
+		http.Error(w, "no such host "+r.Host, http.StatusBadGateway)
 		return
 	}
 	up, err := net.DialTimeout("tcp", target, 5*time.Second)

@@ -112,10 +112,23 @@ const (
 	IstioReaderRole = "istio-reader-clusterrole-istio-system"
 )
 
+// SkipVar, when set in the environment, makes the integration tests skip
+// (make unit).
+const SkipVar = "MESHDOCTOR_NO_TESTENV"
+
+// SkipIfDisabled skips a test that needs real API servers when SkipVar is set.
+func SkipIfDisabled(t testing.TB) {
+	t.Helper()
+	if os.Getenv(SkipVar) != "" {
+		t.Skipf("%s is set: the integration tier is off (make unit)", SkipVar)
+	}
+}
+
 // Start starts an environment for a test and tears it down at its end (also
 // on failure). It skips the test when bin/ lacks a binary.
 func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
+	SkipIfDisabled(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	e, err := New(ctx, t.TempDir(), opts)
