@@ -42,6 +42,11 @@ type CheckOptions struct {
 	// Targets and Requests drive the curl probes.
 	Targets  []string
 	Requests int
+	// DeployProbes is the namespace to deploy probe pods into (the only
+	// write meshdoctor ever makes, and only with this flag).
+	DeployProbes  string
+	ProbeImage    string
+	DeployTimeout time.Duration
 
 	overrides map[string]string
 	catalogue []checks.Check
@@ -94,6 +99,9 @@ func addRunFlags(cmd *cobra.Command, o *CheckOptions) {
 	f.StringVar(&o.ProbeSelector, "probe-selector", cluster.DefaultProbeSelector, "label selector of the probe client pods")
 	f.StringArrayVar(&o.Targets, "target", nil, "host:port/path to curl from the probe pods (repeatable; default: every service present in several clusters)")
 	f.IntVar(&o.Requests, "requests", 10, "requests per curl probe target")
+	f.StringVar(&o.DeployProbes, "deploy-probes", "", "NAMESPACE: create a sleep pod per cluster there for the curl probes and delete it afterwards, also on Ctrl-C (the only write meshdoctor makes)")
+	f.StringVar(&o.ProbeImage, "probe-image", "curlimages/curl:8.10.1", "image of the pods --deploy-probes creates")
+	f.DurationVar(&o.DeployTimeout, "deploy-timeout", 90*time.Second, "how long a deployed probe pod may take to run")
 }
 
 // Complete fills defaults.
@@ -133,6 +141,9 @@ func (o *CheckOptions) Validate() error {
 	if o.Requests < 1 || o.Requests > 1000 {
 		return errors.New("--requests must be between 1 and 1000")
 	}
+	if o.From != "" && o.DeployProbes != "" {
+		return errors.New("--deploy-probes needs live clusters; it cannot be used with --from")
+	}
 	if o.From != "" && o.Wait > 0 {
 		return errors.New("--wait re-reads live clusters; it cannot be used with --from")
 	}
@@ -146,6 +157,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
+	defer src.close()
 	deadline := time.Now().Add(o.Wait)
 	var m *mesh.Mesh
 	var results []checks.Result
@@ -173,7 +185,7 @@ func (o *CheckOptions) runner() *checks.Runner {
 
 // env is the live environment of the checks: real dialer, real API
 // servers for admin reads, exec and remote-secret credentials.
-func (o *CheckOptions) env(m *mesh.Mesh, clients []*cluster.Client) *checks.Env {
+func (o *CheckOptions) env(m *mesh.Mesh, clients []*cluster.Client, deployErrs map[string]error) *checks.Env {
 	dialer := &net.Dialer{}
 	byContext := map[string]*cluster.Client{}
 	for _, c := range clients {
@@ -200,10 +212,11 @@ func (o *CheckOptions) env(m *mesh.Mesh, clients []*cluster.Client) *checks.Env 
 			Secondary: envoyadmin.ExecFetcher{Clients: clientsFn, Timeout: o.Timeout},
 		},
 		Probes: checks.ProbeSettings{
-			Exec:     podExecer{clientsFn},
-			Targets:  o.Targets,
-			Requests: o.Requests,
-			Timeout:  o.ProbeTimeout,
+			DeployErrors: deployErrs,
+			Exec:         podExecer{clientsFn},
+			Targets:      o.Targets,
+			Requests:     o.Requests,
+			Timeout:      o.ProbeTimeout,
 		},
 	}
 }

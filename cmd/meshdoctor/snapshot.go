@@ -55,7 +55,7 @@ func (o *SnapshotOptions) Run(ctx context.Context) error {
 	invs := cluster.CollectAll(ctx, clients, cluster.CollectOptions{ProbeSelector: o.ProbeSelector})
 	m := mesh.Build(invs)
 	rec := &snapshot.Recorder{}
-	env := o.env(m, clients)
+	env := o.env(m, clients, nil)
 	env.Probe = rec.Probe(env.Probe)
 	env.RemoteAccess = rec.Access(env.RemoteAccess)
 	env.Admin = rec.Admin(env.Admin)
@@ -102,10 +102,11 @@ func (o *CheckOptions) snapshotSource() (*runSource, error) {
 	}
 	probeFn, accessFn := s.Replay()
 	return &runSource{
-		name: fmt.Sprintf("snapshot %s taken %s from %s", o.From, s.Manifest.TakenAt.Format(time.RFC3339), s.Manifest.Vantage),
-		mesh: func(context.Context) *mesh.Mesh { return mesh.Build(invs) },
+		close: func() {},
+		name:  fmt.Sprintf("snapshot %s taken %s from %s", o.From, s.Manifest.TakenAt.Format(time.RFC3339), s.Manifest.Vantage),
+		mesh:  func(context.Context) *mesh.Mesh { return mesh.Build(invs) },
 		env: func(m *mesh.Mesh) *checks.Env {
-			env := o.env(m, nil)
+			env := o.env(m, nil, nil)
 			env.Now = s.Manifest.TakenAt
 			env.RecordedAt = s.Manifest.TakenAt
 			env.Probe = probeFn

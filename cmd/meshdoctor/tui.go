@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -43,6 +44,7 @@ func (o *CheckOptions) RunTUI(ctx context.Context) error {
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
+	defer src.close()
 	first := src.mesh(ctx)
 	header := ui.Header{Topology: first.Topology(), Networks: first.Networks(), Source: src.name}
 	for _, c := range first.Clusters {
@@ -97,6 +99,8 @@ type runSource struct {
 	name string
 	mesh func(ctx context.Context) *mesh.Mesh
 	env  func(m *mesh.Mesh) *checks.Env
+	// close undoes what the source did (deployed probe pods).
+	close func()
 }
 
 func (o *CheckOptions) source(ctx context.Context) (*runSource, error) {
@@ -107,11 +111,23 @@ func (o *CheckOptions) source(ctx context.Context) (*runSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &runSource{
+	src := &runSource{
 		name: "live",
 		mesh: func(ctx context.Context) *mesh.Mesh {
 			return mesh.Build(cluster.CollectAll(ctx, clients, cluster.CollectOptions{ProbeSelector: o.ProbeSelector}))
 		},
-		env: func(m *mesh.Mesh) *checks.Env { return o.env(m, clients) },
-	}, nil
+		close: func() {},
+	}
+	var deployErrs map[string]error
+	if o.DeployProbes != "" {
+		var d *cluster.Deployment
+		d, deployErrs = cluster.DeployProbes(ctx, clients, cluster.DeployOptions{Namespace: o.DeployProbes, Image: o.ProbeImage, Wait: o.DeployTimeout})
+		src.close = func() {
+			if err := d.Remove(ctx, o.DeployProbes); err != nil {
+				slog.Error("remove probe pods", "err", err)
+			}
+		}
+	}
+	src.env = func(m *mesh.Mesh) *checks.Env { return o.env(m, clients, deployErrs) }
+	return src, nil
 }

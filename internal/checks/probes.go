@@ -25,6 +25,8 @@ var probeChecks = []Check{
 
 // ProbeSettings tune the in-cluster probes.
 type ProbeSettings struct {
+	// DeployErrors say, per context, why --deploy-probes has no pod there.
+	DeployErrors map[string]error
 	// Exec runs commands in probe pods (nil: in-cluster probes skipped).
 	Exec probe.Execer
 	// Targets are host:port/path given with --target; empty: every service
@@ -145,6 +147,9 @@ func probeFrom(env *Env, c *mesh.Cluster) (*corev1.Pod, probe.PodRef, time.Durat
 	}
 	pod, why := probePod(c)
 	if pod == nil {
+		if err := env.Probes.DeployErrors[c.Name]; err != nil {
+			why = "--deploy-probes: " + err.Error()
+		}
 		r := skipf("%s", why)
 		r.Remediation = deployHint(c)
 		return nil, probe.PodRef{}, 0, []Result{r}
