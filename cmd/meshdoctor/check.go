@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -210,6 +211,7 @@ func (o *CheckOptions) env(m *mesh.Mesh, clients []*cluster.Client, deployErrs m
 		Admin: envoyadmin.FallbackFetcher{
 			Primary:   envoyadmin.PortForwardFetcher{Clients: clientsFn, Timeout: o.Timeout},
 			Secondary: envoyadmin.ExecFetcher{Clients: clientsFn, Timeout: o.Timeout},
+			Fallbacks: &sync.Map{},
 		},
 		Probes: checks.ProbeSettings{
 			DeployErrors: deployErrs,

@@ -229,8 +229,21 @@ func proxyTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		return []Result{skipf("no recorded Envoy config dump of %s in the snapshot", ref)}
 	}
 	if err != nil {
+		if envoyadmin.IsForbidden(err) {
+			return []Result{{Status: Error, Message: fmt.Sprintf("forbidden: create pods/portforward and pods/exec in %s: cannot read the Envoy endpoints of %s", pod.Namespace, ref),
+				Evidence:    []Evidence{Ev("error", err)},
+				Remediation: fmt.Sprintf("%s auth can-i create pods/portforward -n %s; %s auth can-i create pods/exec -n %s", kc(c.Name), pod.Namespace, kc(c.Name), pod.Namespace)}}
+		}
 		return []Result{{Status: Error, Message: fmt.Sprintf("read Envoy endpoints of %s: %v", ref, err),
 			Remediation: fmt.Sprintf("istioctl --context %s proxy-config endpoints %s -n %s", shellQuote(c.Name), pod.Name, pod.Namespace)}}
+	}
+	via := "port-forward to localhost:15000"
+	if fb, ok := env.Admin.(interface {
+		FellBack(envoyadmin.PodRef) (error, bool)
+	}); ok {
+		if why, fell := fb.FellBack(ref); fell {
+			via = fmt.Sprintf("exec pilot-agent request (port-forward refused: %v)", why)
+		}
 	}
 	var out []Result
 	for _, t := range targets {
@@ -240,7 +253,7 @@ func proxyTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		want := envoyadmin.Expected(in)
 		got := table[in.ClusterName()]
 		deltas := envoyadmin.Diff(want, got, in)
-		r := Result{Target: in.ClusterName(), Evidence: []Evidence{Ev("proxy", ref.String()),
+		r := Result{Target: in.ClusterName(), Evidence: []Evidence{Ev("proxy", ref.String()), Ev("read via", via),
 			Ev("want", describeEndpoints(want)), Ev("got", describeEndpoints(got))}}
 		if len(deltas) == 0 {
 			r.Status, r.Message = Pass, fmt.Sprintf("%d endpoints as expected (%s)", len(got), describeEndpoints(got))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -75,6 +76,9 @@ func IsForbidden(err error) bool {
 // allows exec.
 type FallbackFetcher struct {
 	Primary, Secondary Fetcher
+	// Fallbacks, when set, records per pod why the secondary was used
+	// (PodRef -> error), so that results can say how they were read.
+	Fallbacks *sync.Map
 }
 
 // Get implements Fetcher.
@@ -83,11 +87,29 @@ func (f FallbackFetcher) Get(ctx context.Context, pod PodRef, path string) ([]by
 	if err == nil || !(IsForbidden(err) || errors.Is(err, ErrAdminNotOnTCP)) || f.Secondary == nil {
 		return body, err
 	}
+	if f.Fallbacks != nil {
+		f.Fallbacks.Store(pod, err)
+	}
 	body, err2 := f.Secondary.Get(ctx, pod, path)
 	if err2 != nil {
 		return nil, errors.Join(err, fmt.Errorf("fallback: %w", err2))
 	}
 	return body, nil
+}
+
+// FellBack reports why the secondary fetcher was used for pod, if it was.
+func (f FallbackFetcher) FellBack(pod PodRef) (string, bool) {
+	if f.Fallbacks == nil {
+		return "", false
+	}
+	v, ok := f.Fallbacks.Load(pod)
+	if !ok {
+		return "", false
+	}
+	if err, isErr := v.(error); isErr {
+		return err.Error(), true
+	}
+	return "", true
 }
 
 // FetchTable reads a sidecar's endpoint table: the EDS section of

@@ -230,7 +230,12 @@ func (n *NS) Close() error {
 	// which may be later (open sockets keep it alive): remove it now.
 	if _, err := net.InterfaceByName(n.HostLink); err == nil {
 		if _, err := run(ctx, "ip", "link", "del", n.HostLink); err != nil {
-			errs = append(errs, err)
+			// The kernel may have destroyed the pair between the look-up and
+			// the delete (the namespace finished going away): that is the
+			// outcome we wanted.
+			if _, still := net.InterfaceByName(n.HostLink); still == nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
