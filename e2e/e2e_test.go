@@ -223,6 +223,7 @@ func TestE2E(t *testing.T) {
 	})
 
 	t.Run("endpoint-tables", func(t *testing.T) { testEndpointTables(t, e, bin, dir) })
+	t.Run("admin-fallback", func(t *testing.T) { testAdminFallback(t, e, bin, dir) })
 	t.Run("curl-probes", func(t *testing.T) { testCurlProbes(t, e, bin, dir) })
 	t.Run("deploy-probes", func(t *testing.T) { testDeployProbes(t, e, bin, dir) })
 

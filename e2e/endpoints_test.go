@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
@@ -108,5 +111,110 @@ func testEndpointTables(t *testing.T, e *testenv.Env, bin, dir string) {
 	}
 	if r := got["endpoints.proxy-table@cluster-2"]; !strings.Contains(r.Message, "missing 10.214.1.10:15443") {
 		t.Errorf("cluster-2's table lacks cluster-1's gateway, yet the diff does not say so: %s", r.Message)
+	}
+}
+
+// readOnlyRules are meshdoctor's reads, spelled out so that no wildcard
+// grants get on a subresource (a websocket port-forward is authorised by get).
+func readOnlyRules(extra ...rbacv1.PolicyRule) []rbacv1.PolicyRule {
+	return append([]rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"namespaces", "pods", "services", "configmaps", "secrets"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"gateways", "serviceentries"}, Verbs: []string{"get", "list"}},
+	}, extra...)
+}
+
+// identity makes a user with exactly these cluster-wide rules in cluster-1
+// and cluster-2 and returns its kubeconfig.
+func identity(t *testing.T, e *testenv.Env, user string, rules []rbacv1.PolicyRule) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, name := range []string{"cluster-1", "cluster-2"} {
+		c := e.Cluster(name)
+		cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: user}, Rules: rules}
+		if _, err := c.Admin.RbacV1().ClusterRoles().Create(ctx, cr, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.BindClusterRole(ctx, user, user); err != nil {
+		t.Fatal(err)
+	}
+	kc, err := e.UserKubeconfig(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kc
+}
+
+// testAdminFallback: an identity that may exec but not port-forward reads
+// the Envoy table with `pilot-agent request` in the istio-proxy container,
+// and the result says so; one that may do neither gets an error naming
+// both permissions, not a pass.
+func testAdminFallback(t *testing.T, e *testenv.Env, bin, dir string) {
+	applyWith(t, e, dir, "healthy-multi-primary", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dump := string(configDump(t, []testenv.EDSEndpoint{
+		{Addr: "10.214.101.5", Port: 5000, Weight: 1, Workload: "helloworld-v1;sample;helloworld;v1;cluster-1"},
+		{Addr: "10.214.2.10", Port: 15443, Weight: 1, Workload: ";;;;cluster-2"}}))
+	var asked []string
+	k, err := e.AddNode(ctx, "cluster-1", "fallback-node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sidecar's pilot-agent, answering `pilot-agent request GET <path>`.
+	k.SetExec(func(_ context.Context, _, _, container string, cmd []string, _ io.Reader, stdout, _ io.Writer) error {
+		asked = append(asked, container+": "+strings.Join(cmd, " "))
+		if len(cmd) < 4 || cmd[0] != "pilot-agent" || cmd[1] != "request" {
+			return fmt.Errorf("not pilot-agent: %v", cmd)
+		}
+		switch strings.SplitN(strings.TrimPrefix(cmd[3], "/"), "?", 2)[0] {
+		case "config_dump":
+			_, err := io.WriteString(stdout, dump)
+			return err
+		case "clusters":
+			_, err := io.WriteString(stdout, `{"cluster_statuses":[]}`)
+			return err
+		}
+		return fmt.Errorf("unknown path %s", cmd[3])
+	})
+	bind(t, e.Cluster("cluster-1"), "sample", "sleep-5d8b6c4b8-cluster-1", "fallback-node")
+
+	execOnly := identity(t, e, "meshdoctor-exec-only", readOnlyRules(
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"create", "get"}}))
+	res := run(t, bin, execOnly, "--context", "cluster-1,cluster-2", "--only", "endpoints.proxy-table")
+	var r *checks.Result
+	for i := range res.doc.Results {
+		if res.doc.Results[i].CheckID == "endpoints.proxy-table" && res.doc.Results[i].Cluster == "cluster-1" {
+			r = &res.doc.Results[i]
+		}
+	}
+	if r == nil {
+		t.Fatal("no endpoints.proxy-table result")
+	}
+	via := ""
+	for _, ev := range r.Evidence {
+		if ev.Key == "read via" {
+			via = ev.Value
+		}
+	}
+	if r.Status == checks.Error || !strings.HasPrefix(via, "exec pilot-agent request (port-forward refused") {
+		t.Errorf("exec-only identity: %s %q, read via %q; want the table read through exec, saying so; evidence %v; asked %v", r.Status, r.Message, via, r.Evidence, asked)
+	}
+	if len(asked) == 0 || !strings.HasPrefix(asked[0], "istio-proxy: pilot-agent request GET config_dump?include_eds") {
+		t.Errorf("commands run in the pod: %v", asked)
+	}
+
+	neither := identity(t, e, "meshdoctor-no-streams", readOnlyRules())
+	res = run(t, bin, neither, "--context", "cluster-1,cluster-2", "--only", "endpoints.proxy-table")
+	for _, r := range res.doc.Results {
+		if r.CheckID != "endpoints.proxy-table" {
+			continue
+		}
+		if r.Status != checks.Error || !strings.Contains(r.Message, "forbidden: create pods/portforward and pods/exec") {
+			t.Errorf("identity without exec and port-forward: %s %q, want an error naming both permissions", r.Status, r.Message)
+		}
 	}
 }

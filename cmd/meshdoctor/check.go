@@ -48,6 +48,8 @@ type CheckOptions struct {
 	DeployProbes  string
 	ProbeImage    string
 	DeployTimeout time.Duration
+	// Proxy and Service focus the endpoint-table checks.
+	Proxy, Service string
 
 	overrides map[string]string
 	catalogue []checks.Check
@@ -100,6 +102,8 @@ func addRunFlags(cmd *cobra.Command, o *CheckOptions) {
 	f.StringVar(&o.ProbeSelector, "probe-selector", cluster.DefaultProbeSelector, "label selector of the probe client pods")
 	f.StringArrayVar(&o.Targets, "target", nil, "host:port/path to curl from the probe pods (repeatable; default: every service present in several clusters)")
 	f.IntVar(&o.Requests, "requests", 10, "requests per curl probe target")
+	f.StringVar(&o.Proxy, "proxy", "", "namespace/pod: the sidecar whose Envoy endpoints are read in each cluster (default: the probe pod)")
+	f.StringVar(&o.Service, "service", "", "host (name.namespace[.svc.cluster.local]): focus the endpoint-table checks on one service")
 	f.StringVar(&o.DeployProbes, "deploy-probes", "", "NAMESPACE: create a sleep pod per cluster there for the curl probes and delete it afterwards, also on Ctrl-C (the only write meshdoctor makes)")
 	f.StringVar(&o.ProbeImage, "probe-image", "curlimages/curl:8.10.1", "image of the pods --deploy-probes creates")
 	f.DurationVar(&o.DeployTimeout, "deploy-timeout", 90*time.Second, "how long a deployed probe pod may take to run")
@@ -141,6 +145,9 @@ func (o *CheckOptions) Validate() error {
 	}
 	if o.Requests < 1 || o.Requests > 1000 {
 		return errors.New("--requests must be between 1 and 1000")
+	}
+	if o.Proxy != "" && !strings.Contains(o.Proxy, "/") {
+		return fmt.Errorf("--proxy %q: want namespace/pod", o.Proxy)
 	}
 	if o.From != "" && o.DeployProbes != "" {
 		return errors.New("--deploy-probes needs live clusters; it cannot be used with --from")
@@ -217,6 +224,8 @@ func (o *CheckOptions) env(m *mesh.Mesh, clients []*cluster.Client, deployErrs m
 			DeployErrors: deployErrs,
 			Exec:         podExecer{clientsFn},
 			Targets:      o.Targets,
+			Proxy:        o.Proxy,
+			Service:      o.Service,
 			Requests:     o.Requests,
 			Timeout:      o.ProbeTimeout,
 		},

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
@@ -208,41 +210,47 @@ func proxyTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 	if env.Admin == nil {
 		return []Result{skipf("admin access not available")}
 	}
-	pod, why := probePod(c)
-	if pod == nil {
-		r := skipf("no sidecar to inspect: %s", why)
-		r.Remediation = deployHint(c)
-		return []Result{r}
-	}
-	var targets []target
-	for _, t := range probeTargets(env) {
-		if t.service != "" { // a service present in several clusters
-			targets = append(targets, t)
+	var ref envoyadmin.PodRef
+	if ns, name, ok := strings.Cut(env.Probes.Proxy, "/"); ok {
+		ref = envoyadmin.PodRef{Context: c.Name, Namespace: ns, Name: name, Port: envoyadmin.EnvoyAdminPort}
+	} else {
+		pod, why := probePod(c)
+		if pod == nil {
+			r := skipf("no sidecar to inspect: %s (or name one with --proxy namespace/pod)", why)
+			r.Remediation = deployHint(c)
+			return []Result{r}
 		}
+		ref = envoyadmin.PodRef{Context: c.Name, Namespace: pod.Namespace, Name: pod.Name, Port: envoyadmin.EnvoyAdminPort}
 	}
+	targets := multiClusterServices(env, env.Probes.Service)
 	if len(targets) == 0 {
+		if env.Probes.Service != "" {
+			return []Result{skipf("service %s is not present in more than one cluster", env.Probes.Service)}
+		}
 		return []Result{skipf("no service is present in more than one cluster")}
 	}
-	ref := envoyadmin.PodRef{Context: c.Name, Namespace: pod.Namespace, Name: pod.Name, Port: envoyadmin.EnvoyAdminPort}
 	table, err := envoyadmin.FetchTable(ctx, env.Admin, ref)
 	if errors.Is(err, ErrNotRecorded) {
 		return []Result{skipf("no recorded Envoy config dump of %s in the snapshot", ref)}
 	}
 	if err != nil {
 		if envoyadmin.IsForbidden(err) {
-			return []Result{{Status: Error, Message: fmt.Sprintf("forbidden: create pods/portforward and pods/exec in %s: cannot read the Envoy endpoints of %s", pod.Namespace, ref),
+			return []Result{{Status: Error, Message: fmt.Sprintf("forbidden: create pods/portforward and pods/exec in %s: cannot read the Envoy endpoints of %s", ref.Namespace, ref),
 				Evidence:    []Evidence{Ev("error", err)},
-				Remediation: fmt.Sprintf("%s auth can-i create pods/portforward -n %s; %s auth can-i create pods/exec -n %s", kc(c.Name), pod.Namespace, kc(c.Name), pod.Namespace)}}
+				Remediation: fmt.Sprintf("%s auth can-i create pods/portforward -n %s; %s auth can-i create pods/exec -n %s", kc(c.Name), ref.Namespace, kc(c.Name), ref.Namespace)}}
+		}
+		if apierrors.IsNotFound(err) && env.Probes.Proxy != "" {
+			return []Result{skipf("--proxy %s: no such pod in this cluster", env.Probes.Proxy)}
 		}
 		return []Result{{Status: Error, Message: fmt.Sprintf("read Envoy endpoints of %s: %v", ref, err),
-			Remediation: fmt.Sprintf("istioctl --context %s proxy-config endpoints %s -n %s", shellQuote(c.Name), pod.Name, pod.Namespace)}}
+			Remediation: fmt.Sprintf("istioctl --context %s proxy-config endpoints %s -n %s", shellQuote(c.Name), ref.Name, ref.Namespace)}}
 	}
 	via := "port-forward to localhost:15000"
 	if fb, ok := env.Admin.(interface {
-		FellBack(envoyadmin.PodRef) (error, bool)
+		FellBack(envoyadmin.PodRef) (string, bool)
 	}); ok {
 		if why, fell := fb.FellBack(ref); fell {
-			via = fmt.Sprintf("exec pilot-agent request (port-forward refused: %v)", why)
+			via = "exec pilot-agent request (port-forward refused: " + why + ")"
 		}
 	}
 	var out []Result
@@ -276,7 +284,7 @@ func proxyTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 			r.Status = Fail
 		}
 		r.Message = "endpoint table differs: " + strings.Join(parts, "; ")
-		r.Remediation = fmt.Sprintf("istioctl --context %s proxy-config endpoints %s -n %s --cluster '%s'", shellQuote(c.Name), pod.Name, pod.Namespace, in.ClusterName())
+		r.Remediation = fmt.Sprintf("istioctl --context %s proxy-config endpoints %s -n %s --cluster '%s'", shellQuote(c.Name), ref.Name, ref.Namespace, in.ClusterName())
 		out = append(out, r)
 	}
 	return out

@@ -36,6 +36,11 @@ type ProbeSettings struct {
 	Requests int
 	// Timeout per request (default 3s).
 	Timeout time.Duration
+	// Proxy, "namespace/pod", is the sidecar whose endpoint table is read
+	// in every cluster (default: the probe pod).
+	Proxy string
+	// Service focuses the endpoint checks on one host.
+	Service string
 }
 
 func deployHint(c *mesh.Cluster) string {
@@ -90,6 +95,14 @@ func probeTargets(env *Env) []target {
 	if len(out) > 0 {
 		return out
 	}
+	return multiClusterServices(env, "")
+}
+
+// multiClusterServices are the services present in more than one cluster
+// (namespace sameness), with their first port; host, when set, keeps only
+// that one (name.namespace[.svc.cluster.local]).
+func multiClusterServices(env *Env, host string) []target {
+	var out []target
 	type svcInfo struct {
 		port     int32
 		clusters []string
@@ -114,6 +127,9 @@ func probeTargets(env *Env) []target {
 			continue
 		}
 		ns, name, _ := strings.Cut(k, "/")
+		if host != "" && !strings.HasPrefix(name+"."+ns+".svc.cluster.local", strings.TrimSuffix(host, ".")) {
+			continue
+		}
 		path := "/"
 		if name == "helloworld" {
 			path = "/hello"
