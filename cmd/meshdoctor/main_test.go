@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
-	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/report"
 	"github.com/meshdoctor/meshdoctor/internal/scenario"
 	"github.com/meshdoctor/meshdoctor/internal/snapshot"
@@ -24,17 +23,10 @@ var scenarioDir = filepath.Join("..", "..", "testdata", "scenarios")
 // returns its path and every secret the scenario's fixtures hold.
 func snapshotOf(t *testing.T, name string) (string, *scenario.Scenario, []string) {
 	t.Helper()
-	certs := scenario.NewCerts(time.Now())
-	env := scenario.UnitEnv{Certs: certs}
-	sc, err := scenario.Load(scenarioDir, name, env, certs)
+	sc, invs, certs, err := scenario.LoadFake(scenarioDir, name, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	clients, err := scenario.FakeClients(sc, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	invs := cluster.CollectAll(context.Background(), clients, cluster.CollectOptions{})
 	path := filepath.Join(t.TempDir(), name+".tar.gz")
 	var buf bytes.Buffer
 	s := &snapshot.Snapshot{Manifest: snapshot.Manifest{TakenAt: time.Now().UTC(), Tool: "meshdoctor", Vantage: "test"}, Inventories: invs}

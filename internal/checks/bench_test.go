@@ -24,17 +24,11 @@ import (
 // 2,000 services and 100,000 endpoints in total.
 func bigMesh(tb testing.TB, n, services, endpoints int) []*cluster.Inventory {
 	tb.Helper()
-	certs := scenario.NewCerts(time.Now())
-	env := scenario.UnitEnv{Certs: certs}
-	sc, err := scenario.Load(scenarioDir, "healthy-multi-primary", env, certs)
+	_, invs, _, err := scenario.LoadFake(scenarioDir, "healthy-multi-primary", time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	clients, err := scenario.FakeClients(sc, env)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := cluster.Collect(context.Background(), clients[0], cluster.CollectOptions{})
+	tmpl := invs[0]
 	var out []*cluster.Inventory
 	perSvc := endpoints / services
 	for i := 0; i < n; i++ {

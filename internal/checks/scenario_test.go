@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
-	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
 	"github.com/meshdoctor/meshdoctor/internal/scenario"
 )
@@ -19,17 +18,10 @@ var scenarioDir = filepath.Join("..", "..", "testdata", "scenarios")
 func runScenario(t *testing.T, name string) (*scenario.Scenario, []checks.Result, *scenario.Certs) {
 	t.Helper()
 	now := time.Now()
-	certs := scenario.NewCerts(now)
-	env := scenario.UnitEnv{Certs: certs}
-	sc, err := scenario.Load(scenarioDir, name, env, certs)
+	sc, invs, certs, err := scenario.LoadFake(scenarioDir, name, now)
 	if err != nil {
 		t.Fatalf("load scenario: %v", err)
 	}
-	clients, err := scenario.FakeClients(sc, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	invs := cluster.CollectAll(context.Background(), clients, cluster.CollectOptions{})
 	r := &checks.Runner{Checks: checks.Catalogue()}
 	res := r.Run(context.Background(), &checks.Env{Mesh: mesh.Build(invs), Now: now, NoNetwork: true}, nil)
 	return sc, res, certs

@@ -1,7 +1,6 @@
 package mesh_test
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,17 +12,11 @@ import (
 
 func build(t *testing.T, name string) *mesh.Mesh {
 	t.Helper()
-	certs := scenario.NewCerts(time.Now())
-	env := scenario.UnitEnv{Certs: certs}
-	sc, err := scenario.Load(filepath.Join("..", "..", "testdata", "scenarios"), name, env, certs)
+	_, invs, _, err := scenario.LoadFake(filepath.Join("..", "..", "testdata", "scenarios"), name, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	clients, err := scenario.FakeClients(sc, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mesh.Build(cluster.CollectAll(context.Background(), clients, cluster.CollectOptions{}))
+	return mesh.Build(invs)
 }
 
 func TestBuild(t *testing.T) {

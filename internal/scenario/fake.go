@@ -1,7 +1,9 @@
 package scenario
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
@@ -99,4 +101,20 @@ func istioFake(objs []runtime.Object) (*istiofake.Clientset, error) {
 		return true, l, nil
 	})
 	return ic, nil
+}
+
+// LoadFake loads a scenario into fake clientsets (the unit tier) and takes
+// each cluster's inventory from them, as meshdoctor would from live ones.
+func LoadFake(dir, name string, now time.Time) (*Scenario, []*cluster.Inventory, *Certs, error) {
+	certs := NewCerts(now)
+	env := UnitEnv{Certs: certs}
+	sc, err := Load(dir, name, env, certs)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	clients, err := FakeClients(sc, env)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return sc, cluster.CollectAll(context.Background(), clients, cluster.CollectOptions{}), certs, nil
 }

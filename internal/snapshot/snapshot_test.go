@@ -21,17 +21,11 @@ import (
 
 func inventories(t testing.TB, name string, now time.Time) []*cluster.Inventory {
 	t.Helper()
-	certs := scenario.NewCerts(now)
-	env := scenario.UnitEnv{Certs: certs}
-	sc, err := scenario.Load(filepath.Join("..", "..", "testdata", "scenarios"), name, env, certs)
+	_, invs, _, err := scenario.LoadFake(filepath.Join("..", "..", "testdata", "scenarios"), name, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clients, err := scenario.FakeClients(sc, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cluster.CollectAll(context.Background(), clients, cluster.CollectOptions{})
+	return invs
 }
 
 func statuses(rs []checks.Result) []string {
