@@ -13,25 +13,30 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bin
 
-stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
-# build NAME MODULE_DIR PACKAGE
+# build NAME MODULE_DIR PACKAGE [LDFLAGS]
 build() {
-	local name=$1 dir=$2 pkg=$3
-	local want; want=$(stamp_of "$dir/go.mod" "$dir/go.sum")
+	local name=$1 dir=$2 pkg=$3 ldflags=${4:-}
+	local want; want=$( (cat "$dir/go.mod" "$dir/go.sum"; echo "$ldflags") | sha256sum | cut -d' ' -f1)
 	if [[ -x bin/$name && -f bin/.$name.stamp && "$(cat "bin/.$name.stamp")" == "$want" ]]; then
 		echo "testbin: bin/$name is up to date"
 		return
 	fi
 	echo "testbin: building bin/$name from $dir ($pkg)"
 	local start=$SECONDS
-	(cd "$dir" && go build -o "../../bin/$name.tmp" "$pkg")
+	(cd "$dir" && go build -ldflags "$ldflags" -o "../../bin/$name.tmp" "$pkg")
 	mv "bin/$name.tmp" "bin/$name"
 	echo "$want" >"bin/.$name.stamp"
 	echo "testbin: built bin/$name in $((SECONDS - start))s"
 }
 
-build kube-apiserver hack/kube k8s.io/kubernetes/cmd/kube-apiserver
+# The version the API servers report (/version), as Kubernetes' own build
+# stamps it; without it they say v0.0.0-master.
+kver=$(sed -n 's/^require k8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' hack/kube/go.mod)
+kminor=$(echo "$kver" | cut -d. -f2)
+kpkg=k8s.io/component-base/version
+build kube-apiserver hack/kube k8s.io/kubernetes/cmd/kube-apiserver \
+	"-X $kpkg.gitVersion=$kver -X $kpkg.gitMajor=1 -X $kpkg.gitMinor=$kminor -X $kpkg.gitTreeState=clean"
 build etcd hack/etcd go.etcd.io/etcd/server/v3
 build pilot-discovery hack/istiod istio.io/istio/pilot/cmd/pilot-discovery
 
