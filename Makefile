@@ -6,7 +6,7 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PKGS        := ./...
 
-.PHONY: all build test unit lint bench demo demo-record testbin e2e playground clean
+.PHONY: all build test unit lint bench demo demo-record envoy-fixtures testbin e2e playground clean
 
 all: build
 
@@ -38,6 +38,10 @@ demo:
 ## demo-record: re-record the demo from the integration environment (root, make testbin)
 demo-record: testbin
 	$(GO) run ./hack/demo -o testdata/demo/mesh.tar.gz
+
+## envoy-fixtures: re-record testdata/envoy/istiod-*.json from a real istiod (root, make testbin)
+envoy-fixtures: testbin
+	$(GO) test -count=1 -run TestIstiodOracle ./e2e/ -update-istiod
 
 clean:
 	rm -rf bin

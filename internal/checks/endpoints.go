@@ -260,7 +260,7 @@ func proxyTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		in := serviceInput(env.Mesh, c, ns, name, port)
 		want := envoyadmin.Expected(in)
 		got := table[in.ClusterName()]
-		deltas := envoyadmin.Diff(want, got, in)
+		deltas := append(envoyadmin.Diff(want, got, in), unlabelledLeaks(env.Mesh, c, got)...)
 		r := Result{Target: in.ClusterName(), Evidence: []Evidence{Ev("proxy", ref.String()), Ev("read via", via),
 			Ev("want", describeEndpoints(want)), Ev("got", describeEndpoints(got))}}
 		if len(deltas) == 0 {
@@ -319,4 +319,36 @@ func describeEndpoints(eps []envoyadmin.Endpoint) string {
 		s = append(s, x)
 	}
 	return strings.Join(s, ", ")
+}
+
+// unlabelledLeaks finds, in a mesh that uses networks, pod IPs from another
+// cluster that has no network label. Istio treats endpoints without a
+// network as reachable from every network and sends their pod IPs across,
+// so the expected table (which takes networks from the same labels) agrees
+// with the sidecar; the traffic still cannot cross networks without the
+// gateway.
+func unlabelledLeaks(m *mesh.Mesh, c *mesh.Cluster, got []envoyadmin.Endpoint) []envoyadmin.Delta {
+	// Only where networks are in use: the proxy's own cluster is on one and
+	// the mesh has network gateways.
+	gateway := map[string]bool{}
+	for a := range m.GatewayAddresses() {
+		gateway[a] = true
+	}
+	if c.Network == "" || len(gateway) == 0 {
+		return nil
+	}
+	var out []envoyadmin.Delta
+	for _, e := range got {
+		if gateway[e.Address] {
+			continue
+		}
+		for _, o := range m.Reachable() {
+			if o.ID != e.SourceCluster || o.ID == c.ID || o.Network != "" {
+				continue
+			}
+			out = append(out, envoyadmin.Delta{Kind: envoyadmin.DeltaRemotePodIP, Endpoint: e,
+				Detail: fmt.Sprintf("%s:%d is a pod of %s, whose istio-system has no topology.istio.io/network label: istiod sends its pod IPs to every network instead of routing them through a gateway", e.Address, e.Port, o.Name)})
+		}
+	}
+	return out
 }

@@ -28,6 +28,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -101,6 +102,9 @@ func StartIstiod(ctx context.Context, e *Env, cluster string, opts IstiodOptions
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
+	if err := e.grantIstioReaderRest(ctx); err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp(e.Dir, "istiod-"+cluster+"-")
 	if err != nil {
 		return nil, err
@@ -153,7 +157,7 @@ func StartIstiod(ctx context.Context, e *Env, cluster string, opts IstiodOptions
 		return nil, err
 	}
 
-	ports := make([]int, 5)
+	ports := make([]int, 6)
 	for i := range ports {
 		if ports[i], err = freePort(); err != nil {
 			return nil, err
@@ -169,8 +173,10 @@ func StartIstiod(ctx context.Context, e *Env, cluster string, opts IstiodOptions
 		"POD_NAME":      "istiod-" + cluster,
 		"REVISION":      "default",
 		"ROOT_CA_DIR":   caDir,
-		// No webhook configurations to patch: nothing is installed that
-		// would call them.
+		// No webhooks: nothing is installed that would call them, and the
+		// scenarios' istio-sidecar-injector ConfigMap has values but no
+		// template ("config"), which istiod refuses to start with.
+		"INJECT_ENABLED":                 "false",
 		"INJECTION_WEBHOOK_CONFIG_NAME":  "",
 		"VALIDATION_WEBHOOK_CONFIG_NAME": "",
 		"PILOT_ENABLE_ANALYSIS":          "false",
@@ -200,6 +206,8 @@ func StartIstiod(ctx context.Context, e *Env, cluster string, opts IstiodOptions
 		"--secureGRPCAddr=" + ist.SecureGRPCAddr,
 		"--monitoringAddr=" + ist.MonitoringAddr,
 		"--shutdownDuration=1s",
+		"--ctrlz_address=127.0.0.1",
+		"--ctrlz_port=" + strconv.Itoa(ports[5]),
 		"--profile=false",
 		"--log_output_level=default:info",
 	}
@@ -238,6 +246,43 @@ func StartIstiod(ctx context.Context, e *Env, cluster string, opts IstiodOptions
 	return ist, nil
 }
 
+// istioReaderRestRole holds the rules of Istio's istio-reader-clusterrole
+// (manifests/charts/istio-control/istio-discovery/templates/
+// reader-clusterrole.yaml) that IstioReaderRole lacks. Without the CRD
+// rule a real istiod never syncs a remote cluster: it watches the CRDs to
+// learn which Istio and Gateway API kinds exist.
+const istioReaderRestRole = "testenv-istio-reader-rest"
+
+// grantIstioReaderRest binds istioReaderRestRole to the remote secrets'
+// service account in every cluster; idempotent.
+func (e *Env) grantIstioReaderRest(ctx context.Context) error {
+	read := []string{"get", "list", "watch"}
+	for _, c := range e.Clusters {
+		role := &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: istioReaderRestRole},
+			Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: read},
+				{APIGroups: []string{"networking.x-k8s.io", "gateway.networking.k8s.io"}, Resources: []string{"gateways"}, Verbs: read},
+				{APIGroups: []string{"config.istio.io", "authentication.istio.io", "rbac.istio.io"}, Resources: []string{"*"}, Verbs: read},
+				{APIGroups: []string{"multicluster.x-k8s.io"}, Resources: []string{"serviceexports"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
+				{APIGroups: []string{"multicluster.x-k8s.io"}, Resources: []string{"serviceimports"}, Verbs: read},
+			},
+		}
+		if _, err := c.Admin.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("%s: %w", c.Name, err)
+		}
+		binding := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: istioReaderRestRole},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: istioReaderRestRole},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: ReaderServiceAccount, Namespace: "istio-system"}},
+		}
+		if _, err := c.Admin.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("%s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
 // startProcIn is startProc with a working directory and an environment.
 func startProcIn(name, logPath, dir string, env []string, bin string, args ...string) (*proc, error) {
 	logf, err := os.Create(logPath)
@@ -261,10 +306,21 @@ func startProcIn(name, logPath, dir string, env []string, bin string, args ...st
 	return p, nil
 }
 
+// IstiodLogDirVar, when set, names a directory that Stop copies each
+// istiod's log into (istiod-<cluster>-<time>.log), as the environment's
+// directory goes away with the test.
+const IstiodLogDirVar = "MESHDOCTOR_ISTIOD_LOGS"
+
 // Stop ends istiod and waits for it; safe to call twice.
 func (i *Istiod) Stop() {
-	if i != nil && i.proc != nil {
-		i.proc.stop(10 * time.Second)
+	if i == nil || i.proc == nil {
+		return
+	}
+	i.proc.stop(10 * time.Second)
+	if d := os.Getenv(IstiodLogDirVar); d != "" {
+		if b, err := os.ReadFile(i.proc.logPath); err == nil {
+			_ = os.WriteFile(filepath.Join(d, fmt.Sprintf("istiod-%s-%s.log", i.Cluster, time.Now().Format("150405.000"))), b, 0o644)
+		}
 	}
 }
 
