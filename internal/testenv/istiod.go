@@ -157,62 +157,18 @@ func StartIstiod(ctx context.Context, e *Env, cluster string, opts IstiodOptions
 		return nil, err
 	}
 
-	ports := make([]int, 6)
-	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
-			return nil, err
+	// Ports are picked free and then bound by istiod: another process may
+	// take one in between (tests of other packages run at the same time).
+	// Start again on fresh ports when that happens.
+	logPath := filepath.Join(dir, "istiod.log")
+	for attempt := 1; ; attempt++ {
+		err = ist.start(ctx, dir, kubeconfig, caDir, bin, logPath, env, opts)
+		if err == nil {
+			break
 		}
-	}
-	addr := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
-	ist.HTTPAddr, ist.GRPCAddr, ist.SecureGRPCAddr, ist.MonitoringAddr, ist.WebhookAddr =
-		addr(ports[0]), addr(ports[1]), addr(ports[2]), addr(ports[3]), addr(ports[4])
-
-	// What the pod would have; then the scenario's env; then the caller's.
-	base := map[string]string{
-		"POD_NAMESPACE": "istio-system",
-		"POD_NAME":      "istiod-" + cluster,
-		"REVISION":      "default",
-		"ROOT_CA_DIR":   caDir,
-		// No webhooks: nothing is installed that would call them, and the
-		// scenarios' istio-sidecar-injector ConfigMap has values but no
-		// template ("config"), which istiod refuses to start with.
-		"INJECT_ENABLED":                 "false",
-		"INJECTION_WEBHOOK_CONFIG_NAME":  "",
-		"VALIDATION_WEBHOOK_CONFIG_NAME": "",
-		"PILOT_ENABLE_ANALYSIS":          "false",
-		"KUBECONFIG":                     kubeconfig,
-	}
-	for k, v := range env {
-		base[k] = v
-	}
-	for k, v := range opts.Env {
-		base[k] = v
-	}
-	environ := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
-	for _, k := range slices.Sorted(maps.Keys(base)) {
-		environ = append(environ, k+"="+base[k])
-	}
-	args := []string{"discovery",
-		"--kubeconfig=" + kubeconfig,
-		"--clusterID=" + ist.ClusterID,
-		"--namespace=istio-system",
-		// Files that do not exist: the mesh config comes from the istio
-		// ConfigMap, as in a cluster.
-		"--meshConfig=" + filepath.Join(dir, "no-mesh-file"),
-		"--networksConfig=" + filepath.Join(dir, "no-mesh-networks-file"),
-		"--httpAddr=" + ist.HTTPAddr,
-		"--httpsAddr=" + ist.WebhookAddr,
-		"--grpcAddr=" + ist.GRPCAddr,
-		"--secureGRPCAddr=" + ist.SecureGRPCAddr,
-		"--monitoringAddr=" + ist.MonitoringAddr,
-		"--shutdownDuration=1s",
-		"--ctrlz_address=127.0.0.1",
-		"--ctrlz_port=" + strconv.Itoa(ports[5]),
-		"--profile=false",
-		"--log_output_level=default:info",
-	}
-	ist.proc, err = startProcIn("istiod "+cluster, filepath.Join(dir, "istiod.log"), dir, environ, bin, args...)
-	if err != nil {
+		if log, _ := os.ReadFile(logPath); attempt < 3 && strings.Contains(string(log), "address already in use") {
+			continue
+		}
 		return nil, err
 	}
 	defer func() {
@@ -220,9 +176,6 @@ func StartIstiod(ctx context.Context, e *Env, cluster string, opts IstiodOptions
 			ist.Stop()
 		}
 	}()
-	if err := ist.waitReady(ctx); err != nil {
-		return nil, err
-	}
 	if opts.NoSyncWait {
 		return ist, nil
 	}
@@ -755,4 +708,73 @@ func (s *adsStream) close() {
 		s.resp.Body.Close()
 	}
 	s.cancel()
+}
+
+// start runs pilot-discovery on fresh ports and waits until it is ready.
+func (ist *Istiod) start(ctx context.Context, dir, kubeconfig, caDir, bin, logPath string, env map[string]string, opts IstiodOptions) error {
+	ports := make([]int, 6)
+	for i := range ports {
+		var err error
+		if ports[i], err = freePort(); err != nil {
+			return err
+		}
+	}
+	addr := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
+	ist.HTTPAddr, ist.GRPCAddr, ist.SecureGRPCAddr, ist.MonitoringAddr, ist.WebhookAddr =
+		addr(ports[0]), addr(ports[1]), addr(ports[2]), addr(ports[3]), addr(ports[4])
+
+	// What the pod would have; then the scenario's env; then the caller's.
+	base := map[string]string{
+		"POD_NAMESPACE": "istio-system",
+		"POD_NAME":      "istiod-" + ist.Cluster,
+		"REVISION":      "default",
+		"ROOT_CA_DIR":   caDir,
+		// No webhooks: nothing is installed that would call them, and the
+		// scenarios' istio-sidecar-injector ConfigMap has values but no
+		// template ("config"), which istiod refuses to start with.
+		"INJECT_ENABLED":                 "false",
+		"INJECTION_WEBHOOK_CONFIG_NAME":  "",
+		"VALIDATION_WEBHOOK_CONFIG_NAME": "",
+		"PILOT_ENABLE_ANALYSIS":          "false",
+		"KUBECONFIG":                     kubeconfig,
+	}
+	for k, v := range env {
+		base[k] = v
+	}
+	for k, v := range opts.Env {
+		base[k] = v
+	}
+	environ := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	for _, k := range slices.Sorted(maps.Keys(base)) {
+		environ = append(environ, k+"="+base[k])
+	}
+	args := []string{"discovery",
+		"--kubeconfig=" + kubeconfig,
+		"--clusterID=" + ist.ClusterID,
+		"--namespace=istio-system",
+		// Files that do not exist: the mesh config comes from the istio
+		// ConfigMap, as in a cluster.
+		"--meshConfig=" + filepath.Join(dir, "no-mesh-file"),
+		"--networksConfig=" + filepath.Join(dir, "no-mesh-networks-file"),
+		"--httpAddr=" + ist.HTTPAddr,
+		"--httpsAddr=" + ist.WebhookAddr,
+		"--grpcAddr=" + ist.GRPCAddr,
+		"--secureGRPCAddr=" + ist.SecureGRPCAddr,
+		"--monitoringAddr=" + ist.MonitoringAddr,
+		"--shutdownDuration=1s",
+		"--ctrlz_address=127.0.0.1",
+		"--ctrlz_port=" + strconv.Itoa(ports[5]),
+		"--profile=false",
+		"--log_output_level=default:info",
+	}
+	proc, err := startProcIn("istiod "+ist.Cluster, logPath, dir, environ, bin, args...)
+	if err != nil {
+		return err
+	}
+	ist.proc = proc
+	if err := ist.waitReady(ctx); err != nil {
+		ist.Stop()
+		return err
+	}
+	return nil
 }
