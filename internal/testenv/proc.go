@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -101,12 +102,20 @@ func indent(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n  
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+	// Below the kernel's ephemeral range (32768-60999 by default): a port
+	// the kernel hands out at random (":0") can be given again at once as
+	// the source port of an outgoing connection before the server that was
+	// meant to bind it starts. Ports chosen here are never handed out so.
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // taken
+		}
+		l.Close()
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("find a free port: 100 random ports in 20000-31999 were all taken")
 }
 
 // ErrMissingBinary is returned (wrapped) by New when bin/ lacks a binary.
