@@ -122,24 +122,16 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// meshRootPool is the pool of every primary's cacerts roots.
+// meshRootPool is the pool of every primary's cacerts roots (nil when
+// there is none) and their fingerprints.
 func meshRootPool(env *Env) (*x509.CertPool, []string) {
-	pool := x509.NewCertPool()
-	var fps []string
-	for _, p := range env.Mesh.Primaries() {
-		if p.Inv.CACerts == nil {
-			continue
-		}
-		bu, _ := parseBundle(p.Inv.CACerts)
-		for _, r := range bu.roots {
-			pool.AddCert(r)
-			fps = append(fps, pki.Fingerprint(r))
-		}
-	}
-	slices.Sort(fps)
-	fps = slices.Compact(fps)
-	if len(fps) == 0 {
+	roots, fps := meshRoots(env)
+	if len(roots) == 0 {
 		return nil, nil
+	}
+	pool := x509.NewCertPool()
+	for _, r := range roots {
+		pool.AddCert(r)
 	}
 	return pool, fps
 }

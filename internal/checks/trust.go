@@ -255,16 +255,21 @@ func intersects(a, b []string) bool {
 	return false
 }
 
-// meshRoots returns the root fingerprints of all primaries.
-func meshRoots(env *Env) []string {
-	var all []string
+// meshRoots returns the roots of every primary's cacerts and their sorted,
+// distinct fingerprints.
+func meshRoots(env *Env) ([]*x509.Certificate, []string) {
+	var roots []*x509.Certificate
+	var fps []string
 	for _, p := range env.Mesh.Primaries() {
-		if p.Inv.CACerts != nil {
-			all = append(all, rootSet(p)...)
+		if p.Inv.CACerts == nil {
+			continue
 		}
+		bu, _ := parseBundle(p.Inv.CACerts)
+		roots = append(roots, bu.roots...)
+		fps = append(fps, pki.FingerprintSet(bu.roots)...)
 	}
-	slices.Sort(all)
-	return slices.Compact(all)
+	slices.Sort(fps)
+	return roots, slices.Compact(fps)
 }
 
 func istiodUsesCacerts(_ context.Context, env *Env, c *mesh.Cluster) []Result {
@@ -272,7 +277,7 @@ func istiodUsesCacerts(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	if c.Role == mesh.Primary {
 		want = rootSet(c)
 	} else {
-		want = meshRoots(env)
+		_, want = meshRoots(env)
 	}
 	fix := fmt.Sprintf("%s -n istio-system rollout restart deploy/istiod; then %s -n istio-system get cm istio-ca-root-cert -o jsonpath='{.data.root-cert\\.pem}' | openssl x509 -noout -fingerprint -sha256", kc(c.Name), kc(c.Name))
 	cm := c.Inv.ConfigMap("istio-ca-root-cert")
