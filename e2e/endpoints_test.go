@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -36,14 +35,13 @@ func adminServer(t *testing.T, paths map[string]string) string {
 	return addr
 }
 
-// bind places a pod on a node the way the scheduler does (pods/binding).
+// bind places a pod on a node the way the scheduler does.
 func bind(t *testing.T, c *testenv.Cluster, ns, pod, node string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: pod, Namespace: ns}, Target: corev1.ObjectReference{Kind: "Node", Name: node}}
-	if err := c.Admin.CoreV1().Pods(ns).Bind(ctx, b, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("bind %s/%s to %s: %v", ns, pod, node, err)
+	if err := c.BindPod(ctx, ns, pod, node); err != nil {
+		t.Fatal(err)
 	}
 }
 

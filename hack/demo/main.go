@@ -9,7 +9,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"flag"
 	"fmt"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshdoctor/meshdoctor/internal/scenario"
 	"github.com/meshdoctor/meshdoctor/internal/testenv"
 )
 
@@ -90,15 +90,8 @@ func noSecrets(gz []byte, secrets []string) error {
 	if err != nil {
 		return fmt.Errorf("read back the snapshot: %w", err)
 	}
-	if bytes.Contains(plain, []byte("PRIVATE KEY")) {
-		return fmt.Errorf("snapshot holds a private key block")
-	}
-	for _, s := range secrets {
-		for _, n := range []string{s, base64.StdEncoding.EncodeToString([]byte(s))} {
-			if strings.TrimSpace(n) != "" && bytes.Contains(plain, []byte(n)) {
-				return fmt.Errorf("snapshot holds a fixture secret")
-			}
-		}
+	if leaks := scenario.Leaks(secrets, string(plain)); len(leaks) > 0 {
+		return fmt.Errorf("snapshot holds %s", strings.Join(leaks, "; "))
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -152,7 +151,7 @@ func NewWorld(ctx context.Context, tmp, dir, name string) (_ *World, err error) 
 			if p.Status.Phase != corev1.PodRunning {
 				continue
 			}
-			if err := bindPod(ctx, w.Env.Cluster(c.Name), p, k.Node); err != nil {
+			if err := w.Env.Cluster(c.Name).BindPod(ctx, p.Namespace, p.Name, k.Node); err != nil {
 				return nil, err
 			}
 			switch {
@@ -429,13 +428,11 @@ func istiodDebug(m *mesh.Mesh, c *mesh.Cluster) map[string]string {
 	}
 }
 
-func bindPod(ctx context.Context, c *Cluster, p *corev1.Pod, node string) error {
-	if c == nil {
-		return errors.New("no such cluster")
-	}
-	b := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}, Target: corev1.ObjectReference{Kind: "Node", Name: node}}
-	if err := c.Admin.CoreV1().Pods(p.Namespace).Bind(ctx, b, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("%s: bind %s/%s: %w", c.Name, p.Namespace, p.Name, err)
+// BindPod places a pod on a node the way the scheduler does (pods/binding).
+func (c *Cluster) BindPod(ctx context.Context, namespace, pod, node string) error {
+	b := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: pod, Namespace: namespace}, Target: corev1.ObjectReference{Kind: "Node", Name: node}}
+	if err := c.Admin.CoreV1().Pods(namespace).Bind(ctx, b, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("%s: bind %s/%s to %s: %w", c.Name, namespace, pod, node, err)
 	}
 	return nil
 }
