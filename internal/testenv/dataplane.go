@@ -106,21 +106,38 @@ func (d *DataPlane) Connect(namespace, pod, hostPort, target string) error {
 	defer d.mu.Unlock()
 	key := namespace + "/" + pod
 	d.routes[key] = append(d.routes[key], fmt.Sprintf("connect-to = %s:%s:%s:%s", host, port, th, tp))
-	return nil
+	return d.writeRC(namespace, pod)
 }
 
-// Exec runs a command "in" a pod: on the host, with the pod's routes in
-// curl's configuration. It fits Kubelet.Exec.
-func (d *DataPlane) Exec(ctx context.Context, namespace, pod, _ string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	home := filepath.Join(d.dir, namespace+"_"+pod)
+// home is the directory whose .curlrc holds a pod's routes.
+func (d *DataPlane) home(namespace, pod string) string {
+	return filepath.Join(d.dir, namespace+"_"+pod)
+}
+
+// writeRC writes a pod's .curlrc when its routes change (d.mu held), by
+// rename, so that a command running at the same time reads the old file or
+// the new one, never a partial one without the routes (and so never dials
+// an address that is not this machine's).
+func (d *DataPlane) writeRC(namespace, pod string) error {
+	home := d.home(namespace, pod)
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return err
 	}
-	d.mu.Lock()
+	tmp := filepath.Join(home, ".curlrc.tmp")
 	rc := strings.Join(d.routes[namespace+"/"+pod], "\n") + "\n"
-	d.mu.Unlock()
-	if err := os.WriteFile(filepath.Join(home, ".curlrc"), []byte(rc), 0o600); err != nil {
+	if err := os.WriteFile(tmp, []byte(rc), 0o600); err != nil {
 		return err
+	}
+	return os.Rename(tmp, filepath.Join(home, ".curlrc"))
+}
+
+// Exec runs a command "in" a pod: on the host, with the pod's routes in
+// curl's configuration. It fits Kubelet.SetExec.
+func (d *DataPlane) Exec(ctx context.Context, namespace, pod, _ string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	home := d.home(namespace, pod)
+	if _, err := os.Stat(filepath.Join(home, ".curlrc")); err != nil {
+		// No routes: refuse rather than let curl reach the real network.
+		return fmt.Errorf("no simulated routes for %s/%s: %w", namespace, pod, err)
 	}
 	c := exec.CommandContext(ctx, cmd[0], cmd[1:]...)
 	c.Env = append(os.Environ(), "HOME="+home, "CURL_HOME="+home)

@@ -1,10 +1,12 @@
 package testenv
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -137,9 +139,20 @@ func (g *Gateway) serveTLS(ln net.Listener, cert func(*tls.ClientHelloInfo) (*tl
 				defer c.Close()
 				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 				tc := tls.Server(c, cfg)
-				if tc.Handshake() == nil {
-					_, _ = tc.Read(make([]byte, 1)) // hold until the prober closes
+				if tc.Handshake() != nil {
+					return
 				}
+				// Answer a request after the handshake (curl from a pod
+				// sends one) and then close; a prober that only shakes
+				// hands closes first. Closing after reading part of a
+				// request made the client see a reset or an empty reply
+				// depending on timing.
+				req, err := http.ReadRequest(bufio.NewReader(tc))
+				if err != nil {
+					return
+				}
+				req.Body.Close()
+				_, _ = io.WriteString(tc, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 			})
 		}
 	})
