@@ -3,6 +3,7 @@ package envoyadmin
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -333,11 +334,4 @@ func Diff(want, got []Endpoint, in ExpectedInput) []Delta {
 
 func ptr[T any](v T) *T { return &v }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
