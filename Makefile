@@ -6,7 +6,7 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PKGS        := ./...
 
-.PHONY: all build test unit lint bench demo demo-record envoy-fixtures testbin e2e playground clean
+.PHONY: all build test unit lint bench demo demo-record envoy-fixtures testbin e2e playground clean junit-consumer
 
 all: build
 
@@ -14,12 +14,17 @@ build:
 	$(GO) build -o bin/meshdoctor ./cmd/meshdoctor
 
 ## test: lint, build the integration binaries (cached), then every test tier.
-test: lint testbin
+test: lint testbin junit-consumer
 	$(GO) test -count=1 -timeout 40m $(PKGS)
 
 ## unit: only the fast tiers (no API servers); tests that need them skip and say why.
 unit:
 	MESHDOCTOR_NO_TESTENV=1 $(GO) test -count=1 $(PKGS)
+
+## junit-consumer: the JUnit consumer from npm (test-results-parser) that the CLI tests read --junit output with
+junit-consumer:
+	@if ! command -v npm >/dev/null; then echo "npm not found: TestJUnitConsumerCounts will skip"; \
+	elif [ ! -d hack/junit/node_modules/test-results-parser ]; then npm ci --prefix hack/junit --no-audit --no-fund; fi
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

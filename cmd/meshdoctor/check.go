@@ -25,16 +25,18 @@ import (
 type CheckOptions struct {
 	IO IO
 
-	Kubeconfig   string
-	Contexts     []string
-	Output       string
-	JUnitFile    string
-	Timeout      time.Duration
-	ProbeTimeout time.Duration
-	NoNetwork    bool
-	Strict       bool
-	Wait         time.Duration
-	Only, Skip   []string
+	Kubeconfig string
+	Contexts   []string
+	Output     string
+	JUnitFile  string
+	// JUnitWarnAsFailure reports warnings as failures in the JUnit file.
+	JUnitWarnAsFailure bool
+	Timeout            time.Duration
+	ProbeTimeout       time.Duration
+	NoNetwork          bool
+	Strict             bool
+	Wait               time.Duration
+	Only, Skip         []string
 	// GatewayAddrs overrides gateway addresses: context=address.
 	GatewayAddrs  []string
 	ProbeSelector string
@@ -82,6 +84,7 @@ func newCheckCmd(streams IO, runF func(context.Context, *CheckOptions) error) *c
 	addRunFlags(cmd, o)
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "table, short (warnings and failures only), wide, or json (default table)")
 	cmd.Flags().StringVar(&o.JUnitFile, "junit", "", "also write a JUnit XML report to this file")
+	cmd.Flags().BoolVar(&o.JUnitWarnAsFailure, "junit-warn-as-failure", false, "in the JUnit file, report warnings as failures")
 	cmd.Flags().BoolVar(&o.Strict, "strict", false, "exit 1 on warnings too")
 	cmd.Flags().DurationVar(&o.Wait, "wait", 0, "re-run until no check fails or this time is up")
 	cmd.Flags().StringVar(&o.From, "from", "", "check a snapshot file (meshdoctor snapshot) instead of live clusters")
@@ -268,7 +271,9 @@ func verdict(m *mesh.Mesh, rs []checks.Result, strict bool) error {
 func (o *CheckOptions) write(m *mesh.Mesh, rs []checks.Result, source string) error {
 	meta := metaOf(m, source)
 	if o.JUnitFile != "" {
-		if err := writeFile(o.JUnitFile, func(f *os.File) error { return report.JUnit(f, meta, rs) }); err != nil {
+		if err := writeFile(o.JUnitFile, func(f *os.File) error {
+			return report.JUnit(f, meta, rs, report.JUnitOptions{WarnAsFailure: o.JUnitWarnAsFailure})
+		}); err != nil {
 			return fmt.Errorf("write JUnit report: %w", err)
 		}
 	}

@@ -81,7 +81,7 @@ func (o *CheckOptions) RunTUI(ctx context.Context) error {
 				return path, writeFile(path, func(f *os.File) error { return report.JSON(f, meta, rs) })
 			case "junit":
 				path := "meshdoctor-" + stamp + ".xml"
-				return path, writeFile(path, func(f *os.File) error { return report.JUnit(f, meta, rs) })
+				return path, writeFile(path, func(f *os.File) error { return report.JUnit(f, meta, rs, report.JUnitOptions{}) })
 			}
 			return "", fmt.Errorf("unknown export format %q", format)
 		},
