@@ -282,7 +282,7 @@ func (o *CheckOptions) write(m *mesh.Mesh, rs []checks.Result, source string) er
 		return report.JSON(o.IO.Out, meta, rs)
 	default:
 		color := o.IO.OutIsTTY && os.Getenv("NO_COLOR") == ""
-		return report.Table(o.IO.Out, meta, rs, report.TableOptions{Short: o.Output == "short", Wide: o.Output == "wide", Color: color})
+		return report.Table(o.IO.Out, meta, rs, report.TableOptions{Short: o.Output == "short", Wide: o.Output == "wide", Color: color, Width: o.IO.OutWidth})
 	}
 }
 
