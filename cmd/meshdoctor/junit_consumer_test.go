@@ -115,3 +115,48 @@ func TestJUnitConsumerCounts(t *testing.T) {
 		t.Errorf("consumer read warned cases %v, want %v", got.Warned, wantWarned)
 	}
 }
+
+// On the demo, 3 causes (different roots, west's gateway without an
+// address, a stale remote secret) explain its 7 failures; the table lists
+// each cause with its consequences under it, and the JSON links them.
+func TestDemoShowsCausesFirst(t *testing.T) {
+	demo := filepath.Join("..", "..", "testdata", "demo", "mesh.tar.gz")
+	out, _, code := runCLI(t, "check", "--from", demo, "-o", "json")
+	if code != exitFailed {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	doc, err := report.ReadJSON(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Summary.Causes != 3 || doc.Summary.Fail+doc.Summary.Error != 7 {
+		t.Errorf("summary %+v, want 3 causes of 7 failures", doc.Summary)
+	}
+	var causes []string
+	for _, r := range doc.Results {
+		if (r.Status == checks.Fail || r.Status == checks.Error) && len(r.CausedBy) == 0 {
+			causes = append(causes, r.Key())
+		}
+	}
+	want := []string{"trust.root-match mesh", "gateway.address west", "secrets.remote-stale east istio-remote-secret-legacy/legacy"}
+	if !slices.Equal(causes, want) {
+		t.Errorf("causes %q, want %q", causes, want)
+	}
+
+	table, _, _ := runCLI(t, "check", "--from", demo, "-o", "short")
+	var rows []string
+	for _, line := range strings.Split(table, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && (f[0] == "fail" || f[0] == "warn" || f[0] == "error") && !strings.HasSuffix(f[0], ".") {
+			rows = append(rows, strings.Join(f[1:3], " "))
+		}
+		if strings.HasPrefix(line, "Details:") {
+			break
+		}
+	}
+	if len(rows) < 8 || rows[0] != "trust.root-match mesh" || !strings.HasPrefix(rows[1], "└ ") {
+		t.Errorf("table rows do not start with a cause and its consequence:\n%s", strings.Join(rows, "\n"))
+	}
+	if !strings.Contains(table, "3 causes explain 7 failures and errors") {
+		t.Errorf("no causes line in the table:\n%s", table)
+	}
+}

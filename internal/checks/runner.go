@@ -214,7 +214,7 @@ func (r *Runner) Run(ctx context.Context, env *Env, obs Observer) []Result {
 	for _, rs := range results {
 		all = append(all, rs...)
 	}
-	return all
+	return Explain(r.Checks, all)
 }
 
 func (r *Runner) runOne(ctx context.Context, env *Env, c *Check, deps [][]Result, timeout time.Duration) []Result {

@@ -25,15 +25,21 @@ const SchemaVersion = "meshdoctor/v1"
 //	  "source": "live",                            // or "snapshot <file> taken <time>"
 //	  "topology": "multi-primary",
 //	  "contexts": [{"name", "server", "clusterID", "network", "role", "version"}],
-//	  "summary": {"pass", "warn", "fail", "skipped", "error", "total"},
+//	  "summary": {"pass", "warn", "fail", "skipped", "error", "total",
+//	              "causes"},                        // failures and errors no other problem explains
 //	  "results": [{"check": "trust.root-match", "status": "fail",   // pass|warn|fail|skipped|error
 //	               "cluster", "peer", "target",                      // omitted when empty
 //	               "message", "evidence": [{"key", "value"}],       // evidence omitted when empty
-//	               "remediation", "durationMs"}]
+//	               "remediation", "durationMs",
+//	               "causedBy": ["gateway.address west"]}]           // keys (check and subject) of the
+//	                                                                 // problems that explain this one
+//	                                                                 // (omitted for a cause)
 //	}
 //
 // contexts and results are always arrays, never null. Results keep the
-// order the runner produced them in.
+// order the runner produced them in (catalogue order); CausesFirst gives the
+// order the table shows. causedBy and summary.causes were added within v1:
+// a v1 reader that does not know them reads the rest as before.
 type Document struct {
 	SchemaVersion string `json:"schemaVersion"`
 	Meta

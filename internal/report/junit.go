@@ -330,6 +330,12 @@ func problemText(r checks.Result, full bool) string {
 			b.WriteString("  " + e.Key + ": " + e.Value + "\n")
 		}
 	}
+	if len(r.CausedBy) > 0 {
+		b.WriteString("caused by:\n")
+		for _, k := range r.CausedBy {
+			b.WriteString("  " + k + "\n")
+		}
+	}
 	if r.Remediation != "" {
 		b.WriteString("remediation:\n")
 		for _, line := range strings.Split(strings.TrimRight(r.Remediation, "\n"), "\n") {

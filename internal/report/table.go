@@ -42,6 +42,10 @@ const minMessageWidth = 40
 
 const messageIndent = "    "
 
+// consequenceMark starts the CHECK cell of a problem listed under the
+// problem that explains it.
+const consequenceMark = "└ "
+
 // statusColor is the ANSI SGR code a status is printed in.
 func statusColor(s checks.Status) string {
 	switch s {
@@ -75,7 +79,8 @@ func Table(w io.Writer, m Meta, rs []checks.Result, opts TableOptions) error {
 	}
 	var detailed []checks.Result
 	var rows [][]string
-	for _, r := range rs {
+	for _, o := range CausesFirst(rs) {
+		r := o.Result
 		if opts.Short && !needsAttention(r.Status) {
 			continue
 		}
@@ -84,9 +89,13 @@ func Table(w io.Writer, m Meta, rs []checks.Result, opts TableOptions) error {
 			detailed = append(detailed, r)
 			msg = strings.TrimSpace(fmt.Sprintf("%s [%d]", msg, len(detailed)))
 		}
+		check := orDash(termSafe(r.CheckID, false))
+		if o.Consequence {
+			check = consequenceMark + check
+		}
 		rows = append(rows, []string{
 			statusWord(r.Status, opts.Color),
-			orDash(termSafe(r.CheckID, false)),
+			check,
 			termSafe(r.Subject(), false),
 			msg,
 		})
@@ -114,8 +123,12 @@ func Table(w io.Writer, m Meta, rs []checks.Result, opts TableOptions) error {
 	}
 
 	buf.WriteByte('\n')
-	buf.WriteString(summaryLine(Summarize(rs), opts.Color))
+	sum := Summarize(rs)
+	buf.WriteString(summaryLine(sum, opts.Color))
 	buf.WriteByte('\n')
+	if line := sum.Explained(); line != "" {
+		buf.WriteString(fitLines(line, width, wrap) + "\n")
+	}
 
 	if _, err := w.Write(trimLineEnds(buf.Bytes())); err != nil {
 		return fmt.Errorf("write table report: %w", err)
@@ -280,6 +293,12 @@ func writeDetail(buf *bytes.Buffer, n int, r checks.Result, color bool, width in
 		buf.WriteString(pad + "evidence:\n")
 		for _, e := range r.Evidence {
 			writeIndented(buf, pad+"  ", "  ", fitLines(termSafe(e.Key, false)+": "+termSafe(e.Value, true), width-len(pad)-4, wrap))
+		}
+	}
+	if len(r.CausedBy) > 0 {
+		buf.WriteString(pad + "caused by:\n")
+		for _, k := range r.CausedBy {
+			writeIndented(buf, pad+"  ", "  ", fitLines(termSafe(k, false), width-len(pad)-2, wrap))
 		}
 	}
 	if r.Remediation != "" {
