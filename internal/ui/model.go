@@ -334,6 +334,27 @@ func (m *Model) apply(ev checks.Event) {
 			m.run.finished++
 		}
 		e.results, e.state, e.ran = rs, done, true
+		m.explain()
+	}
+}
+
+// explain links every problem among the results so far to the problems
+// that explain it (checks.Explain), so that the list shows causes before
+// their consequences and the detail pane names both.
+func (m *Model) explain() {
+	var cs []checks.Check
+	var all []checks.Result
+	for _, e := range m.entries {
+		cs = append(cs, e.check)
+		all = append(all, e.results...)
+	}
+	all = checks.Explain(cs, all)
+	i := 0
+	for _, e := range m.entries {
+		for k := range e.results {
+			e.results[k].CausedBy = all[i].CausedBy
+			i++
+		}
 	}
 }
 

@@ -270,14 +270,8 @@ func (m *Model) rowLine(r *row, w int, sel bool) string {
 	return fit(b.String(), w)
 }
 
-// rowID is the check ID as the list shows it: grouped by area, the area is
-// the group header and is left out.
-func (m *Model) rowID(r *row) string {
-	if m.groupBy == byArea {
-		return strings.TrimPrefix(r.e.check.ID, r.e.check.Area()+".")
-	}
-	return r.e.check.ID
-}
+// rowID is the check ID as the list shows it (displayID).
+func (m *Model) rowID(r *row) string { return displayID(m.groupBy, r) }
 
 // rowState is the glyph, word and style of an item row.
 func (m *Model) rowState(r *row) (string, string, *lipgloss.Style) {
