@@ -10,8 +10,15 @@ PKGS        := ./...
 
 all: build
 
+# The version stamped into the binary (meshdoctor version): the nearest tag,
+# else the commit; go install takes them from Go's build information instead.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE    ?= $(shell git log -1 --format=%cI 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+
 build:
-	$(GO) build -o bin/meshdoctor ./cmd/meshdoctor
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/meshdoctor ./cmd/meshdoctor
 
 ## test: lint, build the integration binaries (cached), then every test tier.
 test: lint testbin junit-consumer

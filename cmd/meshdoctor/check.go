@@ -300,7 +300,7 @@ func writeFile(path string, fn func(*os.File) error) error {
 
 func metaOf(m *mesh.Mesh, source string) report.Meta {
 	host, _ := os.Hostname()
-	meta := report.Meta{Tool: "meshdoctor", Version: version, GeneratedAt: time.Now().UTC(), Topology: m.Topology(), Source: source, Hostname: host}
+	meta := report.Meta{Tool: "meshdoctor", Version: versionString(), GeneratedAt: time.Now().UTC(), Topology: m.Topology(), Source: source, Hostname: host}
 	for _, c := range m.Clusters {
 		meta.Contexts = append(meta.Contexts, report.ContextInfo{Name: c.Name, Server: c.Inv.Server, ClusterID: c.ID,
 			Network: c.Network, Role: string(c.Role), Version: c.Version})

@@ -42,9 +42,6 @@ func (e *exitError) Error() string {
 }
 func (e *exitError) Unwrap() error { return e.err }
 
-// version is set with -ldflags "-X main.version=...".
-var version = "dev"
-
 // IO is the streams a command uses.
 type IO struct {
 	In          io.Reader
@@ -134,13 +131,4 @@ behaves like "meshdoctor check".`,
 	root.AddCommand(newCheckCmd(streams, nil), newChecksCmd(streams), newSnapshotCmd(streams), newVersionCmd(streams))
 	attachRootRun(root, streams)
 	return root
-}
-
-func newVersionCmd(streams IO) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print meshdoctor's version",
-		Args:  cobra.NoArgs,
-		Run:   func(*cobra.Command, []string) { fmt.Fprintln(streams.Out, "meshdoctor", version) },
-	}
 }

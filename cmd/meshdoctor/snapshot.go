@@ -63,7 +63,7 @@ func (o *SnapshotOptions) Run(ctx context.Context) error {
 	o.runner().Run(ctx, env, nil)
 	host, _ := os.Hostname()
 	s := &snapshot.Snapshot{
-		Manifest: snapshot.Manifest{TakenAt: taken, Tool: "meshdoctor", Version: version, Vantage: checks.Vantage + " " + host,
+		Manifest: snapshot.Manifest{TakenAt: taken, Tool: "meshdoctor", Version: versionString(), Vantage: checks.Vantage + " " + host,
 			GatewayOverrides: o.overrides},
 		Inventories: invs,
 		Network:     rec.Network(),
