@@ -82,7 +82,7 @@ func newCheckCmd(streams IO, runF func(context.Context, *CheckOptions) error) *c
 		},
 	}
 	addRunFlags(cmd, o)
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "table, short (warnings and failures only), wide, or json (default table)")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "table, short (warnings and failures only), wide, json or yaml (default table)")
 	cmd.Flags().StringVar(&o.JUnitFile, "junit", "", "also write a JUnit XML report to this file")
 	cmd.Flags().BoolVar(&o.JUnitWarnAsFailure, "junit-warn-as-failure", false, "in the JUnit file, report warnings as failures")
 	cmd.Flags().BoolVar(&o.Strict, "strict", false, "exit 1 on warnings too")
@@ -110,6 +110,7 @@ func addRunFlags(cmd *cobra.Command, o *CheckOptions) {
 	f.StringVar(&o.DeployProbes, "deploy-probes", "", "NAMESPACE: create a sleep pod per cluster there for the curl probes and delete it afterwards, also on Ctrl-C (the only write meshdoctor makes)")
 	f.StringVar(&o.ProbeImage, "probe-image", "curlimages/curl:8.10.1", "image of the pods --deploy-probes creates")
 	f.DurationVar(&o.DeployTimeout, "deploy-timeout", 90*time.Second, "how long a deployed probe pod may take to run")
+	registerCompletions(cmd, o)
 }
 
 // Complete fills defaults.
@@ -136,9 +137,9 @@ func (o *CheckOptions) Complete() error {
 // Validate rejects bad combinations.
 func (o *CheckOptions) Validate() error {
 	switch o.Output {
-	case "table", "short", "wide", "json":
+	case "table", "short", "wide", "json", "yaml":
 	default:
-		return fmt.Errorf("--output %q: want table, short, wide or json", o.Output)
+		return fmt.Errorf("--output %q: want table, short, wide, json or yaml", o.Output)
 	}
 	if o.Timeout <= 0 || o.ProbeTimeout <= 0 {
 		return errors.New("--timeout and --probe-timeout must be positive")
@@ -280,6 +281,8 @@ func (o *CheckOptions) write(m *mesh.Mesh, rs []checks.Result, source string) er
 	switch o.Output {
 	case "json":
 		return report.JSON(o.IO.Out, meta, rs)
+	case "yaml":
+		return report.YAML(o.IO.Out, meta, rs)
 	default:
 		color := o.IO.OutIsTTY && os.Getenv("NO_COLOR") == ""
 		return report.Table(o.IO.Out, meta, rs, report.TableOptions{Short: o.Output == "short", Wide: o.Output == "wide", Color: color, Width: o.IO.OutWidth})

@@ -5,8 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/meshdoctor/meshdoctor/internal/checks"
 )
 
 func TestVersionNamesThePinnedIstio(t *testing.T) {
@@ -66,5 +69,59 @@ func TestVersionOfBuiltBinaries(t *testing.T) {
 	}
 	if !strings.Contains(string(text), "built with k8s.io/client-go v") {
 		t.Errorf("plain build's version lacks client-go:\n%s", text)
+	}
+}
+
+func TestChecksJSONListsTheCatalogue(t *testing.T) {
+	out, _, code := runCLI(t, "checks", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var infos []checkInfo
+	if err := json.Unmarshal([]byte(out), &infos); err != nil {
+		t.Fatal(err)
+	}
+	cat := checks.Catalogue()
+	if len(infos) != len(cat) {
+		t.Fatalf("%d checks listed, catalogue has %d", len(infos), len(cat))
+	}
+	for i, c := range cat {
+		if infos[i].ID != c.ID || infos[i].Scope != string(c.Scope) || !slices.Equal(infos[i].DependsOn, c.DependsOn) {
+			t.Errorf("entry %d = %+v, catalogue %s %s %v", i, infos[i], c.ID, c.Scope, c.DependsOn)
+		}
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: a, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {}}]
+contexts: [{name: east, context: {cluster: a, user: u}}, {name: west, context: {cluster: a, user: u}}, {name: admin@east, context: {cluster: a, user: u}}]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"check", "--kubeconfig", kc, "--context", ""}, []string{"admin@east", "east", "west"}},
+		{[]string{"check", "--kubeconfig", kc, "--context", "east,w"}, []string{"east,west"}},
+		{[]string{"check", "--only", "trust.root"}, []string{"trust.root-match\tall clusters share one root CA"}},
+		{[]string{"check", "--skip", "probes.cross-cluster,endpoints.proxy"}, []string{"probes.cross-cluster,endpoints.proxy-table\ta sidecar's Envoy endpoints for multi-cluster services are the ones that should be there"}},
+		{[]string{"check", "--only", "nosuch"}, nil},
+	}
+	for _, tt := range tests {
+		out, _, _ := runCLI(t, append([]string{"__complete"}, tt.args...)...)
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if l != "" && !strings.HasPrefix(l, ":") {
+				got = append(got, l)
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("complete %q = %q, want %q", tt.args, got, tt.want)
+		}
 	}
 }

@@ -1,11 +1,14 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 )
@@ -98,4 +101,27 @@ func ReadJSON(r io.Reader) (*Document, error) {
 		return nil, fmt.Errorf("read JSON report (%s): %w", SchemaVersion, err)
 	}
 	return &doc, nil
+}
+
+// YAML writes the same document as JSON, as YAML (the JSON field names,
+// keys sorted). Strings with control characters, which YAML forbids raw,
+// are written double-quoted with escapes.
+func YAML(w io.Writer, m Meta, rs []checks.Result) error {
+	var js bytes.Buffer
+	if err := JSON(&js, m, rs); err != nil {
+		return err
+	}
+	var doc any
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		return fmt.Errorf("write YAML report: %w", err)
+	}
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("write YAML report: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("write YAML report: %w", err)
+	}
+	return nil
 }
