@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -35,8 +34,10 @@ type CheckOptions struct {
 	ProbeTimeout       time.Duration
 	NoNetwork          bool
 	Strict             bool
-	Wait               time.Duration
-	Only, Skip         []string
+	// Quiet turns off the progress line and the --wait attempt lines.
+	Quiet      bool
+	Wait       time.Duration
+	Only, Skip []string
 	// GatewayAddrs overrides gateway addresses: context=address.
 	GatewayAddrs  []string
 	ProbeSelector string
@@ -86,6 +87,7 @@ func newCheckCmd(streams IO, runF func(context.Context, *CheckOptions) error) *c
 	cmd.Flags().StringVar(&o.JUnitFile, "junit", "", "also write a JUnit XML report to this file")
 	cmd.Flags().BoolVar(&o.JUnitWarnAsFailure, "junit-warn-as-failure", false, "in the JUnit file, report warnings as failures")
 	cmd.Flags().BoolVar(&o.Strict, "strict", false, "exit 1 on warnings too")
+	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "no progress on stderr (shown only when stderr is a terminal) and no --wait attempt lines")
 	cmd.Flags().DurationVar(&o.Wait, "wait", 0, "re-run until no check fails or this time is up")
 	cmd.Flags().StringVar(&o.From, "from", "", "check a snapshot file (meshdoctor snapshot) instead of live clusters")
 	return cmd
@@ -171,18 +173,26 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	}
 	defer src.close()
 	deadline := time.Now().Add(o.Wait)
+	prog := newProgress(o.IO, o.Quiet, nil)
 	var m *mesh.Mesh
 	var results []checks.Result
-	for {
+	const pause = 5 * time.Second
+	for attempt := 1; ; attempt++ {
+		if src.contexts > 0 {
+			prog.reading(src.contexts, o.Timeout)
+		}
 		m = src.mesh(ctx)
-		results = o.runner().Run(ctx, src.env(m), nil)
+		prog.read(m)
+		r := o.runner()
+		results = r.Run(ctx, src.env(m), prog.observer(len(r.Checks)))
+		prog.clear()
 		if o.Wait == 0 || !anyFailed(results) || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
-		slog.Info("checks failing, running again", "left", time.Until(deadline).Round(time.Second))
+		prog.attempt(attempt, results, time.Until(deadline), pause)
 		select {
 		case <-ctx.Done():
-		case <-time.After(5 * time.Second):
+		case <-time.After(pause):
 		}
 	}
 	if err := o.write(m, results, src.name); err != nil {

@@ -48,6 +48,8 @@ type IO struct {
 	Out, ErrOut io.Writer
 	// OutIsTTY: stdout is a terminal (TUI and colours allowed).
 	OutIsTTY bool
+	// ErrIsTTY: stderr is a terminal (progress lines allowed).
+	ErrIsTTY bool
 	// OutWidth is the width the table is fitted to: $COLUMNS when set, else
 	// the terminal's width when stdout is one, else 0 (no limit: piped to a
 	// file or a program, nothing is wrapped or cut).
@@ -75,7 +77,7 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	tty := isTerminal(os.Stdout)
-	streams := IO{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, OutIsTTY: tty, OutWidth: outWidth(os.Stdout, tty)}
+	streams := IO{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, OutIsTTY: tty, ErrIsTTY: isTerminal(os.Stderr), OutWidth: outWidth(os.Stdout, tty)}
 	root := newRootCmd(streams)
 	err := root.ExecuteContext(ctx)
 	return exitCode(err, streams.ErrOut)

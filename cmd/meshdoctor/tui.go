@@ -97,8 +97,10 @@ func (o *CheckOptions) RunTUI(ctx context.Context) error {
 // clusters or a snapshot.
 type runSource struct {
 	name string
-	mesh func(ctx context.Context) *mesh.Mesh
-	env  func(m *mesh.Mesh) *checks.Env
+	// contexts is how many clusters mesh reads (0: a snapshot, read at once).
+	contexts int
+	mesh     func(ctx context.Context) *mesh.Mesh
+	env      func(m *mesh.Mesh) *checks.Env
 	// close undoes what the source did (deployed probe pods).
 	close func()
 }
