@@ -101,8 +101,13 @@ func (o *CheckOptions) snapshotSource() (*runSource, error) {
 		}
 	}
 	probeFn, accessFn := s.Replay()
+	var names []string
+	for _, inv := range invs {
+		names = append(names, inv.Context)
+	}
 	return &runSource{
 		close: func() {},
+		names: names,
 		name:  fmt.Sprintf("snapshot %s taken %s from %s", o.From, s.Manifest.TakenAt.Format(time.RFC3339), s.Manifest.Vantage),
 		mesh:  func(context.Context) *mesh.Mesh { return mesh.Build(invs) },
 		env: func(m *mesh.Mesh) *checks.Env {

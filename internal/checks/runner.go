@@ -43,13 +43,23 @@ const (
 	CheckStarted EventKind = iota
 	// CheckFinished: a check ended with Results.
 	CheckFinished
+	// InventoryStarted: the clusters are being read (Contexts names them);
+	// sent by the caller before a run, not by the runner.
+	InventoryStarted
+	// InventoryRead: the clusters were read (Mesh); sent by the caller.
+	InventoryRead
 )
 
-// Event is what the runner reports to its observer.
+// Event is what the runner (or, for the inventory, its caller) reports to
+// an observer.
 type Event struct {
 	Kind    EventKind
 	Check   *Check
 	Results []Result
+	// Contexts are the contexts being read (InventoryStarted).
+	Contexts []string
+	// Mesh is the mesh built from the inventories (InventoryRead).
+	Mesh *mesh.Mesh
 }
 
 // Observer consumes events; it is called from the runner's goroutines, one
