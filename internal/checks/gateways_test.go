@@ -2,11 +2,21 @@ package checks_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
@@ -146,5 +156,86 @@ func TestGatewayHostnamePasses(t *testing.T) {
 	got := resultsOf(rs, "gateway.address", "cluster-2")
 	if len(got) != 1 || got[0].Status != checks.Pass || !strings.Contains(got[0].Message, "istiod resolves") {
 		t.Errorf("gateway.address = %+v, want a pass saying istiod resolves the hostname", got)
+	}
+}
+
+// ServiceEntries that send to a gateway follow the gateways' ports: a
+// NodePort gateway is reached on its nodePort, not on 15443.
+func TestServiceEntryFollowsGatewayPorts(t *testing.T) {
+	cases := []struct {
+		name, addr string
+		port       uint32
+		status     checks.Status
+		msg        string
+	}{
+		{"the NodePort gateway on its nodePort", "203.0.113.7", 31001, checks.Pass, "gateway"},
+		{"the NodePort gateway's address on 15443", "203.0.113.7", 15443, checks.Fail, "31001"},
+		{"a stale address on the nodePort", "198.51.100.99", 31001, checks.Fail, "no cluster's east-west gateway"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Now()
+			_, invs, _, err := scenario.LoadFake(scenarioDir, "gateway-nodeport", now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			se := &istionet.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Namespace: "sample", Name: "reviews-cluster-2"}}
+			se.Spec.Hosts = []string{"reviews.sample.global"}
+			se.Spec.Endpoints = []*networkingv1alpha3.WorkloadEntry{{Address: tc.addr, Ports: map[string]uint32{"http": tc.port}}}
+			invs[0].ServiceEntries = append(invs[0].ServiceEntries, se)
+			cat, err := checks.Select(checks.Catalogue(), []string{"config.serviceentry-gateway"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs := (&checks.Runner{Checks: cat}).Run(context.Background(), &checks.Env{Mesh: mesh.Build(invs), Now: now, NoNetwork: true}, nil)
+			got := resultsOf(rs, "config.serviceentry-gateway", "")
+			if len(got) != 1 || got[0].Status != tc.status || !strings.Contains(got[0].Message, tc.msg) {
+				t.Errorf("results %+v, want one %s containing %q", got, tc.status, tc.msg)
+			}
+		})
+	}
+}
+
+// A forbidden node or gateway-pod list is an error (or a skip) for the
+// checks that need it, never a failure, and leaves the others alone.
+func TestForbiddenNodesAndGatewayPods(t *testing.T) {
+	now := time.Now()
+	certs := scenario.NewCerts(now)
+	sc, err := scenario.Load(scenarioDir, "gateway-nodeport", scenario.UnitEnv{Certs: certs}, certs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, err := scenario.FakeClients(sc, scenario.UnitEnv{Certs: certs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range clients {
+		fk := c.Kube.(*kubefake.Clientset)
+		fk.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "", errors.New("no RBAC"))
+		})
+		fk.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			if a.(k8stesting.ListAction).GetListRestrictions().Labels.String() != cluster.GatewayPodSelector {
+				return false, nil, nil
+			}
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("no RBAC"))
+		})
+	}
+	m := mesh.Build(cluster.CollectAll(context.Background(), clients, cluster.CollectOptions{}))
+	cat, err := checks.Select(checks.Catalogue(), []string{"gateway.address", "network.gateway-label"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := (&checks.Runner{Checks: cat}).Run(context.Background(), &checks.Env{Mesh: m, Now: now, NoNetwork: true}, nil)
+	if got := resultsOf(rs, "gateway.address", "cluster-2"); len(got) != 1 || got[0].Status != checks.Error || !strings.Contains(got[0].Message, "forbidden") {
+		t.Errorf("gateway.address@cluster-2 (NodePort) = %+v, want an error saying nodes are forbidden", got)
+	}
+	if got := resultsOf(rs, "gateway.address", "cluster-1"); len(got) != 1 || got[0].Status != checks.Pass {
+		t.Errorf("gateway.address@cluster-1 (LoadBalancer) = %+v, want a pass", got)
+	}
+	for _, cl := range []string{"cluster-1", "cluster-2"} {
+		if got := resultsOf(rs, "network.gateway-label", cl); len(got) != 1 || got[0].Status != checks.Skipped || !strings.Contains(got[0].Message, "forbidden") {
+			t.Errorf("network.gateway-label@%s = %+v, want a skip saying the pods could not be read", cl, got)
+		}
 	}
 }

@@ -135,10 +135,19 @@ func gatewayPerNetwork(_ context.Context, env *Env) []Result {
 			}
 		}
 		if len(gws) == 0 {
+			var ignored []Evidence
+			for _, c := range m.Reachable() {
+				if c.Network != n {
+					continue
+				}
+				for _, g := range c.GatewayCandidates {
+					ignored = append(ignored, Ev("ignored "+c.Name+"/"+g.Name(), g.Ignored))
+				}
+			}
 			r := failf(fmt.Sprintf("istioctl --context %s install -f eastwest-gateway.yaml (samples/multicluster/gen-eastwest-gateway.sh --network %s)", shellQuote(members[0]), n),
 				"network %s (%s) has no east-west gateway: other networks cannot reach its endpoints", n, strings.Join(members, ", "))
 			r.Target = n
-			out = append(out, r)
+			out = append(out, with(r, ignored...))
 			continue
 		}
 		r := pass(fmt.Sprintf("network %s has gateway %s", n, strings.Join(gws, ", ")))
