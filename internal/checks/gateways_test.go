@@ -239,3 +239,83 @@ func TestForbiddenNodesAndGatewayPods(t *testing.T) {
 		}
 	}
 }
+
+// A network may have several gateways: each is checked and named.
+func TestSeveralGatewaysPerNetwork(t *testing.T) {
+	now := time.Now()
+	_, invs, _, err := scenario.LoadFake(scenarioDir, "healthy-multi-primary", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := *invs[1].Service("istio-system", "istio-eastwestgateway").DeepCopy()
+	second.Namespace, second.Name = "istio-gateways", "eastwest"
+	second.Status.LoadBalancer.Ingress = nil
+	invs[1].Services = append(invs[1].Services, second)
+	cat, err := checks.Select(checks.Catalogue(), []string{"gateway.address", "network.gateway-per-network"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := (&checks.Runner{Checks: cat}).Run(context.Background(), &checks.Env{Mesh: mesh.Build(invs), Now: now, NoNetwork: true}, nil)
+	got := map[string]checks.Status{}
+	for _, r := range resultsOf(rs, "gateway.address", "cluster-2") {
+		got[r.Target] = r.Status
+	}
+	if len(got) != 2 || got["istio-system/istio-eastwestgateway"] != checks.Pass || got["istio-gateways/eastwest"] != checks.Fail {
+		t.Errorf("gateway.address@cluster-2 = %v, want the first gateway passing and the pending one failing, each named", got)
+	}
+	for _, r := range resultsOf(rs, "network.gateway-per-network", "") {
+		if r.Target == "network2" && (r.Status != checks.Pass || !strings.Contains(r.Message, "istio-gateways/eastwest")) {
+			t.Errorf("network2: %s %s, want a pass naming both gateways", r.Status, r.Message)
+		}
+	}
+}
+
+// A cluster where a service has no ready endpoint is not expected to
+// answer for it.
+func TestClusterWithoutReadyEndpointsIsNotExpected(t *testing.T) {
+	now := time.Now()
+	_, invs, _, err := scenario.LoadFake(scenarioDir, "healthy-multi-primary", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notReady := false
+	for i := range invs[1].EndpointSlices {
+		es := &invs[1].EndpointSlices[i]
+		if es.Name == "helloworld-cluster-2" {
+			for j := range es.Endpoints {
+				es.Endpoints[j].Conditions.Ready = &notReady
+			}
+		}
+	}
+	cat, err := checks.Select(checks.Catalogue(), []string{"probes.cross-cluster"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := &curlExec{}
+	env := &checks.Env{Mesh: mesh.Build(invs), Now: now, Probes: checks.ProbeSettings{Exec: ex, Requests: 1, Timeout: time.Second}}
+	rs := (&checks.Runner{Checks: cat}).Run(context.Background(), env, nil)
+	got := resultsOf(rs, "probes.cross-cluster", "cluster-1")
+	if len(got) != 1 || got[0].Status != checks.Pass {
+		t.Fatalf("probes.cross-cluster@cluster-1 = %+v, want one pass: helloworld serves only in cluster-1, which answered", got)
+	}
+	for _, e := range got[0].Evidence {
+		if e.Key == "serves in" && e.Value != "cluster-1" {
+			t.Errorf("serves in %q, want cluster-1", e.Value)
+		}
+	}
+}
+
+// curlExec answers every curl probe with one 200 from a local pod.
+type curlExec struct{}
+
+func (curlExec) Exec(_ context.Context, pod probe.PodRef, cmd []string) ([]byte, []byte, int, error) {
+	return []byte(curlOK(pod.Context)), nil, 0, nil
+}
+
+// curlOK is CurlCommand's output for one 200 answered by cluster's
+// helloworld pod (the fixture's pod name).
+const curlMarker = "@@meshdoctor@@" // probe.CurlCommand's result marker
+
+func curlOK(cluster string) string {
+	return "HTTP/1.1 200 OK\n\nHello version: v1, instance: helloworld-" + cluster + "-7d9c5b6f4-x1\n" + curlMarker + " 200 0.005 0\n"
+}
