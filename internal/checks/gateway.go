@@ -16,11 +16,11 @@ import (
 )
 
 var gatewayChecks = []Check{
-	{ID: "gateway.address", Title: "the east-west gateway Service has an external address", Scope: PerCluster,
+	{ID: "gateway.address", Title: "each east-west gateway Service has an address istiod can use", Scope: PerCluster,
 		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResServices}, Cluster: gatewayAddress},
-	{ID: "gateway.ports", Title: "the east-west gateway exposes 15443, 15012, 15017 and 15021", Scope: PerCluster,
+	{ID: "gateway.ports", Title: "each east-west gateway exposes its gatewayPort (15443), 15012, 15017 and 15021", Scope: PerCluster,
 		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResServices}, Cluster: gatewayPorts},
-	{ID: "gateway.cross-network", Title: "a Gateway exposes 15443 with TLS AUTO_PASSTHROUGH for *.local", Scope: PerCluster,
+	{ID: "gateway.cross-network", Title: "a Gateway exposes each east-west gateway's gatewayPort with TLS AUTO_PASSTHROUGH for *.local", Scope: PerCluster,
 		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResGateways, cluster.ResServices}, Cluster: crossNetworkGateway},
 }
 
@@ -73,8 +73,11 @@ func oneGatewayAddress(env *Env, c *mesh.Cluster, g *mesh.Gateway) Result {
 		var r Result
 		switch {
 		case g.NodePort:
-			sel := k8slabels.SelectorFromSet(g.NodeSelector).String()
-			r = failf(fmt.Sprintf("%s get nodes -l '%s' -o wide", kc(c.Name), sel),
+			fix := kc(c.Name) + " get nodes -o wide"
+			if sel := k8slabels.SelectorFromSet(g.NodeSelector).String(); sel != "" {
+				fix = fmt.Sprintf("%s get nodes -l '%s' -o wide", kc(c.Name), sel)
+			}
+			r = failf(fix,
 				"no node matching %s=%s has an ExternalIP: istiod has no address for NodePort gateway %s, remote clusters cannot reach it",
 				annotation.TrafficNodeSelector.Name, orNone(svc.Annotations[annotation.TrafficNodeSelector.Name]), g.Name())
 			r.Evidence = append(ev, Ev("nodes", nodeList(c.Inv, g.NodeSelector)))

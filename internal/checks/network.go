@@ -17,7 +17,7 @@ var networkChecks = []Check{
 		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResNamespaces}, Cluster: namespaceLabel},
 	{ID: "network.injector-network", Title: "the injector's global.network equals the namespace's network", Scope: PerCluster,
 		DependsOn: []string{"network.namespace-label"}, Needs: []string{cluster.ResConfigMaps}, Cluster: injectorNetwork},
-	{ID: "network.gateway-label", Title: "the east-west gateway Service and pods carry the cluster's network", Scope: PerCluster,
+	{ID: "network.gateway-label", Title: "each east-west gateway Service and its pods carry the cluster's network", Scope: PerCluster,
 		DependsOn: []string{"network.namespace-label"}, Needs: []string{cluster.ResServices, cluster.ResPods}, Cluster: gatewayLabel},
 	{ID: "network.gateway-per-network", Title: "every network with peers on other networks has an east-west gateway", Scope: Mesh,
 		DependsOn: []string{"network.namespace-label", "network.gateway-label"}, Mesh: gatewayPerNetwork},
