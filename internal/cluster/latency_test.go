@@ -122,8 +122,8 @@ func TestCollectIsBoundByRoundTripsNotRequests(t *testing.T) {
 	clients, servers := slowClients(t, 2, time.Millisecond)
 	cluster.CollectAll(context.Background(), clients, cluster.CollectOptions{})
 	for _, s := range servers {
-		if got := s.requests.Load(); got != 11 {
-			t.Errorf("%s served %d requests, want 11 (version + 10 lists): %v", s.URL, got, s.paths)
+		if got := s.requests.Load(); got != 13 {
+			t.Errorf("%s served %d requests, want 13 (version + 12 lists): %v", s.URL, got, s.paths)
 		}
 	}
 }
