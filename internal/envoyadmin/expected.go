@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 )
 
@@ -14,7 +15,10 @@ const DefaultGatewayPort = 15443
 // ExpectedInput is what the expected endpoint table of one service port, seen
 // from one sidecar, is computed from.
 type ExpectedInput struct {
-	ProxyNetwork string // the sidecar's network ("" = single network)
+	// ProxyNetwork is the sidecar's own network as istiod sees it (its
+	// ISTIO_META_NETWORK): "" in a single-network mesh, and "" for a sidecar
+	// whose network is unknown, which istiod then sends gateways (forceGateway).
+	ProxyNetwork string
 	Service      string // host FQDN, e.g. helloworld.sample.svc.cluster.local
 	Port         int    // service port, e.g. 5000
 
@@ -30,11 +34,15 @@ func (in ExpectedInput) ClusterName() string { return ClusterName(in.Service, in
 
 // RemoteEndpoint is a ready endpoint of the service in some cluster (the
 // sidecar's own included): pod IP, target port, Istio cluster ID, network.
+// Additional holds the endpoint's other IPs when istiod builds one endpoint
+// for all of a dual-stack pod's addresses (ISTIO_DUAL_STACK: the LbEndpoint's
+// additional_addresses).
 type RemoteEndpoint struct {
-	IP      string
-	Port    int
-	Cluster string
-	Network string
+	IP         string
+	Port       int
+	Cluster    string
+	Network    string
+	Additional []string
 }
 
 // GatewayAddr is the address of one east-west gateway of a network.
@@ -42,6 +50,10 @@ type GatewayAddr struct {
 	Address string
 	Port    int
 	Cluster string
+	// Unresolved: Address is a hostname meshdoctor could not map to the IPs
+	// istiod resolved it to. Diff then accepts an EDS gateway entry of that
+	// cluster at any IP with the gateway's port, and says so.
+	Unresolved bool
 }
 
 // sameNetwork mirrors Istio's rule that an empty network on either side
@@ -113,9 +125,12 @@ func lcm(a, b uint32) uint32 {
 
 // Expected computes the endpoints a sidecar on in.ProxyNetwork should have for
 // the service port, following istiod's split-horizon EDS
-// (pilot/pkg/xds/endpoints/ep_filters.go):
-//   - an endpoint on the sidecar's network, or with no network, or any endpoint
-//     when the sidecar has no network, appears by pod IP;
+// (pilot/pkg/xds/endpoints/ep_filters.go EndpointsByNetworkFilter):
+//   - an endpoint on the sidecar's network, or with no network, appears by pod
+//     IP (with its other addresses, for a dual-stack pod istiod merged);
+//   - forceGateway: a sidecar with no network of its own, in a mesh with
+//     gateways, is sent the gateways of every endpoint whose network has some,
+//     its own cluster's included; with no gateway anywhere it gets pod IPs;
 //   - the endpoints of another network that has gateways are replaced by those
 //     gateways (the network's gateways in the endpoint's own cluster when it
 //     has some), each with a weight equal to the endpoints it stands for,
@@ -136,16 +151,22 @@ func Expected(in ExpectedInput) []Endpoint {
 	direct := map[string]Endpoint{}
 	gwWeight := map[GatewayAddr]uint32{}
 	for _, ep := range in.Endpoints {
-		if sameNetwork(in.ProxyNetwork, ep.Network) {
+		gws := idx.forEndpoint(ep.Network, ep.Cluster)
+		// ep_filters.go: forceGateway := b.network == "" && epNetwork != "" && len(gateways) > 0
+		forceGateway := in.ProxyNetwork == "" && ep.Network != "" && len(gws) > 0
+		if !forceGateway && sameNetwork(in.ProxyNetwork, ep.Network) {
 			e := Endpoint{Address: ep.IP, Port: ep.Port, SourceCluster: ep.Cluster}
-			if prev, ok := direct[e.HostPort()]; ok {
+			for _, a := range ep.Additional {
+				e.AdditionalAddresses = append(e.AdditionalAddresses, Endpoint{Address: a, Port: ep.Port}.HostPort())
+			}
+			k := e.matchKey()
+			if prev, ok := direct[k]; ok {
 				e.Weight = prev.Weight
 			}
 			e.Weight += unit
-			direct[e.HostPort()] = e
+			direct[k] = e
 			continue
 		}
-		gws := idx.forEndpoint(ep.Network, ep.Cluster)
 		if len(gws) == 0 {
 			continue // unreachable network: see Diff
 		}
@@ -190,6 +211,11 @@ const (
 	// DeltaUnreachableNetwork: a network with ready endpoints but no
 	// east-west gateway the sidecar could reach them through.
 	DeltaUnreachableNetwork DeltaKind = "unreachable-network"
+	// DeltaUnresolvedGateway: not a difference but a limit of the diff: a
+	// gateway addressed by a hostname meshdoctor could not resolve was
+	// matched to the EDS gateway entry of its cluster at whatever IP istiod
+	// resolved, and weights were not compared.
+	DeltaUnresolvedGateway DeltaKind = "unresolved-gateway"
 )
 
 // rank orders kinds in Diff's output: the causes first, then their effects.
@@ -209,8 +235,10 @@ func (k DeltaKind) rank() int {
 		return 5
 	case DeltaWeight:
 		return 6
+	case DeltaUnresolvedGateway:
+		return 7
 	}
-	return 7
+	return 8
 }
 
 // Delta is one difference. Endpoint is the sidecar's entry (for missing, the
@@ -225,18 +253,44 @@ type Delta struct {
 
 // Diff compares the sidecar's endpoints for a service port (got, usually
 // table[in.ClusterName()]) with Expected(in) (want). Entries are matched by
-// address and port; the entries of one gateway in several locality groups
-// are summed first. The result is ordered by kind, then address and port.
+// all their addresses (primary and additional: one dual-stack LbEndpoint is
+// one entry) and port, an internal address by its real target; the entries
+// of one endpoint in several locality groups or priorities are summed first.
+// A double-HBONE gateway entry (inner_connect_originate, to the gateway's
+// HBONE port) matches the expected gateway of that address. The result is
+// ordered by kind, then address and port.
 func Diff(want, got []Endpoint, in ExpectedInput) []Delta {
 	var out []Delta
+	idx := indexGateways(in.Gateways)
+	gatewayPorts := map[int]bool{DefaultGatewayPort: true}
+	gatewayOf := map[string]string{} // address -> network
+	unresolved := map[[2]string]GatewayAddr{}
+	for network, gws := range idx.byNetwork {
+		for _, g := range gws {
+			gatewayPorts[g.Port] = true
+			gatewayOf[g.Address] = network
+			if g.Unresolved {
+				unresolved[[2]string{g.Address, g.Cluster}] = g
+			}
+		}
+	}
+
 	wantBy := map[string]Endpoint{}
+	wantGateway := map[string]string{} // gateway address -> want key
 	for _, w := range want {
-		wantBy[w.HostPort()] = w
+		k := w.matchKey()
+		wantBy[k] = w
+		if _, ok := gatewayOf[w.Address]; ok {
+			wantGateway[w.Address] = k
+		}
 	}
 	gotBy := map[string]Endpoint{}
 	var gotKeys []string
 	for _, g := range got {
-		k := g.HostPort()
+		k := g.matchKey()
+		if wk, ok := wantGateway[g.Address]; ok && g.Tunnel == TunnelInnerConnectOriginate {
+			k = wk
+		}
 		if prev, ok := gotBy[k]; ok {
 			prev.Weight += g.Weight
 			if !g.Healthy() && prev.Healthy() {
@@ -250,20 +304,27 @@ func Diff(want, got []Endpoint, in ExpectedInput) []Delta {
 	}
 
 	// Facts about the mesh that explain unexpected entries.
-	idx := indexGateways(in.Gateways)
 	podNetwork := map[string]RemoteEndpoint{} // pod IP -> endpoint
 	epsByNetwork := map[string][]RemoteEndpoint{}
 	for _, ep := range in.Endpoints {
 		podNetwork[ep.IP] = ep
+		for _, a := range ep.Additional {
+			podNetwork[a] = ep
+		}
 		epsByNetwork[ep.Network] = append(epsByNetwork[ep.Network], ep)
 	}
-	gatewayPorts := map[int]bool{DefaultGatewayPort: true}
-	gatewayOf := map[string]string{} // ip -> network
-	for network, gws := range idx.byNetwork {
-		for _, g := range gws {
-			gatewayPorts[g.Port] = true
-			gatewayOf[g.Address] = network
+	isPodIP := func(e Endpoint) (RemoteEndpoint, bool) {
+		if rep, ok := podNetwork[e.Address]; ok {
+			return rep, true
 		}
+		for _, a := range e.AdditionalAddresses {
+			if h, _, err := net.SplitHostPort(a); err == nil {
+				if rep, ok := podNetwork[h]; ok {
+					return rep, true
+				}
+			}
+		}
+		return RemoteEndpoint{}, false
 	}
 
 	for _, network := range sortedKeys(epsByNetwork) {
@@ -279,12 +340,51 @@ func Diff(want, got []Endpoint, in ExpectedInput) []Delta {
 		})
 	}
 
+	// An unresolved hostname gateway stands for an EDS gateway entry of its
+	// cluster at an IP meshdoctor cannot predict: claim one per hostname.
+	claimed := map[string]bool{}     // got keys
+	claimedBy := map[string]string{} // want key -> got key
+	compareWeights := len(unresolved) == 0
 	for _, w := range want {
-		g, ok := gotBy[w.HostPort()]
+		g, isUnresolved := unresolved[[2]string{w.Address, w.SourceCluster}]
+		if !isUnresolved {
+			continue
+		}
+		if _, ok := gotBy[w.matchKey()]; ok {
+			continue
+		}
+		for _, k := range gotKeys {
+			e := gotBy[k]
+			_, expected := wantBy[k]
+			_, isPod := isPodIP(e)
+			_, knownGw := gatewayOf[e.Address]
+			if expected || claimed[k] || isPod || knownGw || e.Workload != "" || e.SourceCluster != g.Cluster ||
+				net.ParseIP(e.Address) == nil || (e.Port != g.Port && e.Tunnel != TunnelInnerConnectOriginate) {
+				continue
+			}
+			claimed[k] = true
+			claimedBy[w.matchKey()] = k
+			out = append(out, Delta{Kind: DeltaUnresolvedGateway, Endpoint: e, Want: ptr(w),
+				Detail: fmt.Sprintf("gateway %s could not be resolved from here; istiod resolves it: accepted the EDS gateway entry %s of cluster %s (weights not compared)",
+					w.Address, e.HostPort(), g.Cluster)})
+			break
+		}
+	}
+
+	for _, w := range want {
+		k := w.matchKey()
+		g, ok := gotBy[k]
+		if ck, c := claimedBy[k]; !ok && c {
+			g, ok = gotBy[ck], true
+		}
 		if !ok {
 			detail := "local endpoint missing from EDS"
 			if network, isGw := gatewayOf[w.Address]; isGw {
 				detail = fmt.Sprintf("gateway of network %q (cluster %s) missing: remote endpoints unreachable from this sidecar", network, w.SourceCluster)
+				if _, un := unresolved[[2]string{w.Address, w.SourceCluster}]; un {
+					detail = fmt.Sprintf("gateway %s of network %q could not be resolved from here; istiod resolves it, but the sidecar has no gateway entry of cluster %s on port %d",
+						w.Address, network, w.SourceCluster, w.Port)
+				}
 			}
 			out = append(out, Delta{Kind: DeltaMissing, Endpoint: w, Want: ptr(w), Detail: detail})
 			continue
@@ -292,18 +392,19 @@ func Diff(want, got []Endpoint, in ExpectedInput) []Delta {
 		if !g.Healthy() {
 			out = append(out, Delta{Kind: DeltaUnhealthy, Endpoint: g, Want: ptr(w), Detail: "health " + g.Health})
 		}
-		if g.Weight != w.Weight {
+		if compareWeights && g.Weight != w.Weight {
 			out = append(out, Delta{Kind: DeltaWeight, Endpoint: g, Want: ptr(w),
 				Detail: fmt.Sprintf("weight %d, want %d", g.Weight, w.Weight)})
 		}
 	}
 
 	for _, k := range gotKeys {
-		if _, ok := wantBy[k]; ok {
+		if _, ok := wantBy[k]; ok || claimed[k] {
 			continue
 		}
 		g := gotBy[k]
-		switch rep, isPod := podNetwork[g.Address]; {
+		rep, isPod := isPodIP(g)
+		switch {
 		case isPod && !sameNetwork(in.ProxyNetwork, rep.Network):
 			detail := fmt.Sprintf("pod IP of cluster %s on network %q leaked into a sidecar on %q", rep.Cluster, rep.Network, in.ProxyNetwork)
 			if len(idx.byNetwork[rep.Network]) == 0 {
