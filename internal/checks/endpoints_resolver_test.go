@@ -3,7 +3,11 @@ package checks_test
 import (
 	"context"
 	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 )
@@ -71,5 +75,34 @@ func TestHostnameGatewayWithoutNetworkz(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runEndpoints(t, tc) })
+	}
+}
+
+// TestSystemResolverIsBounded: the CLI's resolver gives up after its
+// timeout. Its DNS server is a loopback socket that never answers, so no
+// query leaves the machine.
+func TestSystemResolverIsBounded(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Skipf("needs a loopback UDP socket: %v", err)
+	}
+	defer pc.Close()
+	var dials atomic.Int32
+	r := checks.SystemResolver{Timeout: 100 * time.Millisecond, Resolver: &net.Resolver{PreferGo: true,
+		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			dials.Add(1)
+			var d net.Dialer
+			return d.DialContext(ctx, "udp", pc.LocalAddr().String())
+		}}}
+	_, err = r.LookupHost(context.Background(), "eastwest.elb.meshdoctor.test")
+	var dnsErr *net.DNSError
+	if !errors.As(err, &dnsErr) || !dnsErr.IsTimeout {
+		t.Fatalf("LookupHost against a silent server: %v, want a DNS timeout", err)
+	}
+	if dials.Load() == 0 {
+		t.Error("the resolver never asked the loopback server: the test did not exercise it")
+	}
+	if !strings.Contains(err.Error(), "eastwest.elb.meshdoctor.test") {
+		t.Errorf("error %q does not name the hostname", err)
 	}
 }
