@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strings"
 )
 
 // DefaultGatewayPort is the east-west gateway port Istio uses for a network
@@ -340,11 +341,15 @@ func Diff(want, got []Endpoint, in ExpectedInput) []Delta {
 		})
 	}
 
-	// An unresolved hostname gateway stands for an EDS gateway entry of its
-	// cluster at an IP meshdoctor cannot predict: claim one per hostname.
-	claimed := map[string]bool{}     // got keys
-	claimedBy := map[string]string{} // want key -> got key
-	compareWeights := len(unresolved) == 0
+	// An unresolved hostname gateway stands for the EDS gateway entries of
+	// its cluster and port at IPs meshdoctor cannot predict: istiod makes one
+	// gateway per address the name resolves to (network.go
+	// resolveHostnameGateways), so claim every such entry. With one entry the
+	// weights are as predicted; with several, the split and the mesh-wide
+	// scale factor depend on the address count, so weights are not compared.
+	claimed := map[string]bool{}       // got keys
+	claimedBy := map[string][]string{} // want key -> got keys
+	compareWeights := true
 	for _, w := range want {
 		g, isUnresolved := unresolved[[2]string{w.Address, w.SourceCluster}]
 		if !isUnresolved {
@@ -363,21 +368,40 @@ func Diff(want, got []Endpoint, in ExpectedInput) []Delta {
 				continue
 			}
 			claimed[k] = true
-			claimedBy[w.matchKey()] = k
-			out = append(out, Delta{Kind: DeltaUnresolvedGateway, Endpoint: e, Want: ptr(w),
-				Detail: fmt.Sprintf("gateway %s could not be resolved from here; istiod resolves it: accepted the EDS gateway entry %s of cluster %s (weights not compared)",
-					w.Address, e.HostPort(), g.Cluster)})
-			break
+			claimedBy[w.matchKey()] = append(claimedBy[w.matchKey()], k)
 		}
+		if len(claimedBy[w.matchKey()]) > 1 {
+			compareWeights = false
+		}
+	}
+	for _, w := range want {
+		keys := claimedBy[w.matchKey()]
+		if len(keys) == 0 {
+			continue
+		}
+		slices.SortFunc(keys, func(a, b string) int { return compareEndpoints(gotBy[a], gotBy[b]) })
+		var hosts []string
+		for _, k := range keys {
+			hosts = append(hosts, gotBy[k].HostPort())
+		}
+		detail := fmt.Sprintf("gateway %s could not be resolved from here; istiod resolves it: accepted the EDS gateway entry %s of cluster %s on port %d",
+			w.Address, strings.Join(hosts, ", "), w.SourceCluster, w.Port)
+		if !compareWeights {
+			detail += " (several addresses: weights not compared)"
+		}
+		out = append(out, Delta{Kind: DeltaUnresolvedGateway, Endpoint: gotBy[keys[0]], Want: ptr(w), Detail: detail})
 	}
 
 	for _, w := range want {
 		k := w.matchKey()
-		g, ok := gotBy[k]
-		if ck, c := claimedBy[k]; !ok && c {
-			g, ok = gotBy[ck], true
+		matches := []Endpoint{}
+		if g, ok := gotBy[k]; ok {
+			matches = append(matches, g)
 		}
-		if !ok {
+		for _, ck := range claimedBy[k] {
+			matches = append(matches, gotBy[ck])
+		}
+		if len(matches) == 0 {
 			detail := "local endpoint missing from EDS"
 			if network, isGw := gatewayOf[w.Address]; isGw {
 				detail = fmt.Sprintf("gateway of network %q (cluster %s) missing: remote endpoints unreachable from this sidecar", network, w.SourceCluster)
@@ -389,12 +413,14 @@ func Diff(want, got []Endpoint, in ExpectedInput) []Delta {
 			out = append(out, Delta{Kind: DeltaMissing, Endpoint: w, Want: ptr(w), Detail: detail})
 			continue
 		}
-		if !g.Healthy() {
-			out = append(out, Delta{Kind: DeltaUnhealthy, Endpoint: g, Want: ptr(w), Detail: "health " + g.Health})
-		}
-		if compareWeights && g.Weight != w.Weight {
-			out = append(out, Delta{Kind: DeltaWeight, Endpoint: g, Want: ptr(w),
-				Detail: fmt.Sprintf("weight %d, want %d", g.Weight, w.Weight)})
+		for _, g := range matches {
+			if !g.Healthy() {
+				out = append(out, Delta{Kind: DeltaUnhealthy, Endpoint: g, Want: ptr(w), Detail: "health " + g.Health})
+			}
+			if compareWeights && g.Weight != w.Weight {
+				out = append(out, Delta{Kind: DeltaWeight, Endpoint: g, Want: ptr(w),
+					Detail: fmt.Sprintf("weight %d, want %d", g.Weight, w.Weight)})
+			}
 		}
 	}
 

@@ -282,7 +282,30 @@ func TestDiff(t *testing.T) {
 				in.Gateways["network-2"] = []GatewayAddr{{Address: "gw.elb.example", Port: 15443, Cluster: "cluster-2", Unresolved: true}}
 				return in
 			}(),
+			got:   []Endpoint{local("10.10.0.11", ""), local("10.10.0.12", ""), remoteGw("172.18.0.77", 2)},
+			kinds: []DeltaKind{DeltaUnresolvedGateway}, hosts: []string{"172.18.0.77:15443"},
+		},
+		{
+			name: "unresolved hostname gateway with one EDS entry: its weight is still compared",
+			in: func() ExpectedInput {
+				in := twoNetworks()
+				in.Gateways["network-2"] = []GatewayAddr{{Address: "gw.elb.example", Port: 15443, Cluster: "cluster-2", Unresolved: true}}
+				return in
+			}(),
 			got:   []Endpoint{local("10.10.0.11", ""), local("10.10.0.12", ""), remoteGw("172.18.0.77", 5)},
+			kinds: []DeltaKind{DeltaWeight, DeltaUnresolvedGateway}, hosts: []string{"172.18.0.77:15443", "172.18.0.77:15443"},
+		},
+		{
+			// Two resolved addresses: istiod's LCM scale factor becomes 2, so
+			// every weight doubles; the diff cannot predict that and says so.
+			name: "unresolved hostname gateway istiod resolved to two IPs: both accepted, weights not compared",
+			in: func() ExpectedInput {
+				in := twoNetworks()
+				in.Gateways["network-2"] = []GatewayAddr{{Address: "gw.elb.example", Port: 15443, Cluster: "cluster-2", Unresolved: true}}
+				return in
+			}(),
+			got: []Endpoint{{Address: "10.10.0.11", Port: 5000, Weight: 2, SourceCluster: "cluster-1"}, {Address: "10.10.0.12", Port: 5000, Weight: 2, SourceCluster: "cluster-1"},
+				remoteGw("172.18.0.77", 2), remoteGw("172.18.0.78", 2)},
 			kinds: []DeltaKind{DeltaUnresolvedGateway}, hosts: []string{"172.18.0.77:15443"},
 		},
 		{
