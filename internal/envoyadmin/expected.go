@@ -149,7 +149,8 @@ func Expected(in ExpectedInput) []Endpoint {
 	if len(idx.byNetwork) > 0 {
 		unit = idx.scale
 	}
-	direct := map[string]Endpoint{}
+	direct := map[string]int{} // match key -> index in directList
+	directList := make([]Endpoint, 0, len(in.Endpoints))
 	gwWeight := map[GatewayAddr]uint32{}
 	for _, ep := range in.Endpoints {
 		gws := idx.forEndpoint(ep.Network, ep.Cluster)
@@ -160,12 +161,16 @@ func Expected(in ExpectedInput) []Endpoint {
 			for _, a := range ep.Additional {
 				e.AdditionalAddresses = append(e.AdditionalAddresses, Endpoint{Address: a, Port: ep.Port}.HostPort())
 			}
+			// Indices, not values: an Endpoint is too big to sit in a map
+			// without one allocation per entry.
 			k := e.matchKey()
-			if prev, ok := direct[k]; ok {
-				e.Weight = prev.Weight
+			if i, ok := direct[k]; ok {
+				directList[i].Weight += unit
+				continue
 			}
-			e.Weight += unit
-			direct[k] = e
+			e.Weight = unit
+			direct[k] = len(directList)
+			directList = append(directList, e)
 			continue
 		}
 		if len(gws) == 0 {
@@ -175,10 +180,7 @@ func Expected(in ExpectedInput) []Endpoint {
 			gwWeight[g] += unit / uint32(len(gws))
 		}
 	}
-	out := make([]Endpoint, 0, len(direct)+len(gwWeight))
-	for _, e := range direct {
-		out = append(out, e)
-	}
+	out := directList
 	for g, w := range gwWeight {
 		out = append(out, Endpoint{Address: g.Address, Port: g.Port, Weight: max(w, 1), SourceCluster: g.Cluster})
 	}
@@ -276,31 +278,36 @@ func Diff(want, got []Endpoint, in ExpectedInput) []Delta {
 		}
 	}
 
-	wantBy := map[string]Endpoint{}
+	wantBy := make(map[string]bool, len(want))
 	wantGateway := map[string]string{} // gateway address -> want key
 	for _, w := range want {
 		k := w.matchKey()
-		wantBy[k] = w
+		wantBy[k] = true
 		if _, ok := gatewayOf[w.Address]; ok {
 			wantGateway[w.Address] = k
 		}
 	}
-	gotBy := map[string]Endpoint{}
-	var gotKeys []string
+	// The entries Envoy has, merged by match key: merged[i] is gotKeys[i]'s.
+	// Indices, not values, in the map: an Endpoint is too big to sit in a
+	// map without one allocation per entry.
+	gotIdx := make(map[string]int, len(got))
+	gotKeys := make([]string, 0, len(got))
+	merged := make([]Endpoint, 0, len(got))
 	for _, g := range got {
 		k := g.matchKey()
 		if wk, ok := wantGateway[g.Address]; ok && g.Tunnel == TunnelInnerConnectOriginate {
 			k = wk
 		}
-		if prev, ok := gotBy[k]; ok {
+		if i, ok := gotIdx[k]; ok {
+			prev := &merged[i]
 			prev.Weight += g.Weight
 			if !g.Healthy() && prev.Healthy() {
 				prev.Health = g.Health
 			}
-			gotBy[k] = prev
 			continue
 		}
-		gotBy[k] = g
+		gotIdx[k] = len(merged)
+		merged = append(merged, g)
 		gotKeys = append(gotKeys, k)
 	}
 
@@ -355,12 +362,12 @@ func Diff(want, got []Endpoint, in ExpectedInput) []Delta {
 		if !isUnresolved {
 			continue
 		}
-		if _, ok := gotBy[w.matchKey()]; ok {
+		if _, ok := gotIdx[w.matchKey()]; ok {
 			continue
 		}
-		for _, k := range gotKeys {
-			e := gotBy[k]
-			_, expected := wantBy[k]
+		for i, k := range gotKeys {
+			e := merged[i]
+			expected := wantBy[k]
 			_, isPod := isPodIP(e)
 			_, knownGw := gatewayOf[e.Address]
 			if expected || claimed[k] || isPod || knownGw || e.Workload != "" || e.SourceCluster != g.Cluster ||
@@ -379,29 +386,24 @@ func Diff(want, got []Endpoint, in ExpectedInput) []Delta {
 		if len(keys) == 0 {
 			continue
 		}
-		slices.SortFunc(keys, func(a, b string) int { return compareEndpoints(gotBy[a], gotBy[b]) })
+		slices.SortFunc(keys, func(a, b string) int { return compareEndpoints(merged[gotIdx[a]], merged[gotIdx[b]]) })
 		var hosts []string
 		for _, k := range keys {
-			hosts = append(hosts, gotBy[k].HostPort())
+			hosts = append(hosts, merged[gotIdx[k]].HostPort())
 		}
 		detail := fmt.Sprintf("gateway %s could not be resolved from here; istiod resolves it: accepted the EDS gateway entry %s of cluster %s on port %d",
 			w.Address, strings.Join(hosts, ", "), w.SourceCluster, w.Port)
 		if !compareWeights {
 			detail += " (several addresses: weights not compared)"
 		}
-		out = append(out, Delta{Kind: DeltaUnresolvedGateway, Endpoint: gotBy[keys[0]], Want: ptr(w), Detail: detail})
+		out = append(out, Delta{Kind: DeltaUnresolvedGateway, Endpoint: merged[gotIdx[keys[0]]], Want: ptr(w), Detail: detail})
 	}
 
 	for _, w := range want {
 		k := w.matchKey()
-		matches := []Endpoint{}
-		if g, ok := gotBy[k]; ok {
-			matches = append(matches, g)
-		}
-		for _, ck := range claimedBy[k] {
-			matches = append(matches, gotBy[ck])
-		}
-		if len(matches) == 0 {
+		gi, ok := gotIdx[k]
+		claims := claimedBy[k]
+		if !ok && len(claims) == 0 {
 			detail := "local endpoint missing from EDS"
 			if network, isGw := gatewayOf[w.Address]; isGw {
 				detail = fmt.Sprintf("gateway of network %q (cluster %s) missing: remote endpoints unreachable from this sidecar", network, w.SourceCluster)
@@ -413,7 +415,7 @@ func Diff(want, got []Endpoint, in ExpectedInput) []Delta {
 			out = append(out, Delta{Kind: DeltaMissing, Endpoint: w, Want: ptr(w), Detail: detail})
 			continue
 		}
-		for _, g := range matches {
+		compare := func(g Endpoint) {
 			if !g.Healthy() {
 				out = append(out, Delta{Kind: DeltaUnhealthy, Endpoint: g, Want: ptr(w), Detail: "health " + g.Health})
 			}
@@ -422,13 +424,19 @@ func Diff(want, got []Endpoint, in ExpectedInput) []Delta {
 					Detail: fmt.Sprintf("weight %d, want %d", g.Weight, w.Weight)})
 			}
 		}
+		if ok {
+			compare(merged[gi])
+		}
+		for _, ck := range claims {
+			compare(merged[gotIdx[ck]])
+		}
 	}
 
-	for _, k := range gotKeys {
-		if _, ok := wantBy[k]; ok || claimed[k] {
+	for i, k := range gotKeys {
+		if wantBy[k] || claimed[k] {
 			continue
 		}
-		g := gotBy[k]
+		g := merged[i]
 		rep, isPod := isPodIP(g)
 		switch {
 		case isPod && !sameNetwork(in.ProxyNetwork, rep.Network):
