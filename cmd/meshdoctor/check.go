@@ -226,6 +226,7 @@ func (o *CheckOptions) env(m *mesh.Mesh, clients []*cluster.Client, deployErrs m
 		NoNetwork:        o.NoNetwork,
 		RemoteAccess:     cluster.RemoteAccess(o.ProbeTimeout),
 		GatewayOverrides: o.overrides,
+		Resolver:         checks.SystemResolver{Timeout: o.Timeout},
 		Probe: func(ctx context.Context, t probe.GatewayTarget) []probe.PortResult {
 			return probe.ProbeGateway(ctx, dialer, t, o.ProbeTimeout)
 		},

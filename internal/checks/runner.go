@@ -33,6 +33,10 @@ type Env struct {
 	RecordedAt time.Time
 	// GatewayOverrides replaces a cluster's gateway address (NAT).
 	GatewayOverrides map[string]string
+	// Resolver resolves gateway hostnames that istiod's /debug/networkz does
+	// not answer for (nil: not resolved from here; the endpoint checks then
+	// warn instead of comparing addresses).
+	Resolver Resolver
 }
 
 // EventKind tells what happened in a run.
