@@ -107,14 +107,14 @@ func (o *CheckOptions) source(ctx context.Context) (*runSource, error) {
 	if o.From != "" {
 		return o.snapshotSource()
 	}
-	clients, err := cluster.Load(cluster.LoadOptions{Kubeconfig: o.Kubeconfig, Contexts: o.Contexts, Timeout: o.Timeout})
+	clients, err := cluster.Load(o.loadOptions())
 	if err != nil {
 		return nil, err
 	}
 	src := &runSource{
 		name: "live",
 		mesh: func(ctx context.Context) *mesh.Mesh {
-			return mesh.Build(cluster.CollectAll(ctx, clients, cluster.CollectOptions{ProbeSelector: o.ProbeSelector}))
+			return mesh.Build(cluster.CollectAll(ctx, clients, o.collectOptions()))
 		},
 		close: func() {},
 	}
