@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 )
@@ -151,6 +152,14 @@ behaves like "meshdoctor check".`,
 				level = slog.LevelDebug
 			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(streams.ErrOut, &slog.HandlerOptions{Level: level})))
+			// client-go logs through klog (e.g. "Unexpected error when
+			// reading response body" for a capped list): only with -v; the
+			// report carries the error.
+			klogLevel := slog.Level(slog.LevelError + 1)
+			if verbose {
+				klogLevel = slog.LevelDebug
+			}
+			klog.SetSlogLogger(slog.New(slog.NewTextHandler(streams.ErrOut, &slog.HandlerOptions{Level: klogLevel})))
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log diagnostics to stderr")
