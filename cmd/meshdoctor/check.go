@@ -53,6 +53,8 @@ type CheckOptions struct {
 	DeployTimeout time.Duration
 	// Proxy and Service focus the endpoint-table checks.
 	Proxy, Service string
+	// MaxResponseSize caps each API server response (--max-response-size).
+	MaxResponseSize byteSize
 
 	overrides map[string]string
 	catalogue []checks.Check
@@ -98,7 +100,9 @@ func addRunFlags(cmd *cobra.Command, o *CheckOptions) {
 	f := cmd.Flags()
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG, several files merged, or ~/.kube/config)")
 	f.StringSliceVar(&o.Contexts, "context", nil, "contexts to check, comma-separated (default: all)")
-	f.DurationVar(&o.Timeout, "timeout", 10*time.Second, "timeout of each request to an API server")
+	f.DurationVar(&o.Timeout, "timeout", 10*time.Second, "timeout of each request to an API server; each cluster's whole inventory must arrive within 3× this, even when a credential plugin hangs")
+	o.MaxResponseSize = byteSize(cluster.DefaultMaxResponseSize)
+	f.Var(&o.MaxResponseSize, strings.TrimPrefix(cluster.MaxResponseSizeFlag, "--"), "largest response body read from an API server (e.g. 512MiB); a larger list is an error naming this flag")
 	f.DurationVar(&o.ProbeTimeout, "probe-timeout", 3*time.Second, "timeout of each network probe")
 	f.BoolVar(&o.NoNetwork, "no-network", false, "skip the checks that probe the network (gateways, remote API servers)")
 	f.StringSliceVar(&o.Only, "only", nil, "run only checks whose ID matches these globs (and their prerequisites)")
@@ -210,8 +214,10 @@ func (o *CheckOptions) runner() *checks.Runner {
 func (o *CheckOptions) env(m *mesh.Mesh, clients []*cluster.Client, deployErrs map[string]error) *checks.Env {
 	dialer := &net.Dialer{}
 	byContext := map[string]*cluster.Client{}
+	var proxies []string
 	for _, c := range clients {
 		byContext[c.Context] = c
+		proxies = append(proxies, c.ProxyURL)
 	}
 	clientsFn := func(ctx string) (envoyadmin.Clients, error) {
 		c := byContext[ctx]
@@ -224,7 +230,7 @@ func (o *CheckOptions) env(m *mesh.Mesh, clients []*cluster.Client, deployErrs m
 		Mesh:             m,
 		Now:              time.Now(),
 		NoNetwork:        o.NoNetwork,
-		RemoteAccess:     cluster.RemoteAccess(o.ProbeTimeout),
+		RemoteAccess:     cluster.RemoteAccess(cluster.RemoteAccessOptions{Timeout: o.ProbeTimeout, TrustedProxies: proxies, MaxResponseSize: int64(o.MaxResponseSize)}),
 		GatewayOverrides: o.overrides,
 		Resolver:         checks.SystemResolver{Timeout: o.Timeout},
 		Probe: func(ctx context.Context, t probe.GatewayTarget) []probe.PortResult {
@@ -256,6 +262,30 @@ func (p podExecer) Exec(ctx context.Context, pod probe.PodRef, cmd []string) ([]
 		return nil, nil, 0, err
 	}
 	return envoyadmin.Exec(ctx, c.Config, envoyadmin.PodRef{Context: pod.Context, Namespace: pod.Namespace, Name: pod.Name}, pod.Container, cmd)
+}
+
+// loadOptions and collectOptions are the shared client settings of every
+// command that reads live clusters.
+func (o *CheckOptions) loadOptions() cluster.LoadOptions {
+	return cluster.LoadOptions{Kubeconfig: o.Kubeconfig, Contexts: o.Contexts, Timeout: o.Timeout, MaxResponseSize: int64(o.MaxResponseSize)}
+}
+
+func (o *CheckOptions) collectOptions() cluster.CollectOptions {
+	return cluster.CollectOptions{ProbeSelector: o.ProbeSelector, Deadline: cluster.InventoryDeadline(o.Timeout)}
+}
+
+// byteSize is a flag value in bytes with binary units (256MiB).
+type byteSize int64
+
+func (b *byteSize) String() string { return cluster.FormatBytes(int64(*b)) }
+func (b *byteSize) Type() string   { return "size" }
+func (b *byteSize) Set(s string) error {
+	n, err := cluster.ParseBytes(s)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(n)
+	return nil
 }
 
 func anyFailed(rs []checks.Result) bool {

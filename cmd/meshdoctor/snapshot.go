@@ -47,12 +47,12 @@ func newSnapshotCmd(streams IO) *cobra.Command {
 // Run takes the inventory, runs the graph once with the network calls
 // recorded, and writes the snapshot.
 func (o *SnapshotOptions) Run(ctx context.Context) error {
-	clients, err := cluster.Load(cluster.LoadOptions{Kubeconfig: o.Kubeconfig, Contexts: o.Contexts, Timeout: o.Timeout})
+	clients, err := cluster.Load(o.loadOptions())
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
 	taken := time.Now().UTC()
-	invs := cluster.CollectAll(ctx, clients, cluster.CollectOptions{ProbeSelector: o.ProbeSelector})
+	invs := cluster.CollectAll(ctx, clients, o.collectOptions())
 	m := mesh.Build(invs)
 	rec := &snapshot.Recorder{}
 	env := o.env(m, clients, nil)
