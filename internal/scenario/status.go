@@ -180,6 +180,12 @@ func podFor(d *appsv1.Deployment, hash string, i int32, ip, nodeIP string) *core
 		},
 		Spec: *t.Spec.DeepCopy(),
 	}
+	if p.Spec.ServiceAccountName == "" {
+		// The API server's ServiceAccount admission plugin sets it (the
+		// integration tier disables that plugin: no controller makes the
+		// default account it would require).
+		p.Spec.ServiceAccountName = "default"
+	}
 	ready := []corev1.PodCondition{}
 	for _, c := range []corev1.PodConditionType{corev1.PodInitialized, corev1.PodReady, corev1.ContainersReady, corev1.PodScheduled} {
 		ready = append(ready, corev1.PodCondition{Type: c, Status: corev1.ConditionTrue})
