@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,13 +41,17 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 	bin := meshdoctorBinary(t, root)
 	dir := filepath.Join(root, "testdata", "scenarios")
 	round := 0
+	var loaded *scenario.Scenario
 
 	// oracle applies a row, starts one istiod per cluster, and serves each
 	// curl sidecar's endpoints (once ready accepts them) behind its admin
 	// port; it returns meshdoctor's endpoint results.
+	var dumps map[string][]byte // the last oracle's, per cluster
 	oracle := func(t *testing.T, name string, ready func(cluster string, eps []envoyadmin.Endpoint) bool) []checks.Result {
 		round++
+		dumps = map[string][]byte{}
 		sc := applyWith(t, e, dir, name, nil)
+		loaded = sc
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 		defer cancel()
 		ists := make([]*testenv.Istiod, len(sc.Clusters))
@@ -80,6 +85,7 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 			node := testenv.NodeMeta{IP: curl.Status.PodIP, Pod: curl.Name, Namespace: "sample", ClusterID: cl,
 				Network: curl.Labels["topology.istio.io/network"], MeshID: "mesh1", Labels: curl.Labels, ServiceAccount: curl.Spec.ServiceAccountName}
 			dump := waitEndpoints(t, ists[i], node, func(eps []envoyadmin.Endpoint) bool { return ready(cl, eps) })
+			dumps[cl] = dump
 			k.Forward("sample", curl.Name, 15000, adminServer(t, map[string]string{
 				"/config_dump": string(dump), "/clusters": `{"cluster_statuses":[]}`}))
 		}
@@ -123,6 +129,30 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 		}
 	})
 
+	t.Run("nodeport-gateways", func(t *testing.T) {
+		// Row e: east-west gateways as NodePort Services with
+		// traffic.istio.io/nodeSelector. The oracle: istiod sends the
+		// selected node's ExternalIP and the node port of 15443.
+		got := oracle(t, "install-ew-nodeport", func(_ string, eps []envoyadmin.Endpoint) bool { return len(eps) >= 2 })
+		gw := fmt.Sprintf("198.51.100.12:%d", nodePortOf(t, loaded, "cluster-2", "istio-system", scenario.EastWestService, 15443))
+		table, err := envoyadmin.ParseConfigDump(bytes.NewReader(dumps["cluster-1"]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var addrs []string
+		for _, ep := range table[helloworldCluster] {
+			addrs = append(addrs, fmt.Sprintf("%s:%d", ep.Address, ep.Port))
+		}
+		if !slices.Contains(addrs, gw) {
+			t.Fatalf("istiod sent cluster-1's sidecar %v for helloworld, want network2's NodePort gateway %s among them", addrs, gw)
+		}
+		for _, cl := range []string{"cluster-1", "cluster-2"} {
+			for _, id := range []string{"endpoints.proxy-table", "endpoints.istiod-sync", "endpoints.istiod-networks"} {
+				want(t, got, id+"@"+cl, checks.Pass, "")
+			}
+		}
+	})
+
 	t.Run("remote-secret-deleted", func(t *testing.T) {
 		got := oracle(t, "install-mp-mn-no-remote-secret", func(cl string, eps []envoyadmin.Endpoint) bool { return len(eps) >= 1 })
 		for _, id := range []string{"endpoints.proxy-table", "endpoints.istiod-sync", "endpoints.istiod-networks"} {
@@ -136,6 +166,22 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 }
 
 const curlCluster = "outbound|80||curl.sample.svc.cluster.local"
+
+// nodePortOf is the node port of a Service port in a loaded scenario.
+func nodePortOf(t *testing.T, sc *scenario.Scenario, cl, ns, name string, port int32) int32 {
+	t.Helper()
+	for _, o := range sc.Objects[cl] {
+		if s, ok := o.(*corev1.Service); ok && s.Namespace == ns && s.Name == name {
+			for _, p := range s.Spec.Ports {
+				if p.Port == port {
+					return p.NodePort
+				}
+			}
+		}
+	}
+	t.Fatalf("%s: no Service %s/%s port %d", cl, ns, name, port)
+	return 0
+}
 
 // podOf is the pod the status writer made in a cluster of a loaded
 // scenario, by one label.
