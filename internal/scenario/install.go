@@ -264,7 +264,6 @@ func metaOf(o map[string]any) map[string]any {
 
 func kindOf(o map[string]any) string { return str(o, "kind") }
 func nameOf(o map[string]any) string { return str(metaOf(o), "name") }
-func nsOf(o map[string]any) string   { return str(metaOf(o), "namespace") }
 
 func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 
