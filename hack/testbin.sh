@@ -59,7 +59,7 @@ fi
 want etcd && build etcd hack/etcd go.etcd.io/etcd/server/v3
 want pilot-discovery && build pilot-discovery hack/istiod istio.io/istio/pilot/cmd/pilot-discovery
 # istioctl shares most packages with pilot-discovery (same module, same
-# build cache): about N after it, cold it is a full Istio build.
+# build cache): 236 s after it on 2 busy cores; cold, a full Istio build.
 want istioctl && build istioctl hack/istiod istio.io/istio/istioctl/cmd/istioctl
 want istio-crds || exit 0
 
