@@ -69,6 +69,8 @@ func (o *SnapshotOptions) Run(ctx context.Context) error {
 		Network:     rec.Network(),
 	}
 	if err := writeFile(o.OutFile, func(f *os.File) error { return snapshot.Write(f, s) }); err != nil {
+		// A refused or failed write leaves no partial file behind.
+		_ = os.Remove(o.OutFile)
 		return &exitError{code: exitUsage, err: fmt.Errorf("write snapshot: %w", err)}
 	}
 	fmt.Fprintf(o.IO.ErrOut, "wrote %s: %d contexts, %d gateway probes, %d remote-secret checks, %d admin reads, %d probe commands\n", o.OutFile, len(invs), len(s.Network.Probes), len(s.Network.RemoteAccess), len(s.Network.Admin), len(s.Network.Exec))

@@ -269,32 +269,56 @@ func (re replayExecer) Exec(_ context.Context, pod probe.PodRef, cmd []string) (
 	return nil, nil, 0, checks.ErrNotRecorded
 }
 
-// Write writes a snapshot.
+// LeakError is Write refusing to write a snapshot because an entry holds
+// something secret-shaped. It names the entry and the kind of secret, never
+// the secret.
+type LeakError struct {
+	Entry    string
+	Findings []Finding
+}
+
+func (e *LeakError) Error() string {
+	what := make([]string, 0, len(e.Findings))
+	for _, f := range e.Findings[:min(len(e.Findings), 3)] {
+		what = append(what, f.String())
+	}
+	if len(e.Findings) > 3 {
+		what = append(what, fmt.Sprintf("and %d more", len(e.Findings)-3))
+	}
+	return fmt.Sprintf("refusing to write the snapshot: %s holds %s; nothing was written (the cluster data carries a secret meshdoctor failed to redact: please report it)",
+		e.Entry, strings.Join(what, ", "))
+}
+
+// Write writes a snapshot. Every entry is encoded and scanned (Scan) before
+// the first byte is written: when a scan finds a private key or a token,
+// Write writes nothing and returns a *LeakError.
 func Write(w io.Writer, s *Snapshot) error {
 	s.Manifest.Format = Format
-	zw := gzip.NewWriter(w)
-	tw := tar.NewWriter(zw)
+	s.Manifest.Contexts = nil
+	for _, inv := range s.Inventories {
+		s.Manifest.Contexts = append(s.Manifest.Contexts, inv.Context)
+	}
+	type entry struct {
+		name string
+		body []byte
+	}
+	var entries []entry
 	add := func(name string, v any) error {
 		b, err := json.MarshalIndent(v, "", " ")
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", name, err)
 		}
-		hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: s.Manifest.TakenAt, Typeflag: tar.TypeReg}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
+		if f := Scan(b); len(f) > 0 {
+			return &LeakError{Entry: name, Findings: f}
 		}
-		_, err = tw.Write(b)
-		return err
-	}
-	s.Manifest.Contexts = nil
-	for _, inv := range s.Inventories {
-		s.Manifest.Contexts = append(s.Manifest.Contexts, inv.Context)
+		entries = append(entries, entry{name, b})
+		return nil
 	}
 	if err := add("manifest.json", s.Manifest); err != nil {
 		return err
 	}
 	for _, inv := range s.Inventories {
-		if strings.ContainsAny(inv.Context, "/\\") || inv.Context == ".." {
+		if strings.ContainsAny(inv.Context, "/\\") || inv.Context == ".." || inv.Context == "." || inv.Context == "" {
 			return fmt.Errorf("context name %q cannot be a file name", inv.Context)
 		}
 		if err := add("inventory/"+inv.Context+".json", redact(inv)); err != nil {
@@ -303,6 +327,17 @@ func Write(w io.Writer, s *Snapshot) error {
 	}
 	if err := add("network.json", s.Network); err != nil {
 		return err
+	}
+	zw := gzip.NewWriter(w)
+	tw := tar.NewWriter(zw)
+	for _, e := range entries {
+		hdr := &tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.body)), ModTime: s.Manifest.TakenAt, Typeflag: tar.TypeReg}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("write %s: %w", e.name, err)
+		}
+		if _, err := tw.Write(e.body); err != nil {
+			return fmt.Errorf("write %s: %w", e.name, err)
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return fmt.Errorf("close tar: %w", err)
@@ -366,6 +401,39 @@ func redact(inv *cluster.Inventory) *cluster.Inventory {
 		cm.ManagedFields = nil
 		cm.Annotations = scrubMeta(cm.Annotations)
 		c.ConfigMaps = append(c.ConfigMaps, cm)
+	}
+	// The other kinds hold no secret fields, but kubectl's
+	// last-applied-configuration repeats a whole object and managedFields
+	// only describe who wrote what: neither is needed offline.
+	c.Namespaces = nil
+	for _, ns := range inv.Namespaces {
+		ns = *ns.DeepCopy()
+		ns.ManagedFields, ns.Annotations = nil, scrubMeta(ns.Annotations)
+		c.Namespaces = append(c.Namespaces, ns)
+	}
+	c.Services = nil
+	for _, sv := range inv.Services {
+		sv = *sv.DeepCopy()
+		sv.ManagedFields, sv.Annotations = nil, scrubMeta(sv.Annotations)
+		c.Services = append(c.Services, sv)
+	}
+	c.EndpointSlices = nil
+	for _, es := range inv.EndpointSlices {
+		es = *es.DeepCopy()
+		es.ManagedFields, es.Annotations = nil, scrubMeta(es.Annotations)
+		c.EndpointSlices = append(c.EndpointSlices, es)
+	}
+	c.Gateways = nil
+	for _, g := range inv.Gateways {
+		g = g.DeepCopy()
+		g.ManagedFields, g.Annotations = nil, scrubMeta(g.Annotations)
+		c.Gateways = append(c.Gateways, g)
+	}
+	c.ServiceEntries = nil
+	for _, se := range inv.ServiceEntries {
+		se = se.DeepCopy()
+		se.ManagedFields, se.Annotations = nil, scrubMeta(se.Annotations)
+		c.ServiceEntries = append(c.ServiceEntries, se)
 	}
 	return &c
 }
