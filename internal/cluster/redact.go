@@ -3,8 +3,8 @@ package cluster
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/pem"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/url"
 	"sort"
