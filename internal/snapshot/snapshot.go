@@ -39,12 +39,8 @@ import (
 // Format is the version this code writes and reads.
 const Format = "meshdoctor-snapshot/v1"
 
-// Limits protect the reader from hostile or broken files.
-const (
-	maxFileSize  = 256 << 20
-	maxFiles     = 10_000
-	maxTotalSize = 1 << 30
-)
+// maxFiles bounds the entries of a snapshot, skipped ones included.
+const maxFiles = 10_000
 
 // Manifest describes a snapshot.
 type Manifest struct {
@@ -439,42 +435,64 @@ func redact(inv *cluster.Inventory) *cluster.Inventory {
 }
 
 // Read loads a snapshot; a malformed, truncated, oversized or
-// future-version file gives an error, never a panic.
-func Read(r io.Reader) (*Snapshot, error) {
+// future-version file gives an error, never a panic, and never more memory
+// than its limits allow (see Limits).
+func Read(r io.Reader) (*Snapshot, error) { return readWithLimits(r, DefaultLimits()) }
+
+func readWithLimits(r io.Reader, lim Limits) (*Snapshot, error) {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return nil, fmt.Errorf("not a meshdoctor snapshot (gzip): %w", err)
 	}
 	defer zr.Close()
-	tr := tar.NewReader(zr)
+	// Every inflated byte — tar headers, entries read, entries skipped —
+	// counts against one budget.
+	inflated := &budgetReader{r: zr, left: lim.Inflated}
+	tr := tar.NewReader(inflated)
 	s := &Snapshot{}
 	var haveManifest, haveNetwork bool
-	var total int64
+	seen := map[string]bool{}
+	shape := &shapeBudget{objects: lim.Objects, values: lim.Values, nested: lim.NestedItems}
 	for n := 0; ; n++ {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
+			if errors.Is(err, errInflated) {
+				return nil, fmt.Errorf("snapshot inflates to more than %d bytes", lim.Inflated)
+			}
 			return nil, fmt.Errorf("read snapshot: %w", err)
 		}
 		if n >= maxFiles {
 			return nil, fmt.Errorf("snapshot has more than %d files", maxFiles)
 		}
-		if hdr.Typeflag != tar.TypeReg {
-			continue
-		}
-		if hdr.Size > maxFileSize || total+hdr.Size > maxTotalSize {
-			return nil, fmt.Errorf("snapshot file %s is too large (%d bytes)", hdr.Name, hdr.Size)
-		}
-		total += hdr.Size
-		var buf bytes.Buffer
-		if _, err := io.Copy(&buf, io.LimitReader(tr, maxFileSize+1)); err != nil {
-			return nil, fmt.Errorf("read %s: %w", hdr.Name, err)
-		}
 		name := path.Clean(hdr.Name)
-		switch {
-		case name == "manifest.json":
+		kind := entryKind(name)
+		if hdr.Typeflag != tar.TypeReg || kind == "" {
+			continue // discarded unread (the tar reader skips it within the budget)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("snapshot has %s twice", name)
+		}
+		seen[name] = true
+		if hdr.Size > lim.File {
+			return nil, fmt.Errorf("snapshot file %s is too large (%d bytes; at most %d)", name, hdr.Size, lim.File)
+		}
+		buf := bytes.NewBuffer(make([]byte, 0, hdr.Size))
+		if _, err := io.Copy(buf, io.LimitReader(tr, lim.File+1)); err != nil {
+			if errors.Is(err, errInflated) {
+				return nil, fmt.Errorf("snapshot inflates to more than %d bytes", lim.Inflated)
+			}
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		// Count before allocating: a few bytes of JSON ("{},") become a
+		// struct of a kilobyte or more.
+		if err := shape.check(buf.Bytes(), kind); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		switch kind {
+		case "manifest":
 			if err := json.Unmarshal(buf.Bytes(), &s.Manifest); err != nil {
 				return nil, fmt.Errorf("manifest.json: %w", err)
 			}
@@ -482,12 +500,12 @@ func Read(r io.Reader) (*Snapshot, error) {
 				return nil, fmt.Errorf("snapshot format %q is not supported by this meshdoctor (reads %s); use a matching meshdoctor version", s.Manifest.Format, Format)
 			}
 			haveManifest = true
-		case name == "network.json":
+		case "network":
 			if err := json.Unmarshal(buf.Bytes(), &s.Network); err != nil {
 				return nil, fmt.Errorf("network.json: %w", err)
 			}
 			haveNetwork = true
-		case strings.HasPrefix(name, "inventory/") && strings.HasSuffix(name, ".json"):
+		case "inventory":
 			inv := &cluster.Inventory{}
 			if err := json.Unmarshal(buf.Bytes(), inv); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
@@ -509,4 +527,18 @@ func Read(r io.Reader) (*Snapshot, error) {
 	}
 	sort.Slice(s.Inventories, func(i, j int) bool { return s.Inventories[i].Context < s.Inventories[j].Context })
 	return s, nil
+}
+
+// entryKind is what Read does with an entry: "manifest", "network",
+// "inventory", or "" (unknown: skipped unread).
+func entryKind(name string) string {
+	switch {
+	case name == "manifest.json":
+		return "manifest"
+	case name == "network.json":
+		return "network"
+	case strings.HasPrefix(name, "inventory/") && strings.HasSuffix(name, ".json") && strings.Count(name, "/") == 1:
+		return "inventory"
+	}
+	return ""
 }

@@ -150,6 +150,8 @@ func TestWriteRedactsEnvValues(t *testing.T) {
 	}
 }
 
+// FuzzRead: any input gives a snapshot or an error, never a panic, and
+// never more allocation than readBudget — a snapshot is hostile input.
 func FuzzRead(f *testing.F) {
 	invs := inventories(f, "healthy-multi-primary", time.Now())
 	var buf bytes.Buffer
@@ -158,11 +160,20 @@ func FuzzRead(f *testing.F) {
 	}
 	f.Add(buf.Bytes())
 	f.Add(tarGz(f, map[string]string{"manifest.json": `{"format":"meshdoctor-snapshot/v1","contexts":["a"]}`, "network.json": "{}", "inventory/a.json": `{"context":"a"}`}))
+	f.Add(tarGz(f, map[string]string{"manifest.json": validManifest, "network.json": "{}", "inventory/a.json": bomb("pods", "{}", 30_000)}))
+	f.Add(tarGz(f, map[string]string{"manifest.json": validManifest, "network.json": `{"exec":[` + strings.TrimSuffix(strings.Repeat(`{"command":["a","b"]},`, 9_000), ",") + `]}`, "inventory/a.json": `{"context":"a"}`}))
 	f.Add([]byte{0x1f, 0x8b})
+	// The seeds allocate a few MB; a healthy two-cluster snapshot about 10.
+	const readBudget = 256 << 20
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := snapshot.Read(bytes.NewReader(data))
+		var s *snapshot.Snapshot
+		var err error
+		n := allocated(func() { s, err = snapshot.Read(bytes.NewReader(data)) })
 		if err == nil && s == nil {
 			t.Fatal("nil snapshot without error")
+		}
+		if n > readBudget {
+			t.Fatalf("Read of %d bytes allocated %d MB (budget %d MB)", len(data), n>>20, readBudget>>20)
 		}
 	})
 }
