@@ -146,6 +146,11 @@ func (o *CheckOptions) Validate() error {
 	if o.Requests < 1 || o.Requests > 1000 {
 		return errors.New("--requests must be between 1 and 1000")
 	}
+	for _, t := range o.Targets {
+		if err := probe.ValidateTarget(t); err != nil {
+			return fmt.Errorf("--target: %w", err)
+		}
+	}
 	if o.Proxy != "" && !strings.Contains(o.Proxy, "/") {
 		return fmt.Errorf("--proxy %q: want namespace/pod", o.Proxy)
 	}

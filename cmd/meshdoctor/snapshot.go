@@ -36,6 +36,9 @@ func newSnapshotCmd(streams IO) *cobra.Command {
 			if err := o.Complete(); err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
+			if err := o.Validate(); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
 			return o.Run(cmd.Context())
 		},
 	}
