@@ -31,3 +31,16 @@ func TestTargetsThatCurlWouldReadAsOptionsAreUsageErrors(t *testing.T) {
 		t.Errorf("valid targets refused: %v", err)
 	}
 }
+
+func TestMaxDumpSize(t *testing.T) {
+	for _, v := range []string{"0", "-1Mi", "lots"} {
+		_, stderr, code := runCLI(t, "check", "--max-dump-size", v, "--kubeconfig", "/nonexistent")
+		if code != exitUsage || !strings.Contains(stderr, "--max-dump-size") {
+			t.Errorf("--max-dump-size %q: exit %d, stderr %q; want a usage error naming the flag", v, code, stderr)
+		}
+	}
+	o := &CheckOptions{MaxDumpSize: "256Mi"}
+	if err := o.Complete(); err != nil || o.maxDumpBytes != 256<<20 {
+		t.Errorf("256Mi: %d bytes, %v", o.maxDumpBytes, err)
+	}
+}
