@@ -129,3 +129,22 @@ func TestReadRejectsDuplicateEntries(t *testing.T) {
 		t.Fatalf("err = %v, want a duplicate entry named", err)
 	}
 }
+
+func TestReadDoesNotTrustAnEntrysClaimedSize(t *testing.T) {
+	// A header that claims 200 MB over a truncated body: nothing near the
+	// claim is allocated.
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	_ = tw.WriteHeader(&tar.Header{Name: "network.json", Mode: 0o644, Size: 200 << 20, Typeflag: tar.TypeReg})
+	_, _ = tw.Write([]byte("{}"))
+	_ = zw.Close()
+	var err error
+	n := allocated(func() { _, err = snapshot.Read(bytes.NewReader(buf.Bytes())) })
+	if err == nil {
+		t.Fatal("a truncated entry was accepted")
+	}
+	if n > 16<<20 {
+		t.Errorf("Read allocated %d MB for an entry claiming 200 MB", n>>20)
+	}
+}

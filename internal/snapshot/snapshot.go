@@ -9,7 +9,10 @@
 //
 // Inventories carry no private key or token by construction (see package
 // cluster); Write also blanks container env values other than Istio's own
-// settings and drops managedFields and last-applied annotations.
+// settings, drops managedFields and last-applied annotations, and scans
+// every byte it is about to write (Scan), refusing to write anything when
+// it finds a private key or a token. Read bounds what a hostile file can
+// make it inflate and allocate (Limits).
 package snapshot
 
 import (
@@ -479,7 +482,8 @@ func readWithLimits(r io.Reader, lim Limits) (*Snapshot, error) {
 		if hdr.Size > lim.File {
 			return nil, fmt.Errorf("snapshot file %s is too large (%d bytes; at most %d)", name, hdr.Size, lim.File)
 		}
-		buf := bytes.NewBuffer(make([]byte, 0, hdr.Size))
+		// The header's size is a claim: grow past 4 MiB only as bytes arrive.
+		buf := bytes.NewBuffer(make([]byte, 0, min(hdr.Size, 4<<20)))
 		if _, err := io.Copy(buf, io.LimitReader(tr, lim.File+1)); err != nil {
 			if errors.Is(err, errInflated) {
 				return nil, fmt.Errorf("snapshot inflates to more than %d bytes", lim.Inflated)
