@@ -224,9 +224,14 @@ func jwtClaims(token string) (*time.Time, string) {
 }
 
 // safeServer is a kubeconfig's server URL without what may be a credential:
-// user:password@, a query or a fragment.
+// user:password@, a query or a fragment. client-go reads a server without a
+// scheme as https://, so that form is cleaned the same way.
 func safeServer(server string) string {
-	u, err := url.Parse(server)
+	raw, bare := server, !strings.Contains(server, "://")
+	if bare {
+		raw = "https://" + server
+	}
+	u, err := url.Parse(raw)
 	if err != nil {
 		return "(server URL does not parse)"
 	}
@@ -234,7 +239,14 @@ func safeServer(server string) string {
 		return server
 	}
 	u.User, u.RawQuery, u.Fragment, u.ForceQuery = nil, "", "", false
-	return u.String()
+	out := u.String()
+	if bare {
+		out = strings.TrimPrefix(out, "https://")
+	}
+	if strings.Contains(out, "@") {
+		return "(server URL holds credentials)"
+	}
+	return out
 }
 
 // scrub keeps an error message about a kubeconfig from echoing its content.

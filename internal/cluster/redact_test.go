@@ -208,6 +208,8 @@ func TestSafeServerDropsCredentialsInTheURL(t *testing.T) {
 		"https://a:b@host:6443/x?token=t#f": "https://host:6443/x",
 		"https://10.0.0.1:6443":             "https://10.0.0.1:6443",
 		"::bad":                             "(server URL does not parse)",
+		"user:pw@host:6443":                 "host:6443",
+		"10.0.0.1:6443":                     "10.0.0.1:6443",
 	} {
 		if got := safeServer(in); got != want {
 			t.Errorf("safeServer(%q) = %q, want %q", in, got, want)
