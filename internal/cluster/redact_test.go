@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -43,9 +44,14 @@ func secretsOf(data []byte) []string {
 		}
 	}
 	for _, c := range cfg.Clusters {
-		if c.Server != "" {
-			if i := strings.Index(c.Server, "@"); i >= 0 {
-				out = append(out, c.Server[:i]) // user:password in the URL
+		raw := c.Server
+		if !strings.Contains(raw, "://") {
+			raw = "https://" + raw // as client-go reads it
+		}
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			out = append(out, u.User.String()) // user:password in the URL
+			if p, ok := u.User.Password(); ok {
+				out = append(out, p)
 			}
 		}
 	}
