@@ -6,7 +6,7 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PKGS        := ./...
 
-.PHONY: all build test unit lint bench demo demo-record envoy-fixtures fixtures testbin e2e playground clean junit-consumer
+.PHONY: all build test unit lint bench fuzz demo demo-record envoy-fixtures fixtures testbin e2e playground clean junit-consumer
 
 all: build
 
@@ -42,6 +42,13 @@ lint:
 ## bench: the performance figures (see README, Performance).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 5x -count 1 ./internal/cluster/ ./internal/checks/ ./internal/envoyadmin/ ./internal/ui/
+
+## fuzz: each hostile-input fuzzer for a short, bounded time (FUZZTIME=10s).
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./internal/snapshot/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRemoteKubeconfig$$' -fuzztime $(FUZZTIME) ./internal/cluster/
+	$(GO) test -run '^$$' -fuzz '^FuzzCABundle$$' -fuzztime $(FUZZTIME) ./internal/cluster/
 
 ## demo: the TUI (or the table, when not on a terminal) on the recorded demo mesh.
 demo:

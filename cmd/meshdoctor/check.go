@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
@@ -55,9 +56,12 @@ type CheckOptions struct {
 	Proxy, Service string
 	// MaxResponseSize caps each API server response (--max-response-size).
 	MaxResponseSize byteSize
+	// MaxDumpSize caps one admin response (Envoy dumps, istiod debug).
+	MaxDumpSize string
 
-	overrides map[string]string
-	catalogue []checks.Check
+	overrides    map[string]string
+	catalogue    []checks.Check
+	maxDumpBytes int64
 }
 
 func newCheckCmd(streams IO, runF func(context.Context, *CheckOptions) error) *cobra.Command {
@@ -116,6 +120,7 @@ func addRunFlags(cmd *cobra.Command, o *CheckOptions) {
 	f.StringVar(&o.DeployProbes, "deploy-probes", "", "NAMESPACE: create a sleep pod per cluster there for the curl probes and delete it afterwards, also on Ctrl-C (the only write meshdoctor makes)")
 	f.StringVar(&o.ProbeImage, "probe-image", "curlimages/curl:8.10.1", "image of the pods --deploy-probes creates")
 	f.DurationVar(&o.DeployTimeout, "deploy-timeout", 90*time.Second, "how long a deployed probe pod may take to run")
+	f.StringVar(&o.MaxDumpSize, "max-dump-size", "128Mi", "largest Envoy config dump or istiod debug response read from one pod (a quantity: 256Mi, 1Gi)")
 	registerCompletions(cmd, o)
 }
 
@@ -131,6 +136,14 @@ func (o *CheckOptions) Complete() error {
 			return fmt.Errorf("--gateway-address %q: want context=address", kv)
 		}
 		o.overrides[ctx] = addr
+	}
+	o.maxDumpBytes = envoyadmin.DefaultMaxDumpBytes
+	if o.MaxDumpSize != "" {
+		q, err := resource.ParseQuantity(o.MaxDumpSize)
+		if err != nil || q.Sign() <= 0 {
+			return fmt.Errorf("--max-dump-size %q: want a positive quantity such as 256Mi", o.MaxDumpSize)
+		}
+		o.maxDumpBytes = q.Value()
 	}
 	cat, err := checks.Select(checks.Catalogue(), o.Only, o.Skip)
 	if err != nil {
@@ -155,6 +168,11 @@ func (o *CheckOptions) Validate() error {
 	}
 	if o.Requests < 1 || o.Requests > 1000 {
 		return errors.New("--requests must be between 1 and 1000")
+	}
+	for _, t := range o.Targets {
+		if err := probe.ValidateTarget(t); err != nil {
+			return fmt.Errorf("--target: %w", err)
+		}
 	}
 	if o.Proxy != "" && !strings.Contains(o.Proxy, "/") {
 		return fmt.Errorf("--proxy %q: want namespace/pod", o.Proxy)
@@ -237,8 +255,8 @@ func (o *CheckOptions) env(m *mesh.Mesh, clients []*cluster.Client, deployErrs m
 			return probe.ProbeGateway(ctx, dialer, t, o.ProbeTimeout)
 		},
 		Admin: envoyadmin.FallbackFetcher{
-			Primary:   envoyadmin.PortForwardFetcher{Clients: clientsFn, Timeout: o.Timeout},
-			Secondary: envoyadmin.ExecFetcher{Clients: clientsFn, Timeout: o.Timeout},
+			Primary:   envoyadmin.PortForwardFetcher{Clients: clientsFn, Timeout: o.Timeout, MaxBytes: o.maxDumpBytes},
+			Secondary: envoyadmin.ExecFetcher{Clients: clientsFn, Timeout: o.Timeout, MaxBytes: o.maxDumpBytes},
 			Fallbacks: &sync.Map{},
 		},
 		Probes: checks.ProbeSettings{
@@ -256,12 +274,18 @@ func (o *CheckOptions) env(m *mesh.Mesh, clients []*cluster.Client, deployErrs m
 // podExecer runs probe commands through the API server's pods/exec.
 type podExecer struct{ clients envoyadmin.ClientsFunc }
 
+// maxProbeOutput caps the output of one probe command. curl prints each
+// response's headers and body: helloworld's is ~350 bytes, so the most
+// --requests allows (1,000) of 8 KiB responses fit.
+const maxProbeOutput = 8 << 20
+
 func (p podExecer) Exec(ctx context.Context, pod probe.PodRef, cmd []string) ([]byte, []byte, int, error) {
 	c, err := p.clients(pod.Context)
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	return envoyadmin.Exec(ctx, c.Config, envoyadmin.PodRef{Context: pod.Context, Namespace: pod.Namespace, Name: pod.Name}, pod.Container, cmd)
+	return envoyadmin.ExecLimited(ctx, c.Config, envoyadmin.PodRef{Context: pod.Context, Namespace: pod.Namespace, Name: pod.Name}, pod.Container, cmd,
+		envoyadmin.ExecLimits{Stdout: maxProbeOutput, Hint: "lower --requests, or name a --target with a smaller response"})
 }
 
 // loadOptions and collectOptions are the shared client settings of every

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,7 +49,7 @@ func (e *Env) Apply(ctx context.Context, sc *scenario.Scenario) error {
 				rest = append(rest, o)
 			}
 		}
-		for _, o := range append(first, rest...) {
+		for i, o := range append(first, rest...) {
 			ref, existed, err := c.applyObject(ctx, o)
 			if err != nil {
 				return fmt.Errorf("scenario %s cluster %s: %w", sc.Name, name, err)
@@ -62,7 +63,35 @@ func (e *Env) Apply(ctx context.Context, sc *scenario.Scenario) error {
 			c.mu.Lock()
 			c.applied = append(c.applied, ref)
 			c.mu.Unlock()
+			if i < len(first) {
+				if err := c.bindExec(ctx, ref.name); err != nil {
+					return fmt.Errorf("scenario %s cluster %s: %w", sc.Name, name, err)
+				}
+			}
 		}
+	}
+	return nil
+}
+
+// ExecClusterRole is deploy/rbac.yaml's ClusterRole for pods/exec and
+// pods/portforward, which it binds in istio-system only.
+const ExecClusterRole = "meshdoctor-exec"
+
+// bindExec does in a scenario namespace what deploy/rbac.yaml tells users to
+// do in each namespace with probe pods or a --proxy sidecar:
+//
+//	kubectl -n NAMESPACE create rolebinding meshdoctor-exec --clusterrole=meshdoctor-exec --group=meshdoctor:readers
+//
+// The binding stays with the namespace across Reset.
+func (c *Cluster) bindExec(ctx context.Context, namespace string) error {
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: ExecClusterRole, Namespace: namespace},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: ExecClusterRole},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: MeshdoctorGroup}},
+	}
+	_, err := c.Admin.RbacV1().RoleBindings(namespace).Create(ctx, rb, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("bind %s in %s: %w", ExecClusterRole, namespace, err)
 	}
 	return nil
 }
