@@ -27,7 +27,6 @@ type progress struct {
 	now    func() time.Time
 	total  int
 	done   int
-	phase  string
 	starts time.Time
 }
 
