@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
 )
 
@@ -36,8 +37,11 @@ func authorized(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 	for _, res := range sortedKeys(c.Inv.Errors) {
 		fe := c.Inv.Errors[res]
 		ns := " -A"
-		if res == "secrets" || res == "configmaps" || res == "deployments" {
+		switch res {
+		case cluster.ResSecrets, cluster.ResConfigMaps, cluster.ResDeployments:
 			ns = " -n istio-system"
+		case cluster.ResNamespaces, cluster.ResMutatingWebhooks:
+			ns = "" // cluster-scoped
 		}
 		out = append(out, Result{Status: Error, Target: res,
 			Message:     fmt.Sprintf("%s: %s %s", fe.Reason, fe.Verb, res),

@@ -53,7 +53,8 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 	if opts.ProbeSelector == "" {
 		opts.ProbeSelector = DefaultProbeSelector
 	}
-	inv := &Inventory{Context: c.Context, Server: c.Server, FetchedAt: now().UTC(), Errors: map[string]*FetchError{}}
+	inv := &Inventory{Context: c.Context, Server: c.Server, FetchedAt: now().UTC(), Errors: map[string]*FetchError{},
+		CAFingerprint: caFingerprint(c.Config)}
 	if c.BuildErr != nil {
 		inv.Unreachable = &FetchError{Verb: "connect", Resource: "cluster", Reason: ReasonUnreachable, Message: c.BuildErr.Error()}
 		return inv
@@ -165,6 +166,15 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 			return nil
 		}
 		inv.ServiceEntries = l.Items
+		return nil
+	})
+	g.Go(func() error {
+		l, err := c.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(gctx, lo)
+		if err != nil {
+			record(ResMutatingWebhooks, err)
+			return nil
+		}
+		inv.MutatingWebhooks = reduceWebhooks(l.Items)
 		return nil
 	})
 	_ = g.Wait() // the functions record their errors and return nil

@@ -23,6 +23,8 @@ const (
 	ResEndpointSlices = "endpointslices"
 	ResGateways       = "gateways.networking.istio.io"
 	ResServiceEntries = "serviceentries.networking.istio.io"
+	// ResMutatingWebhooks is cluster-scoped (admissionregistration.k8s.io).
+	ResMutatingWebhooks = "mutatingwebhookconfigurations"
 )
 
 // IstioNamespace is where istiod, its secrets and the east-west gateway live.
@@ -52,6 +54,12 @@ type Inventory struct {
 	CACerts        *CABundle                   `json:"caCerts,omitempty"`
 	IstioCASecret  *CABundle                   `json:"istioCASecret,omitempty"`
 	RemoteSecrets  []RemoteSecret              `json:"remoteSecrets,omitempty"`
+	// MutatingWebhooks are the cluster's MutatingWebhookConfigurations,
+	// reduced (injectors of every revision, revision tags).
+	MutatingWebhooks []WebhookConfig `json:"mutatingWebhooks,omitempty"`
+	// CAFingerprint identifies the CA this context trusts (see
+	// caFingerprint); with Server it tells two contexts of one API server.
+	CAFingerprint string `json:"caFingerprint,omitempty"`
 }
 
 // Err returns the error recorded for a resource, or nil.
