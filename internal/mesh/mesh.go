@@ -74,6 +74,14 @@ type Cluster struct {
 	Revisions []*Revision
 	Rev       *Revision
 	Tags      map[string]string
+
+	// AliasOf is set when this context reaches the same API server as
+	// another context, which represents both (see findAliases); Aliases
+	// lists, on the representative, the contexts it stands for, and
+	// AliasHow how they were found to be one server.
+	AliasOf  string
+	Aliases  []string
+	AliasHow string
 }
 
 // Reachable reports whether the inventory could be taken.
@@ -91,14 +99,16 @@ func Build(invs []*cluster.Inventory) *Mesh {
 		m.Clusters = append(m.Clusters, buildCluster(inv))
 	}
 	sort.SliceStable(m.Clusters, func(i, j int) bool { return m.Clusters[i].Name < m.Clusters[j].Name })
+	findAliases(m.Clusters)
 	return m
 }
 
-// Reachable returns the clusters whose inventory was taken.
+// Reachable returns the clusters whose inventory was taken, one per API
+// server: a context that is an alias of another is left out.
 func (m *Mesh) Reachable() []*Cluster {
 	var out []*Cluster
 	for _, c := range m.Clusters {
-		if c.Reachable() {
+		if c.Reachable() && !c.IsAlias() {
 			out = append(out, c)
 		}
 	}
@@ -126,11 +136,15 @@ func (m *Mesh) ByID(id string) []*Cluster {
 	return out
 }
 
-// ByServer returns the cluster whose API server URL is server.
+// ByServer returns the cluster whose API server URL is server (the
+// representative when several contexts share it).
 func (m *Mesh) ByServer(server string) *Cluster {
 	norm := strings.TrimSuffix(server, "/")
 	for _, c := range m.Clusters {
 		if strings.TrimSuffix(c.Inv.Server, "/") == norm && norm != "" {
+			if c.IsAlias() {
+				return m.Cluster(c.AliasOf)
+			}
 			return c
 		}
 	}
