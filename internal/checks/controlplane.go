@@ -61,8 +61,15 @@ func istiodReady(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 		for _, rev := range c.Revisions {
 			d := rev.Istiod
 			if d == nil {
-				r := warnf(fmt.Sprintf("%s -n istio-system get deploy,cm -l istio.io/rev=%s", kc(c.Name), rev.Name),
-					"revision %s has ConfigMap %s but no istiod Deployment in istio-system: a leftover of a removed revision?", rev.Name, rev.InjectorConfigMap)
+				var has []string
+				if rev.HasInjectorConfigMap {
+					has = append(has, "ConfigMap "+rev.InjectorConfigMap)
+				}
+				if rev.Webhook != "" {
+					has = append(has, "webhook "+rev.Webhook)
+				}
+				r := warnf(fmt.Sprintf("%s -n istio-system get deploy,cm -l istio.io/rev=%s; %s get mutatingwebhookconfigurations -l istio.io/rev=%s", kc(c.Name), rev.Name, kc(c.Name), rev.Name),
+					"revision %s has %s but no istiod Deployment in istio-system: a leftover of a removed revision? (a webhook of it calls an istiod that does not run here)", rev.Name, strings.Join(has, " and "))
 				out = append(out, revResult(c, rev, r))
 				continue
 			}
@@ -111,8 +118,8 @@ func meshConfigParses(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 		}
 		if rev.InjectorErr != nil {
 			bad = true
-			out = append(out, revResult(c, rev, Result{Status: Error, Message: rev.InjectorErr.Error(), Remediation: show(rev.InjectorConfigMap, "values"),
-				Evidence: []Evidence{Ev("configmap", cluster.IstioNamespace+"/"+rev.InjectorConfigMap), Ev("key", "values")}}))
+			out = append(out, revResult(c, rev, Result{Status: Error, Message: rev.InjectorErr.Error(), Remediation: show(rev.ValuesConfigMap, rev.ValuesKey),
+				Evidence: []Evidence{Ev("configmap", cluster.IstioNamespace+"/"+rev.ValuesConfigMap), Ev("key", rev.ValuesKey)}}))
 		}
 		if bad {
 			continue
@@ -121,7 +128,10 @@ func meshConfigParses(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 		if !rev.HasMeshConfigMap {
 			meshCM += " (absent: istiod's defaults)"
 		}
-		if !rev.HasInjectorConfigMap {
+		switch {
+		case !rev.HasInjectorConfigMap && rev.ValuesConfigMap != "":
+			injCM += " (absent; values read from " + rev.ValuesFrom() + ")"
+		case !rev.HasInjectorConfigMap:
 			injCM += " (absent)"
 		}
 		out = append(out, revResult(c, rev, pass(fmt.Sprintf("revision %s: mesh config and injector values parse", rev.Name),
@@ -357,7 +367,11 @@ func remoteDiscovery(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	}
 	addr := c.ValuesString("global", "remotePilotAddress")
 	if addr == "" {
-		return []Result{failf(kc(c.Name)+" -n istio-system get cm "+c.Rev.InjectorConfigMap+" -o jsonpath='{.data.values}'",
+		show := fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.values}'", kc(c.Name), c.Rev.InjectorConfigMap)
+		if c.Rev.ValuesConfigMap != "" {
+			show = fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.%s}'", kc(c.Name), c.Rev.ValuesConfigMap, c.Rev.ValuesKey)
+		}
+		return []Result{failf(show,
 			"remote cluster has no global.remotePilotAddress: its injector and proxies cannot reach a primary istiod")}
 	}
 	for _, p := range env.Mesh.Primaries() {

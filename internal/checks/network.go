@@ -53,21 +53,30 @@ func injectorNetwork(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 	for _, rev := range c.Revisions {
 		var r Result
 		v := rev.Network
-		ev := []Evidence{Ev("configmap", rev.InjectorConfigMap), Ev("global.network", orNone(v)), Ev("namespace label", orNone(c.Network))}
+		// Where the sidecars' ISTIO_META_NETWORK comes from: the webhook's
+		// injection path wins over the values (parseInjectEnvs).
+		src := rev.InjectorConfigMap
 		switch {
-		case !rev.HasInjectorConfigMap:
+		case rev.InjectNetwork != "":
+			src = "webhook " + rev.Webhook + " injection path"
+		case !rev.HasInjectorConfigMap && rev.ValuesConfigMap != "":
+			src = rev.ValuesFrom()
+		}
+		ev := []Evidence{Ev("source", src), Ev("network", orNone(v)), Ev("namespace label", orNone(c.Network))}
+		switch {
+		case src == rev.InjectorConfigMap && !rev.HasInjectorConfigMap:
 			r = skipf("revision %s has no injector ConfigMap %s: nothing to compare", rev.Name, rev.InjectorConfigMap)
 		case rev.InjectorErr != nil:
 			r = skipf("the injector values do not parse (see controlplane.mesh-config)")
 		case v != "" && c.Network != "" && v != c.Network:
 			r = failf(fmt.Sprintf("reinstall with --set values.global.network=%s, or relabel: %s label namespace istio-system %s=%s --overwrite", c.Network, kc(c.Name), label.TopologyNetwork.Name, v),
-				"sidecars are injected with network %q (%s) but istio-system says %q", v, rev.InjectorConfigMap, c.Network)
+				"sidecars are injected with network %q (%s) but istio-system says %q", v, src, c.Network)
 		case v == "":
-			r = pass(fmt.Sprintf("%s sets no global.network: sidecars carry no network of their own, nothing conflicts", rev.InjectorConfigMap))
+			r = pass(fmt.Sprintf("%s sets no network: sidecars carry no network of their own, nothing conflicts", src))
 		case c.Network == "":
-			r = pass(fmt.Sprintf("%s sets network %s; istio-system has no network label (see network.namespace-label)", rev.InjectorConfigMap, v))
+			r = pass(fmt.Sprintf("%s sets network %s; istio-system has no network label (see network.namespace-label)", src, v))
 		default:
-			r = pass(fmt.Sprintf("%s network equals the namespace network: %s", rev.InjectorConfigMap, v))
+			r = pass(fmt.Sprintf("%s network equals the namespace network: %s", src, v))
 		}
 		r.Target = c.RevisionTarget(rev)
 		out = append(out, with(r, ev...))

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -29,7 +30,12 @@ const DefaultTrustDomain = "cluster.local"
 const (
 	meshConfigMapPrefix     = "istio"
 	injectorConfigMapPrefix = "istio-sidecar-injector"
-	istiodPrefix            = "istiod"
+	// valuesConfigMapPrefix is the chart's record of its Helm values
+	// (configmap-values.yaml; "for debugging purposes and external
+	// tooling"). The remote profile renders no injector ConfigMap, so it
+	// is where a remote's clusterName and remotePilotAddress are written.
+	valuesConfigMapPrefix = "values"
+	istiodPrefix          = "istiod"
 	// revisionTagWebhookPrefix names the webhooks of `istioctl tag set`
 	// (istioctl/pkg/tag, revision-tags-mwc.yaml).
 	revisionTagWebhookPrefix = "istio-revision-tag-"
@@ -64,9 +70,16 @@ type Revision struct {
 	// MeshConfig is the parsed `mesh` key (nil when absent or bad).
 	MeshConfig    *meshv1alpha1.MeshConfig
 	MeshConfigErr error
-	// InjectorValues are the parsed `values` key (nil when absent or bad).
-	InjectorValues map[string]any
-	InjectorErr    error
+	// InjectorValues are the parsed `values` key (nil when absent or bad);
+	// without an injector ConfigMap, the merged-values of the values
+	// ConfigMap. ValuesConfigMap and ValuesKey say where they were read.
+	InjectorValues             map[string]any
+	InjectorErr                error
+	ValuesConfigMap, ValuesKey string
+	// InjectCluster and InjectNetwork are what the injector webhook's path
+	// (/inject/cluster/<id>/net/<network>) sets as ISTIO_META_CLUSTER_ID
+	// and ISTIO_META_NETWORK (pkg/kube/inject/webhook.go parseInjectEnvs).
+	InjectCluster, InjectNetwork string
 	// Webhook is the revision's injector MutatingWebhookConfiguration, ""
 	// when none was seen; Tags are the revision tags pointing at it.
 	Webhook string
@@ -94,6 +107,9 @@ func (c *Cluster) RevisionTarget(r *Revision) string {
 	}
 	return "revision " + r.Name
 }
+
+// ValuesFrom names the ConfigMap key the values were read from.
+func (r *Revision) ValuesFrom() string { return r.ValuesConfigMap + " " + r.ValuesKey }
 
 // ValuesString reads a dotted path of the revision's injector values.
 func (r *Revision) ValuesString(path ...string) string {
@@ -202,8 +218,11 @@ func buildRevisions(inv *cluster.Inventory) (revs []*Revision, tags map[string]s
 			tags[tag] = rev
 			continue
 		}
-		if r, ok := byName[rev]; ok && r.Webhook == "" {
+		// A revision's own webhook: on a remote cluster it is all there
+		// is of the revision besides the values ConfigMap.
+		if r := get(rev); r.Webhook == "" {
 			r.Webhook = w.Name
+			r.InjectCluster, r.InjectNetwork = injectEnvs(w)
 		}
 	}
 	for tag, rev := range tags {
@@ -234,7 +253,11 @@ func readConfig(inv *cluster.Inventory, r *Revision) {
 	}
 	if cm := inv.ConfigMap(r.InjectorConfigMap); cm != nil {
 		r.HasInjectorConfigMap = true
-		r.InjectorValues, r.InjectorErr = parseInjectorValues(cm.Name, cm.Data)
+		r.ValuesConfigMap, r.ValuesKey = cm.Name, "values"
+		r.InjectorValues, r.InjectorErr = parseInjectorValues(cm.Name, "values", cm.Data)
+	} else if cm := inv.ConfigMap(revisioned(valuesConfigMapPrefix, r.Name)); cm != nil && cm.Labels[label.IoIstioRev.Name] != "" {
+		r.ValuesConfigMap, r.ValuesKey = cm.Name, "merged-values"
+		r.InjectorValues, r.InjectorErr = parseInjectorValues(cm.Name, "merged-values", cm.Data)
 	}
 	if r.Istiod != nil {
 		r.Version = imageTag(r.Istiod)
@@ -244,12 +267,14 @@ func readConfig(inv *cluster.Inventory, r *Revision) {
 		}
 	} else {
 		switch id := r.ValuesString("global", "multiCluster", "clusterName"); {
+		case r.InjectCluster != "":
+			r.ID, r.IDSource = r.InjectCluster, "injection path of webhook "+r.Webhook
 		case id != "":
-			r.ID, r.IDSource = id, r.InjectorConfigMap+" values global.multiCluster.clusterName"
+			r.ID, r.IDSource = id, r.ValuesFrom()+" global.multiCluster.clusterName"
 		case r.InjectorErr != nil:
 			r.ID, r.IDSource = "", "unknown: "+r.InjectorErr.Error()
 		default:
-			r.ID, r.IDSource = DefaultClusterID, "default (no clusterName in "+r.InjectorConfigMap+" values)"
+			r.ID, r.IDSource = DefaultClusterID, "default (no clusterName in the injector values or webhook path)"
 		}
 	}
 	if r.Version == "" {
@@ -261,6 +286,9 @@ func readConfig(inv *cluster.Inventory, r *Revision) {
 	}
 	r.TrustDomainAliases = r.MeshConfig.GetTrustDomainAliases()
 	r.Network = r.ValuesString("global", "network")
+	if r.InjectNetwork != "" {
+		r.Network = r.InjectNetwork
+	}
 	// The injection template sets ISTIO_META_MESH_ID from global.meshID,
 	// else the trust domain (istio-discovery/files/injection-template.yaml);
 	// the chart writes the same meshID into defaultConfig.meshId.
@@ -268,7 +296,7 @@ func readConfig(inv *cluster.Inventory, r *Revision) {
 	case r.MeshConfig.GetDefaultConfig().GetMeshId() != "":
 		r.MeshID, r.MeshIDSource = r.MeshConfig.GetDefaultConfig().GetMeshId(), r.MeshConfigMap+" defaultConfig.meshId"
 	case r.ValuesString("global", "meshID") != "":
-		r.MeshID, r.MeshIDSource = r.ValuesString("global", "meshID"), r.InjectorConfigMap+" values global.meshID"
+		r.MeshID, r.MeshIDSource = r.ValuesString("global", "meshID"), r.ValuesFrom()+" global.meshID"
 	default:
 		r.MeshID, r.MeshIDSource = r.TrustDomain, "default (the trust domain)"
 	}
@@ -316,19 +344,56 @@ func parseMeshConfig(name string, data map[string]string) (*meshv1alpha1.MeshCon
 // parseInjectorValues parses the `values` key of an injector ConfigMap as
 // istiod does: YAML, of which the chart's JSON is a subset
 // (pkg/kube/inject/webhook.go NewValuesConfig). A missing key is no error.
-func parseInjectorValues(name string, data map[string]string) (map[string]any, error) {
-	text, ok := data["values"]
+func parseInjectorValues(name, key string, data map[string]string) (map[string]any, error) {
+	text, ok := data[key]
 	if !ok {
 		return nil, nil
 	}
 	if len(text) > maxConfigBytes {
-		return nil, fmt.Errorf("ConfigMap %s/%s key values is %d bytes, more than meshdoctor reads (%d)", cluster.IstioNamespace, name, len(text), maxConfigBytes)
+		return nil, fmt.Errorf("ConfigMap %s/%s key %s is %d bytes, more than meshdoctor reads (%d)", cluster.IstioNamespace, name, key, len(text), maxConfigBytes)
 	}
 	var v map[string]any
 	if err := yaml.Unmarshal([]byte(text), &v); err != nil {
-		return nil, fmt.Errorf("ConfigMap %s/%s key values does not parse: %w", cluster.IstioNamespace, name, err)
+		return nil, fmt.Errorf("ConfigMap %s/%s key %s does not parse: %w", cluster.IstioNamespace, name, key, err)
 	}
 	return v, nil
+}
+
+// injectEnvs reads cluster and network from an injector webhook's path,
+// /inject/cluster/<id>/net/<network>, as istiod's injection handler does
+// (pkg/kube/inject/webhook.go parseInjectEnvs: key/value pairs after
+// /inject, "--slash--" standing for "/"; the deprecated :ENV: form is not
+// read).
+func injectEnvs(w cluster.WebhookConfig) (clusterID, network string) {
+	for _, wh := range w.Webhooks {
+		path := ""
+		switch {
+		case wh.Service != nil:
+			path = wh.Service.Path
+		case wh.URL != "":
+			if u, err := url.Parse(wh.URL); err == nil {
+				path = u.Path
+			}
+		}
+		parts := strings.SplitN(strings.TrimSuffix(path, "/"), "/", 3)
+		if len(parts) < 3 || strings.HasPrefix(parts[2], ":ENV:") {
+			continue
+		}
+		kv := strings.Split(parts[2], "/")
+		for i := 0; i+1 < len(kv); i += 2 {
+			v := strings.ReplaceAll(kv[i+1], "--slash--", "/")
+			switch kv[i] {
+			case "cluster":
+				clusterID = v
+			case "net":
+				network = v
+			}
+		}
+		if clusterID != "" || network != "" {
+			return clusterID, network
+		}
+	}
+	return "", ""
 }
 
 // pickRevision chooses the revision that speaks for the cluster: the one

@@ -108,6 +108,24 @@ func TestRevisions(t *testing.T) {
 			revs: []want{{"1-31", "", "istio-1-31", "istio-sidecar-injector-1-31", "mesh1", "cluster.local", "remote-1", "1.31.0", "", ""}},
 			rep:  "1-31",
 		},
+		{
+			// istioctl manifest generate --set profile=remote renders no
+			// istio or istio-sidecar-injector ConfigMap: the webhook's path
+			// carries the cluster and network, the values ConfigMap the rest.
+			name: "remote profile: webhook injection path and values ConfigMap",
+			inv: cluster.Inventory{
+				ConfigMaps: []corev1.ConfigMap{func() corev1.ConfigMap {
+					cm := configMap("values", "merged-values", `{"global":{"meshID":"mesh1","tag":"1.31.0","remotePilotAddress":"10.0.0.1","multiCluster":{"clusterName":"remote-1"}}}`)
+					cm.Labels = map[string]string{"istio.io/rev": "default"}
+					return cm
+				}()},
+				MutatingWebhooks: []cluster.WebhookConfig{{Name: "istio-sidecar-injector", Labels: map[string]string{"istio.io/rev": "default"},
+					Webhooks: []cluster.Webhook{{Name: "rev.namespace.sidecar-injector.istio.io",
+						Service: &cluster.WebhookService{Namespace: "istio-system", Name: "istiod", Path: "/inject/cluster/remote-1/net/network1", Port: 443}}}}},
+			},
+			revs: []want{{"default", "", "istio", "istio-sidecar-injector", "mesh1", "cluster.local", "remote-1", "1.31.0", "istio-sidecar-injector", ""}},
+			rep:  "default",
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,6 +150,10 @@ func TestRevisions(t *testing.T) {
 			}
 			if c.Rev == nil || c.Rev.Name != tc.rep {
 				t.Errorf("representative revision %v, want %s", c.Rev, tc.rep)
+			}
+			if tc.name == "remote profile: webhook injection path and values ConfigMap" &&
+				(c.Rev.Network != "network1" || c.ValuesString("global", "remotePilotAddress") != "10.0.0.1") {
+				t.Errorf("network %q, remotePilotAddress %q", c.Rev.Network, c.ValuesString("global", "remotePilotAddress"))
 			}
 			if c.MeshID != c.Rev.MeshID || c.TrustDomain != c.Rev.TrustDomain || c.ID != c.Rev.ID || c.Version != c.Rev.Version {
 				t.Errorf("cluster identity %s/%s/%s/%s is not its representative revision's", c.MeshID, c.TrustDomain, c.ID, c.Version)
