@@ -36,9 +36,6 @@ const (
 	// is where a remote's clusterName and remotePilotAddress are written.
 	valuesConfigMapPrefix = "values"
 	istiodPrefix          = "istiod"
-	// revisionTagWebhookPrefix names the webhooks of `istioctl tag set`
-	// (istioctl/pkg/tag, revision-tags-mwc.yaml).
-	revisionTagWebhookPrefix = "istio-revision-tag-"
 )
 
 // revisioned is name for the default revision and name-<rev> otherwise.
