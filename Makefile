@@ -6,20 +6,32 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PKGS        := ./...
 
-.PHONY: all build test unit lint bench demo demo-record envoy-fixtures testbin e2e playground clean
+.PHONY: all build test unit lint bench demo demo-record envoy-fixtures testbin e2e playground clean junit-consumer
 
 all: build
 
+# The version stamped into the binary (meshdoctor version): the nearest tag,
+# else the commit; go install takes them from Go's build information instead.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE    ?= $(shell git log -1 --format=%cI 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+
 build:
-	$(GO) build -o bin/meshdoctor ./cmd/meshdoctor
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/meshdoctor ./cmd/meshdoctor
 
 ## test: lint, build the integration binaries (cached), then every test tier.
-test: lint testbin
+test: lint testbin junit-consumer
 	$(GO) test -count=1 -timeout 40m $(PKGS)
 
 ## unit: only the fast tiers (no API servers); tests that need them skip and say why.
 unit:
 	MESHDOCTOR_NO_TESTENV=1 $(GO) test -count=1 $(PKGS)
+
+## junit-consumer: the JUnit consumer from npm (test-results-parser) that the CLI tests read --junit output with
+junit-consumer:
+	@if ! command -v npm >/dev/null; then echo "npm not found: TestJUnitConsumerCounts will skip"; \
+	elif [ ! -d hack/junit/node_modules/test-results-parser ]; then npm ci --prefix hack/junit --no-audit --no-fund; fi
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -33,7 +45,9 @@ bench:
 
 ## demo: the TUI (or the table, when not on a terminal) on the recorded demo mesh.
 demo:
-	$(GO) run ./cmd/meshdoctor --from testdata/demo/mesh.tar.gz
+	@$(GO) run ./cmd/meshdoctor --from testdata/demo/mesh.tar.gz; code=$$?; \
+	  if [ $$code = 1 ]; then echo "(exit 1: meshdoctor found failures; the demo mesh is broken on purpose)" >&2; \
+	  elif [ $$code != 0 ]; then exit $$code; fi
 
 ## demo-record: re-record the demo from the integration environment (root, make testbin)
 demo-record: testbin

@@ -190,6 +190,50 @@ func TestIstiodOracle(t *testing.T) {
 		wantIstiodResult(t, got, "endpoints.proxy-table@cluster-2", checks.Fail, "remote-pod-ip 10.214.101.5:5000")
 	})
 
+	t.Run("sidecar-without-network", func(t *testing.T) {
+		cs := setUp(t)
+		// cluster-1's sleep was injected without a network (no
+		// values.global.network: ISTIO_META_CLUSTER_ID but no
+		// ISTIO_META_NETWORK), so istiod sees a proxy on network "" and
+		// sends it gateways even for its own cluster's pods (ep_filters.go
+		// forceGateway).
+		cs[0].network = ""
+		ctx := context.Background()
+		pods := e.Cluster("cluster-1").Admin.CoreV1().Pods("sample")
+		old, err := pods.Get(ctx, "sleep-5d8b6c4b8-cluster-1", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		zero := int64(0)
+		if err := pods.Delete(ctx, old.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+			t.Fatal(err)
+		}
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: old.Name, Namespace: old.Namespace, Labels: old.Labels}, Spec: *old.Spec.DeepCopy()}
+		for i := range p.Spec.Containers {
+			if p.Spec.Containers[i].Name == "istio-proxy" {
+				p.Spec.Containers[i].Env = []corev1.EnvVar{{Name: "ISTIO_META_CLUSTER_ID", Value: "cluster-1"}}
+			}
+		}
+		created, err := pods.Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created.Status = old.Status
+		if _, err := pods.UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		start(t, cs)
+		dumps := serve(t, cs, func(c *oracleCluster, eps []envoyadmin.Endpoint) bool { return len(eps) >= 2 })
+		// The oracle: cluster-1's own pod reaches its sidecar through
+		// cluster-1's gateway.
+		if !strings.Contains(string(dumps["cluster-1"]), `"10.214.1.10"`) || strings.Contains(string(dumps["cluster-1"]), `"10.214.101.5"`) {
+			t.Fatalf("istiod did not route cluster-1's own pod through its gateway for a sidecar without a network:\n%s", dumps["cluster-1"])
+		}
+		got := check(t)
+		wantIstiodResult(t, got, "endpoints.proxy-table@cluster-1", checks.Pass, "")
+		wantIstiodResult(t, got, "endpoints.proxy-table@cluster-2", checks.Pass, "")
+	})
+
 	t.Run("gateway-address-removed", func(t *testing.T) {
 		cs := setUp(t)
 		// cluster-2's east-west gateway has no address: network2 is not in

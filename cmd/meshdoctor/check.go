@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -25,16 +24,20 @@ import (
 type CheckOptions struct {
 	IO IO
 
-	Kubeconfig   string
-	Contexts     []string
-	Output       string
-	JUnitFile    string
-	Timeout      time.Duration
-	ProbeTimeout time.Duration
-	NoNetwork    bool
-	Strict       bool
-	Wait         time.Duration
-	Only, Skip   []string
+	Kubeconfig string
+	Contexts   []string
+	Output     string
+	JUnitFile  string
+	// JUnitWarnAsFailure reports warnings as failures in the JUnit file.
+	JUnitWarnAsFailure bool
+	Timeout            time.Duration
+	ProbeTimeout       time.Duration
+	NoNetwork          bool
+	Strict             bool
+	// Quiet turns off the progress line and the --wait attempt lines.
+	Quiet      bool
+	Wait       time.Duration
+	Only, Skip []string
 	// GatewayAddrs overrides gateway addresses: context=address.
 	GatewayAddrs  []string
 	ProbeSelector string
@@ -80,9 +83,11 @@ func newCheckCmd(streams IO, runF func(context.Context, *CheckOptions) error) *c
 		},
 	}
 	addRunFlags(cmd, o)
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "table, short (warnings and failures only), wide, or json (default table)")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "table, short (warnings and failures only), wide, json or yaml (default table)")
 	cmd.Flags().StringVar(&o.JUnitFile, "junit", "", "also write a JUnit XML report to this file")
+	cmd.Flags().BoolVar(&o.JUnitWarnAsFailure, "junit-warn-as-failure", false, "in the JUnit file, report warnings as failures")
 	cmd.Flags().BoolVar(&o.Strict, "strict", false, "exit 1 on warnings too")
+	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "no progress on stderr (shown only when stderr is a terminal) and no --wait attempt lines")
 	cmd.Flags().DurationVar(&o.Wait, "wait", 0, "re-run until no check fails or this time is up")
 	cmd.Flags().StringVar(&o.From, "from", "", "check a snapshot file (meshdoctor snapshot) instead of live clusters")
 	return cmd
@@ -107,6 +112,7 @@ func addRunFlags(cmd *cobra.Command, o *CheckOptions) {
 	f.StringVar(&o.DeployProbes, "deploy-probes", "", "NAMESPACE: create a sleep pod per cluster there for the curl probes and delete it afterwards, also on Ctrl-C (the only write meshdoctor makes)")
 	f.StringVar(&o.ProbeImage, "probe-image", "curlimages/curl:8.10.1", "image of the pods --deploy-probes creates")
 	f.DurationVar(&o.DeployTimeout, "deploy-timeout", 90*time.Second, "how long a deployed probe pod may take to run")
+	registerCompletions(cmd, o)
 }
 
 // Complete fills defaults.
@@ -133,9 +139,9 @@ func (o *CheckOptions) Complete() error {
 // Validate rejects bad combinations.
 func (o *CheckOptions) Validate() error {
 	switch o.Output {
-	case "table", "short", "wide", "json":
+	case "table", "short", "wide", "json", "yaml":
 	default:
-		return fmt.Errorf("--output %q: want table, short, wide or json", o.Output)
+		return fmt.Errorf("--output %q: want table, short, wide, json or yaml", o.Output)
 	}
 	if o.Timeout <= 0 || o.ProbeTimeout <= 0 {
 		return errors.New("--timeout and --probe-timeout must be positive")
@@ -167,18 +173,26 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	}
 	defer src.close()
 	deadline := time.Now().Add(o.Wait)
+	prog := newProgress(o.IO, o.Quiet, nil)
 	var m *mesh.Mesh
 	var results []checks.Result
-	for {
+	const pause = 5 * time.Second
+	for attempt := 1; ; attempt++ {
+		if src.contexts > 0 {
+			prog.reading(src.contexts, o.Timeout)
+		}
 		m = src.mesh(ctx)
-		results = o.runner().Run(ctx, src.env(m), nil)
+		prog.read(m)
+		r := o.runner()
+		results = r.Run(ctx, src.env(m), prog.observer(len(r.Checks)))
+		prog.clear()
 		if o.Wait == 0 || !anyFailed(results) || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
-		slog.Info("checks failing, running again", "left", time.Until(deadline).Round(time.Second))
+		prog.attempt(attempt, results, time.Until(deadline), pause)
 		select {
 		case <-ctx.Done():
-		case <-time.After(5 * time.Second):
+		case <-time.After(pause):
 		}
 	}
 	if err := o.write(m, results, src.name); err != nil {
@@ -212,6 +226,7 @@ func (o *CheckOptions) env(m *mesh.Mesh, clients []*cluster.Client, deployErrs m
 		NoNetwork:        o.NoNetwork,
 		RemoteAccess:     cluster.RemoteAccess(o.ProbeTimeout),
 		GatewayOverrides: o.overrides,
+		Resolver:         checks.SystemResolver{Timeout: o.Timeout},
 		Probe: func(ctx context.Context, t probe.GatewayTarget) []probe.PortResult {
 			return probe.ProbeGateway(ctx, dialer, t, o.ProbeTimeout)
 		},
@@ -268,16 +283,20 @@ func verdict(m *mesh.Mesh, rs []checks.Result, strict bool) error {
 func (o *CheckOptions) write(m *mesh.Mesh, rs []checks.Result, source string) error {
 	meta := metaOf(m, source)
 	if o.JUnitFile != "" {
-		if err := writeFile(o.JUnitFile, func(f *os.File) error { return report.JUnit(f, meta, rs) }); err != nil {
+		if err := writeFile(o.JUnitFile, func(f *os.File) error {
+			return report.JUnit(f, meta, rs, report.JUnitOptions{WarnAsFailure: o.JUnitWarnAsFailure})
+		}); err != nil {
 			return fmt.Errorf("write JUnit report: %w", err)
 		}
 	}
 	switch o.Output {
 	case "json":
 		return report.JSON(o.IO.Out, meta, rs)
+	case "yaml":
+		return report.YAML(o.IO.Out, meta, rs)
 	default:
 		color := o.IO.OutIsTTY && os.Getenv("NO_COLOR") == ""
-		return report.Table(o.IO.Out, meta, rs, report.TableOptions{Short: o.Output == "short", Wide: o.Output == "wide", Color: color})
+		return report.Table(o.IO.Out, meta, rs, report.TableOptions{Short: o.Output == "short", Wide: o.Output == "wide", Color: color, Width: o.IO.OutWidth})
 	}
 }
 
@@ -295,7 +314,7 @@ func writeFile(path string, fn func(*os.File) error) error {
 
 func metaOf(m *mesh.Mesh, source string) report.Meta {
 	host, _ := os.Hostname()
-	meta := report.Meta{Tool: "meshdoctor", Version: version, GeneratedAt: time.Now().UTC(), Topology: m.Topology(), Source: source, Hostname: host}
+	meta := report.Meta{Tool: "meshdoctor", Version: versionString(), GeneratedAt: time.Now().UTC(), Topology: m.Topology(), Source: source, Hostname: host}
 	for _, c := range m.Clusters {
 		meta.Contexts = append(meta.Contexts, report.ContextInfo{Name: c.Name, Server: c.Inv.Server, ClusterID: c.ID,
 			Network: c.Network, Role: string(c.Role), Version: c.Version})

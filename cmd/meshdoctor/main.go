@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 )
@@ -40,15 +42,31 @@ func (e *exitError) Error() string {
 }
 func (e *exitError) Unwrap() error { return e.err }
 
-// version is set with -ldflags "-X main.version=...".
-var version = "dev"
-
 // IO is the streams a command uses.
 type IO struct {
 	In          io.Reader
 	Out, ErrOut io.Writer
 	// OutIsTTY: stdout is a terminal (TUI and colours allowed).
 	OutIsTTY bool
+	// ErrIsTTY: stderr is a terminal (progress lines allowed).
+	ErrIsTTY bool
+	// OutWidth is the width the table is fitted to: $COLUMNS when set, else
+	// the terminal's width when stdout is one, else 0 (no limit: piped to a
+	// file or a program, nothing is wrapped or cut).
+	OutWidth int
+}
+
+// outWidth is IO.OutWidth for stdout.
+func outWidth(f *os.File, tty bool) int {
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	if tty {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			return w
+		}
+	}
+	return 0
 }
 
 func main() {
@@ -58,7 +76,8 @@ func main() {
 func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	streams := IO{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, OutIsTTY: isTerminal(os.Stdout)}
+	tty := isTerminal(os.Stdout)
+	streams := IO{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, OutIsTTY: tty, ErrIsTTY: isTerminal(os.Stderr), OutWidth: outWidth(os.Stdout, tty)}
 	root := newRootCmd(streams)
 	err := root.ExecuteContext(ctx)
 	return exitCode(err, streams.ErrOut)
@@ -114,13 +133,4 @@ behaves like "meshdoctor check".`,
 	root.AddCommand(newCheckCmd(streams, nil), newChecksCmd(streams), newSnapshotCmd(streams), newVersionCmd(streams))
 	attachRootRun(root, streams)
 	return root
-}
-
-func newVersionCmd(streams IO) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print meshdoctor's version",
-		Args:  cobra.NoArgs,
-		Run:   func(*cobra.Command, []string) { fmt.Fprintln(streams.Out, "meshdoctor", version) },
-	}
 }

@@ -131,7 +131,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"malformed kubeconfig", []string{"check", "--kubeconfig", bad}, "kubeconfig"},
 		{"kubeconfig without contexts", []string{"check", "--kubeconfig", empty}, "no contexts"},
 		{"unknown context", []string{"check", "--kubeconfig", empty, "--context", "nope"}, "nope"},
-		{"bad output format", []string{"check", "-o", "yaml"}, "--output"},
+		{"bad output format", []string{"check", "-o", "xml"}, "--output"},
 		{"bad check glob", []string{"check", "--only", "["}, "pattern"},
 		{"truncated snapshot", []string{"check", "--from", trunc}, "snapshot"},
 		{"missing snapshot", []string{"check", "--from", filepath.Join(dir, "none.tar.gz")}, "no such file"},

@@ -63,7 +63,7 @@ func (o *SnapshotOptions) Run(ctx context.Context) error {
 	o.runner().Run(ctx, env, nil)
 	host, _ := os.Hostname()
 	s := &snapshot.Snapshot{
-		Manifest: snapshot.Manifest{TakenAt: taken, Tool: "meshdoctor", Version: version, Vantage: checks.Vantage + " " + host,
+		Manifest: snapshot.Manifest{TakenAt: taken, Tool: "meshdoctor", Version: versionString(), Vantage: checks.Vantage + " " + host,
 			GatewayOverrides: o.overrides},
 		Inventories: invs,
 		Network:     rec.Network(),
@@ -101,8 +101,13 @@ func (o *CheckOptions) snapshotSource() (*runSource, error) {
 		}
 	}
 	probeFn, accessFn := s.Replay()
+	var names []string
+	for _, inv := range invs {
+		names = append(names, inv.Context)
+	}
 	return &runSource{
 		close: func() {},
+		names: names,
 		name:  fmt.Sprintf("snapshot %s taken %s from %s", o.From, s.Manifest.TakenAt.Format(time.RFC3339), s.Manifest.Vantage),
 		mesh:  func(context.Context) *mesh.Mesh { return mesh.Build(invs) },
 		env: func(m *mesh.Mesh) *checks.Env {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -45,24 +47,22 @@ func (o *CheckOptions) RunTUI(ctx context.Context) error {
 		return &exitError{code: exitUsage, err: err}
 	}
 	defer src.close()
-	first := src.mesh(ctx)
-	header := ui.Header{Topology: first.Topology(), Networks: first.Networks(), Source: src.name}
-	for _, c := range first.Clusters {
-		header.Contexts = append(header.Contexts, c.Name)
-	}
-	var last *mesh.Mesh = first
-	used := false
+	// The clusters are read inside the first run, so that the first frame
+	// comes at once and says what is being read.
+	header := ui.Header{Topology: "…", Source: src.name, Contexts: src.names}
+	var mu sync.Mutex
+	var last *mesh.Mesh
 	opts := ui.Options{
 		Catalogue: o.catalogue,
 		Header:    header,
 		NoColor:   os.Getenv("NO_COLOR") != "",
 		Source: ui.ObserverSource(func(ctx context.Context, only []string, obs checks.Observer) {
-			m := first
-			if used {
-				m = src.mesh(ctx) // a rerun reads the clusters again
-			}
-			used = true
+			obs(checks.Event{Kind: checks.InventoryStarted, Contexts: src.names})
+			m := src.mesh(ctx) // every run reads the clusters again
+			obs(checks.Event{Kind: checks.InventoryRead, Mesh: m})
+			mu.Lock()
 			last = m
+			mu.Unlock()
 			r := o.runner()
 			if len(only) > 0 {
 				sel, err := checks.Select(o.catalogue, only, nil)
@@ -74,14 +74,16 @@ func (o *CheckOptions) RunTUI(ctx context.Context) error {
 		}),
 		Export: func(format string, rs []checks.Result) (string, error) {
 			stamp := time.Now().Format("20060102-150405")
+			mu.Lock()
 			meta := metaOf(last, src.name)
+			mu.Unlock()
 			switch format {
 			case "json":
 				path := "meshdoctor-" + stamp + ".json"
 				return path, writeFile(path, func(f *os.File) error { return report.JSON(f, meta, rs) })
 			case "junit":
 				path := "meshdoctor-" + stamp + ".xml"
-				return path, writeFile(path, func(f *os.File) error { return report.JUnit(f, meta, rs) })
+				return path, writeFile(path, func(f *os.File) error { return report.JUnit(f, meta, rs, report.JUnitOptions{}) })
 			}
 			return "", fmt.Errorf("unknown export format %q", format)
 		},
@@ -90,6 +92,11 @@ func (o *CheckOptions) RunTUI(ctx context.Context) error {
 	if err != nil {
 		return &exitError{code: exitUsage, err: fmt.Errorf("tui: %w", err)}
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	if last == nil {
+		return &exitError{code: exitCouldNotRun, err: errors.New("quit before the clusters were read")}
+	}
 	return verdict(last, results, o.Strict)
 }
 
@@ -97,8 +104,12 @@ func (o *CheckOptions) RunTUI(ctx context.Context) error {
 // clusters or a snapshot.
 type runSource struct {
 	name string
-	mesh func(ctx context.Context) *mesh.Mesh
-	env  func(m *mesh.Mesh) *checks.Env
+	// contexts is how many clusters mesh reads (0: a snapshot, read at
+	// once); names are the contexts, for the TUI's first frame.
+	contexts int
+	names    []string
+	mesh     func(ctx context.Context) *mesh.Mesh
+	env      func(m *mesh.Mesh) *checks.Env
 	// close undoes what the source did (deployed probe pods).
 	close func()
 }
@@ -112,7 +123,9 @@ func (o *CheckOptions) source(ctx context.Context) (*runSource, error) {
 		return nil, err
 	}
 	src := &runSource{
-		name: "live",
+		name:     "live",
+		contexts: len(clients),
+		names:    contextNames(clients),
 		mesh: func(ctx context.Context) *mesh.Mesh {
 			return mesh.Build(cluster.CollectAll(ctx, clients, cluster.CollectOptions{ProbeSelector: o.ProbeSelector}))
 		},
@@ -130,4 +143,12 @@ func (o *CheckOptions) source(ctx context.Context) (*runSource, error) {
 	}
 	src.env = func(m *mesh.Mesh) *checks.Env { return o.env(m, clients, deployErrs) }
 	return src, nil
+}
+
+func contextNames(clients []*cluster.Client) []string {
+	names := make([]string, len(clients))
+	for i, c := range clients {
+		names[i] = c.Context
+	}
+	return names
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,22 +65,84 @@ func TestTUIInARealTerminal(t *testing.T) {
 		}
 	}
 	tmux("send-keys", "-t", "md", "q")
-	deadline := time.Now().Add(10 * time.Second)
+	if code := waitExit(t, exitFile); code != "1" {
+		t.Errorf("TUI exited %s after showing failures, want 1", code)
+	}
+}
+
+// waitExit returns the exit code the tmux session's script wrote.
+func waitExit(t *testing.T, exitFile string) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(exitFile); err == nil {
-			if code := strings.TrimSpace(string(b)); code != "1" {
-				t.Errorf("TUI exited %s after showing failures, want 1", code)
-			}
-			return
+		if b, err := os.ReadFile(exitFile); err == nil && len(b) > 0 {
+			return strings.TrimSpace(string(b))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatal("the TUI did not quit on q")
+	return ""
+}
+
+// TestTUIFirstFrameBeforeTheClustersAnswer: against an API server that
+// never answers, the first frame already says which context is being read
+// and for how long; q quits (exit 3: nothing was read).
+func TestTUIFirstFrameBeforeTheClustersAnswer(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skipf("tmux not installed: %v", err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "meshdoctor")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	stall := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stall:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(stall); slow.Close() })
+	kc := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kc, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: slow, cluster: {server: %q}}]
+users: [{name: u, user: {token: not-a-secret}}]
+contexts: [{name: slow-cluster, context: {cluster: slow, user: u}}]
+current-context: slow-cluster
+`, slow.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "tmux.sock")
+	exitFile := filepath.Join(dir, "exit")
+	tmux := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	script := bin + " --kubeconfig " + kc + " --timeout 5m; echo $? > " + exitFile + "; sleep 30"
+	tmux("new-session", "-d", "-s", "md", "-x", "100", "-y", "30", "env", "TERM=xterm-256color", "KUBECONFIG=/dev/null", "sh", "-c", script)
+	t.Cleanup(func() { _ = exec.Command("tmux", "-S", sock, "kill-server").Run() })
+
+	waitFor(t, func() string { return tmux("capture-pane", "-p", "-t", "md") }, "reading 1 context")
+	screen := waitFor(t, func() string { return tmux("capture-pane", "-p", "-t", "md") }, "slow-cluster")
+	if !strings.Contains(screen, "meshdoctor") {
+		t.Errorf("first frame has no header:\n%s", screen)
+	}
+	tmux("send-keys", "-t", "md", "q")
+	if code := waitExit(t, exitFile); code != "3" {
+		t.Errorf("exit %s after quitting before the cluster answered, want 3", code)
+	}
 }
 
 func waitFor(t *testing.T, capture func() string, want string) string {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	// Generous: it polls for an event, and a busy machine may be slow.
+	deadline := time.Now().Add(time.Minute)
 	var screen string
 	for time.Now().Before(deadline) {
 		screen = capture()

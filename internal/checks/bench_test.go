@@ -80,6 +80,18 @@ func bigMesh(tb testing.TB, n, services, endpoints int) []*cluster.Inventory {
 			}
 			inv.Pods = append(inv.Pods, *p)
 		}
+		inv.GatewayPods = nil
+		for _, p := range tmpl.GatewayPods {
+			if p.Labels["topology.istio.io/network"] != "" {
+				labels := map[string]string{}
+				for k, v := range p.Labels {
+					labels[k] = v
+				}
+				labels["topology.istio.io/network"] = network
+				p.Labels, p.MetaNetwork = labels, network
+			}
+			inv.GatewayPods = append(inv.GatewayPods, p)
+		}
 		// Services present in every cluster (namespace sameness), with
 		// their endpoints spread over the clusters.
 		inv.EndpointSlices = nil

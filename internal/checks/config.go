@@ -3,18 +3,21 @@ package checks
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
+	"istio.io/api/label"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
+	"github.com/meshdoctor/meshdoctor/internal/mesh"
 )
 
 var configChecks = []Check{
 	{ID: "config.service-sameness", Title: "a Service defined in several clusters has the same type and ports", Scope: Mesh,
 		DependsOn: []string{ContextsReachable}, Needs: []string{cluster.ResServices}, Mesh: serviceSameness},
-	{ID: "config.serviceentry-gateway", Title: "ServiceEntries on port 15443 point at a current east-west gateway address", Scope: Mesh,
+	{ID: "config.serviceentry-gateway", Title: "ServiceEntries on a gateway port point at a current east-west gateway address and port", Scope: Mesh,
 		DependsOn: []string{"gateway.address"}, Needs: []string{cluster.ResServiceEntries}, Mesh: serviceEntryGateway},
 }
 
@@ -85,43 +88,77 @@ func serviceSameness(_ context.Context, env *Env) []Result {
 	return out
 }
 
+// serviceEntryGateway checks the ServiceEntry endpoints that send to a
+// gateway port: 15443 or the port a client dials of any discovered gateway
+// (a gatewayPort label, a NodePort gateway's nodePort).
 func serviceEntryGateway(_ context.Context, env *Env) []Result {
-	current := env.Mesh.GatewayAddresses()
+	type gwAt struct {
+		cluster *mesh.Cluster
+		gw      *mesh.Gateway
+	}
+	byAddr := map[string][]gwAt{}
+	ports := map[uint32]bool{mesh.DefaultGatewayPort: true}
 	var known []string
-	for a, c := range current {
-		known = append(known, a+" ("+c.Name+")")
+	for _, c := range env.Mesh.Reachable() {
+		for i := range c.Gateways {
+			g := &c.Gateways[i]
+			ports[uint32(g.Port)] = true
+			for _, a := range g.Addresses {
+				byAddr[a] = append(byAddr[a], gwAt{c, g})
+				known = append(known, fmt.Sprintf("%s:%d (%s)", a, g.Port, c.Name))
+			}
+		}
 	}
 	slices.Sort(known)
+	portNames := slices.Sorted(maps.Keys(ports))
 	var out []Result
 	checked := 0
 	for _, c := range env.Mesh.Reachable() {
 		for _, se := range c.Inv.ServiceEntries {
 			for _, we := range se.Spec.GetEndpoints() {
-				uses15443 := false
+				var used []uint32
 				for _, p := range we.GetPorts() {
-					uses15443 = uses15443 || p == 15443
+					if ports[p] {
+						used = append(used, p)
+					}
 				}
-				if !uses15443 || we.GetAddress() == "" {
+				if len(used) == 0 || we.GetAddress() == "" {
 					continue
 				}
+				slices.Sort(used)
 				checked++
 				addr := we.GetAddress()
 				target := fmt.Sprintf("%s/%s %s", se.Namespace, se.Name, addr)
-				if gc, ok := current[addr]; ok {
-					r := pass(fmt.Sprintf("endpoint %s:15443 is %s's east-west gateway", addr, gc.Name))
+				gws, ok := byAddr[addr]
+				if !ok {
+					r := failf(fmt.Sprintf("%s -n %s edit serviceentry %s: replace %s with a current gateway address (%s get svc -A -l %s)", kc(c.Name), se.Namespace, se.Name, addr, kc("<remote>"), label.TopologyNetwork.Name),
+						"ServiceEntry %s/%s sends to %s:%d, which is no cluster's east-west gateway address (stale after a gateway change?)", se.Namespace, se.Name, addr, used[0])
+					r.Cluster, r.Target = c.Name, target
+					out = append(out, with(r, Ev("hosts", strings.Join(se.Spec.GetHosts(), ",")), Ev("current gateways", strings.Join(known, ", "))))
+					continue
+				}
+				var match *gwAt
+				for i := range gws {
+					if slices.Contains(used, uint32(gws[i].gw.Port)) {
+						match = &gws[i]
+					}
+				}
+				if match != nil {
+					r := pass(fmt.Sprintf("endpoint %s:%d is %s's east-west gateway %s", addr, match.gw.Port, match.cluster.Name, match.gw.Name()))
 					r.Cluster, r.Target = c.Name, target
 					out = append(out, r)
 					continue
 				}
-				r := failf(fmt.Sprintf("%s -n %s edit serviceentry %s: replace %s with the current gateway address (%s get svc -n istio-system istio-eastwestgateway)", kc(c.Name), se.Namespace, se.Name, addr, kc("<remote>")),
-					"ServiceEntry %s/%s sends to %s:15443, which is no cluster's east-west gateway address (stale after a gateway change?)", se.Namespace, se.Name, addr)
+				g := gws[0]
+				r := failf(fmt.Sprintf("%s -n %s edit serviceentry %s: send to %s:%d", kc(c.Name), se.Namespace, se.Name, addr, g.gw.Port),
+					"ServiceEntry %s/%s sends to %s:%d, but %s's gateway %s there is reached on port %d", se.Namespace, se.Name, addr, used[0], g.cluster.Name, g.gw.Name(), g.gw.Port)
 				r.Cluster, r.Target = c.Name, target
-				out = append(out, with(r, Ev("hosts", strings.Join(se.Spec.GetHosts(), ",")), Ev("current gateway addresses", strings.Join(known, ", "))))
+				out = append(out, with(r, Ev("hosts", strings.Join(se.Spec.GetHosts(), ",")), Ev("current gateways", strings.Join(known, ", "))))
 			}
 		}
 	}
 	if checked == 0 {
-		return []Result{pass("no ServiceEntry endpoint uses port 15443")}
+		return []Result{pass(fmt.Sprintf("no ServiceEntry endpoint uses a gateway port (%v)", portNames))}
 	}
 	return out
 }

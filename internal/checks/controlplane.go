@@ -375,7 +375,7 @@ func remoteDiscovery(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 			"remote cluster has no global.remotePilotAddress: its injector and proxies cannot reach a primary istiod")}
 	}
 	for _, p := range env.Mesh.Primaries() {
-		if p.EastWest != nil && slices.Contains(p.EastWest.Addresses, addr) {
+		if p.GatewayWithAddress(addr) != nil {
 			return []Result{pass(fmt.Sprintf("discovery address %s is primary %s's east-west gateway", addr, p.Name),
 				Ev("remotePilotAddress", addr), Ev("primary", p.Name))}
 		}

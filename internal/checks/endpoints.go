@@ -5,7 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
@@ -130,34 +134,189 @@ func istiodNetworks(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		known[fmt.Sprintf("%s %s:%d", g.Network, g.Addr, g.Port)] = true
 		ev = append(ev, Ev(g.Network, fmt.Sprintf("%s:%d (%s)", g.Addr, g.Port, g.Cluster)))
 	}
-	var missing []string
+	hosts := resolveGatewayHosts(ctx, env, gws, true)
+	remedy := fmt.Sprintf("%s -n istio-system port-forward deploy/istiod 15014 & curl -s localhost:15014/debug/networkz", kc(c.Name))
+	var missing, unresolved []string
 	for _, o := range env.Mesh.Reachable() {
 		for _, g := range o.Gateways {
 			for _, a := range g.Addresses {
 				k := fmt.Sprintf("%s %s:%d", g.Network, a, g.Port)
-				if !known[k] {
-					missing = append(missing, k+" ("+o.Name+")")
+				if net.ParseIP(a) != nil {
+					if !known[k] {
+						missing = append(missing, k+" ("+o.Name+")")
+					}
+					continue
+				}
+				// A hostname (AWS ELB): istiod resolves it and lists the IPs
+				// (pilot/pkg/model/network.go resolveHostnameGateways).
+				hk := gatewayHostKey{network: g.Network, cluster: o.ID, host: a, port: g.Port}
+				r, ok := hosts[hk]
+				switch {
+				case ok && r.fromIstiod:
+					ev = append(ev, Ev(a, fmt.Sprintf("%s (%s)", strings.Join(r.ips, ", "), r.source)))
+				case ok && allKnown(known, g.Network, r.ips, g.Port):
+					ev = append(ev, Ev(a, fmt.Sprintf("%s (%s)", strings.Join(r.ips, ", "), r.source)))
+				case ok:
+					missing = append(missing, fmt.Sprintf("%s (%s; resolves here to %s)", k, o.Name, strings.Join(r.ips, ", ")))
+				default:
+					why := fmt.Sprintf("gateway %s could not be resolved from here; istiod resolves it, and its /debug/networkz lists no other gateway of network %q, cluster %s, port %d", a, g.Network, o.ID, g.Port)
+					if v, set := c.EnvValue("RESOLVE_HOSTNAME_GATEWAYS"); set && v == "false" {
+						why += "; this istiod has RESOLVE_HOSTNAME_GATEWAYS=false, so it drops hostname gateways"
+					}
+					unresolved = append(unresolved, why)
 				}
 			}
 		}
 	}
 	if len(missing) > 0 {
-		r := failf(fmt.Sprintf("%s -n istio-system port-forward deploy/istiod 15014 & curl -s localhost:15014/debug/networkz", kc(c.Name)),
-			"istiod does not know gateway(s) %s: cross-network endpoints get no gateway", strings.Join(missing, ", "))
+		r := failf(remedy, "istiod does not know gateway(s) %s: cross-network endpoints get no gateway", strings.Join(missing, ", "))
+		for _, u := range unresolved {
+			r.Evidence = append(r.Evidence, Ev("unresolved", u))
+		}
 		return []Result{with(r, ev...)}
+	}
+	if len(unresolved) > 0 {
+		return []Result{with(warnf(remedy, "%s", strings.Join(unresolved, "; ")), ev...)}
 	}
 	return []Result{pass(fmt.Sprintf("istiod knows all %d network gateways", len(gws)), ev...)}
 }
 
+func allKnown(known map[string]bool, network string, ips []string, port int) bool {
+	for _, ip := range ips {
+		if !known[fmt.Sprintf("%s %s:%d", network, ip, port)] {
+			return false
+		}
+	}
+	return len(ips) > 0
+}
+
+// Resolver looks up the addresses of a gateway hostname (an AWS ELB name in
+// a LoadBalancer Service's status). Tests pass a fake; the CLI passes
+// SystemResolver.
+type Resolver interface {
+	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// SystemResolver is the machine's resolver, each lookup bounded by Timeout
+// (5s when zero).
+type SystemResolver struct {
+	Resolver *net.Resolver // nil: net.DefaultResolver
+	Timeout  time.Duration
+}
+
+// LookupHost resolves host to its A and AAAA addresses.
+func (r SystemResolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res := r.Resolver
+	if res == nil {
+		res = net.DefaultResolver
+	}
+	addrs, err := res.LookupHost(ctx, host)
+	if err != nil {
+		return nil, fmt.Errorf("resolve gateway hostname %s: %w", host, err)
+	}
+	return addrs, nil
+}
+
+// gatewayHostKey names one hostname address of a network gateway the way
+// istiod keys the gateways it resolves: network, cluster, port.
+type gatewayHostKey struct {
+	network, cluster, host string
+	port                   int
+}
+
+type hostResolution struct {
+	ips        []string
+	source     string
+	fromIstiod bool
+}
+
+// maxGatewayHosts bounds the DNS lookups of one check: gateway hostnames
+// come from the clusters' Service status.
+const maxGatewayHosts = 16
+
+// resolveGatewayHosts maps every hostname address of the mesh's gateways to
+// IPs, as istiod does (pilot/pkg/model/network.go resolveHostnameGateways:
+// each resolved address becomes a gateway with the base gateway's network,
+// cluster and port). First from istiod's own /debug/networkz when it was read
+// (its entries of that network, cluster and port that are no IP gateway
+// address of the mesh), else through env.Resolver. A hostname in neither is
+// not in the map.
+func resolveGatewayHosts(ctx context.Context, env *Env, networkz []envoyadmin.NetworkGateway, haveNetworkz bool) map[gatewayHostKey]hostResolution {
+	literal := map[string]bool{} // "network cluster ip port" of IP gateways
+	var keys []gatewayHostKey
+	for _, o := range env.Mesh.Reachable() {
+		for _, g := range o.Gateways {
+			for _, a := range g.Addresses {
+				if net.ParseIP(a) != nil {
+					literal[fmt.Sprintf("%s %s %s %d", g.Network, o.ID, a, g.Port)] = true
+				} else {
+					keys = append(keys, gatewayHostKey{network: g.Network, cluster: o.ID, host: a, port: g.Port})
+				}
+			}
+		}
+	}
+	out := map[gatewayHostKey]hostResolution{}
+	lookups := 0
+	for _, k := range keys {
+		if haveNetworkz {
+			var ips []string
+			for _, n := range networkz {
+				if n.Network == k.network && n.Cluster == k.cluster && n.Port == k.port && net.ParseIP(n.Addr) != nil &&
+					!literal[fmt.Sprintf("%s %s %s %d", n.Network, n.Cluster, n.Addr, n.Port)] && !slices.Contains(ips, n.Addr) {
+					ips = append(ips, n.Addr)
+				}
+			}
+			if len(ips) > 0 {
+				out[k] = hostResolution{ips: ips, source: "resolved by istiod, /debug/networkz", fromIstiod: true}
+				continue
+			}
+		}
+		if env.Resolver == nil || lookups >= maxGatewayHosts {
+			continue
+		}
+		lookups++
+		addrs, err := env.Resolver.LookupHost(ctx, k.host)
+		var ips []string
+		for _, a := range addrs {
+			if net.ParseIP(a) != nil && !slices.Contains(ips, a) {
+				ips = append(ips, a)
+			}
+		}
+		if err == nil && len(ips) > 0 {
+			out[k] = hostResolution{ips: ips, source: "resolved from here by DNS"}
+		}
+	}
+	return out
+}
+
 // serviceInput builds the expected-table input of a service port as seen
-// from a sidecar in c.
-func serviceInput(m *mesh.Mesh, c *mesh.Cluster, ns, name string, port int32) envoyadmin.ExpectedInput {
-	in := envoyadmin.ExpectedInput{ProxyNetwork: c.Network, Service: fmt.Sprintf("%s.%s.svc.cluster.local", name, ns), Port: int(port),
+// from a sidecar in c on proxyNetwork; hosts maps hostname gateways to the
+// IPs istiod uses (resolveGatewayHosts).
+func serviceInput(m *mesh.Mesh, c *mesh.Cluster, proxyNetwork string, hosts map[gatewayHostKey]hostResolution, ns, name string, port int32) envoyadmin.ExpectedInput {
+	in := envoyadmin.ExpectedInput{ProxyNetwork: proxyNetwork, Service: fmt.Sprintf("%s.%s.svc.cluster.local", name, ns), Port: int(port),
 		Gateways: map[string][]envoyadmin.GatewayAddr{}}
+	dualStack := istiodDualStack(m, c)
 	for _, o := range m.Reachable() {
 		for _, g := range o.Gateways {
 			for _, a := range g.Addresses {
-				in.Gateways[g.Network] = append(in.Gateways[g.Network], envoyadmin.GatewayAddr{Address: a, Port: g.Port, Cluster: o.ID})
+				if net.ParseIP(a) != nil {
+					in.Gateways[g.Network] = append(in.Gateways[g.Network], envoyadmin.GatewayAddr{Address: a, Port: g.Port, Cluster: o.ID})
+					continue
+				}
+				r, ok := hosts[gatewayHostKey{network: g.Network, cluster: o.ID, host: a, port: g.Port}]
+				if !ok {
+					in.Gateways[g.Network] = append(in.Gateways[g.Network], envoyadmin.GatewayAddr{Address: a, Port: g.Port, Cluster: o.ID, Unresolved: true})
+					continue
+				}
+				for _, ip := range r.ips {
+					in.Gateways[g.Network] = append(in.Gateways[g.Network], envoyadmin.GatewayAddr{Address: ip, Port: g.Port, Cluster: o.ID})
+				}
 			}
 		}
 		svc := o.Inv.Service(ns, name)
@@ -170,10 +329,15 @@ func serviceInput(m *mesh.Mesh, c *mesh.Cluster, ns, name string, port int32) en
 				svcPort = &svc.Spec.Ports[i]
 			}
 		}
+		var svcSlices []discoveryv1.EndpointSlice
 		for _, es := range o.Inv.EndpointSlices {
-			if es.Namespace != ns || es.Labels[discoveryv1.LabelServiceName] != name {
-				continue
+			// endpointslice.go updateEndpointCacheForSlice: FQDN slices are not supported.
+			if es.Namespace == ns && es.Labels[discoveryv1.LabelServiceName] == name && es.AddressType != discoveryv1.AddressTypeFQDN {
+				svcSlices = append(svcSlices, es)
 			}
+		}
+		podIPs := dualStackPods(svcSlices, dualStack && len(svc.Spec.ClusterIPs) > 1)
+		for _, es := range svcSlices {
 			target := endpointPort(es, svcPort)
 			if target == 0 {
 				continue
@@ -182,13 +346,126 @@ func serviceInput(m *mesh.Mesh, c *mesh.Cluster, ns, name string, port int32) en
 				if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
 					continue
 				}
+				ips, dual := podIPs[podOf(ep)]
+				if dual && es.AddressType == discoveryv1.AddressTypeIPv6 {
+					continue // merged into the pod's IPv4 endpoint
+				}
 				for _, a := range ep.Addresses {
-					in.Endpoints = append(in.Endpoints, envoyadmin.RemoteEndpoint{IP: a, Port: target, Cluster: o.ID, Network: o.Network})
+					re := envoyadmin.RemoteEndpoint{IP: a, Port: target, Cluster: o.ID, Network: o.Network}
+					if dual {
+						for _, ip := range ips {
+							if ip != a {
+								re.Additional = append(re.Additional, ip)
+							}
+						}
+					}
+					in.Endpoints = append(in.Endpoints, re)
 				}
 			}
 		}
 	}
 	return in
+}
+
+// istiodDualStack reports whether the istiod serving a sidecar in c has
+// ISTIO_DUAL_STACK on (pilot/pkg/features EnableDualStack, parsed as a Go
+// bool, default false): c's own istiod, else, for a remote cluster, a
+// primary's.
+func istiodDualStack(m *mesh.Mesh, c *mesh.Cluster) bool {
+	on := func(x *mesh.Cluster) (bool, bool) {
+		v, ok := x.EnvValue("ISTIO_DUAL_STACK")
+		if !ok {
+			return false, x.Istiod != nil
+		}
+		b, err := strconv.ParseBool(v)
+		return err == nil && b, true
+	}
+	if c.Istiod != nil {
+		b, _ := on(c)
+		return b
+	}
+	for _, o := range m.Reachable() {
+		if o.Role == mesh.Primary {
+			if b, known := on(o); known {
+				return b
+			}
+		}
+	}
+	return false
+}
+
+type podKey struct{ namespace, name string }
+
+func podOf(ep discoveryv1.Endpoint) podKey {
+	if ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" {
+		return podKey{}
+	}
+	return podKey{ep.TargetRef.Namespace, ep.TargetRef.Name}
+}
+
+// dualStackPods mirrors endpointslice.go updateEndpointCacheForSlice with
+// ISTIO_DUAL_STACK on and a Service with more than one ClusterIP: a pod
+// with more than one IP is one IstioEndpoint carrying all its IPs, built from
+// its IPv4 slice entry, and its IPv6 slice entry is skipped. The inventory
+// holds the slices, not the pods, so a pod's IPs are the addresses its
+// targetRef has across the IPv4 and IPv6 slices.
+func dualStackPods(svcSlices []discoveryv1.EndpointSlice, enabled bool) map[podKey][]string {
+	if !enabled {
+		return nil
+	}
+	ips := map[podKey][]string{}
+	families := map[podKey]map[discoveryv1.AddressType]bool{}
+	for _, es := range svcSlices {
+		for _, ep := range es.Endpoints {
+			k := podOf(ep)
+			if k == (podKey{}) {
+				continue
+			}
+			if families[k] == nil {
+				families[k] = map[discoveryv1.AddressType]bool{}
+			}
+			families[k][es.AddressType] = true
+			ips[k] = append(ips[k], ep.Addresses...)
+		}
+	}
+	for k, f := range families {
+		if !f[discoveryv1.AddressTypeIPv4] || !f[discoveryv1.AddressTypeIPv6] {
+			delete(ips, k)
+		}
+	}
+	return ips
+}
+
+// proxyNetwork is the sidecar's network as istiod sees it,
+// proxy.Metadata.Network: the istio-proxy container's ISTIO_META_NETWORK,
+// which the injector writes from the pod's topology.istio.io/network label or
+// values.global.network (pkg/kube/inject/inject.go extractClusterAndNetwork,
+// injection-template.yaml), next to an ISTIO_META_CLUSTER_ID it always
+// writes. An injected sidecar without ISTIO_META_NETWORK has no network
+// (""), which ep_filters.go answers with gateways (forceGateway). When the
+// pod or an injected container spec is not in the inventory, the cluster's
+// network is assumed, and source says so.
+func proxyNetwork(c *mesh.Cluster, pod *corev1.Pod) (network, source string) {
+	if pod != nil {
+		for _, ct := range append(slices.Clone(pod.Spec.InitContainers), pod.Spec.Containers...) {
+			if ct.Name != "istio-proxy" {
+				continue
+			}
+			injected := false
+			for _, e := range ct.Env {
+				switch e.Name {
+				case "ISTIO_META_NETWORK":
+					return e.Value, "sidecar env ISTIO_META_NETWORK"
+				case "ISTIO_META_CLUSTER_ID":
+					injected = true
+				}
+			}
+			if injected {
+				return "", "sidecar injected without ISTIO_META_NETWORK: istiod sees no network and sends gateways (forceGateway)"
+			}
+		}
+	}
+	return c.Network, "assumed from the istio-system network label (no injected istio-proxy spec of the pod listed)"
 }
 
 func endpointPort(es discoveryv1.EndpointSlice, sp *corev1.ServicePort) int {
@@ -211,10 +488,17 @@ func proxyTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		return []Result{skipf("admin access not available")}
 	}
 	var ref envoyadmin.PodRef
+	var proxyPod *corev1.Pod
 	if ns, name, ok := strings.Cut(env.Probes.Proxy, "/"); ok {
 		ref = envoyadmin.PodRef{Context: c.Name, Namespace: ns, Name: name, Port: envoyadmin.EnvoyAdminPort}
+		for i := range c.Inv.Pods {
+			if p := &c.Inv.Pods[i]; p.Namespace == ns && p.Name == name {
+				proxyPod = p
+			}
+		}
 	} else {
 		pod, why := probePod(c)
+		proxyPod = pod
 		if pod == nil {
 			r := skipf("no sidecar to inspect: %s (or name one with --proxy namespace/pod)", why)
 			r.Remediation = deployHint(c)
@@ -253,41 +537,93 @@ func proxyTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 			via = "exec pilot-agent request (port-forward refused: " + why + ")"
 		}
 	}
+	network, networkSource := proxyNetwork(c, proxyPod)
+	hosts, hostEv := proxyGatewayHosts(ctx, env, c)
 	var out []Result
 	for _, t := range targets {
 		ns, name, _ := strings.Cut(t.service, "/")
 		port := servicePort(env.Mesh, ns, name)
-		in := serviceInput(env.Mesh, c, ns, name, port)
+		in := serviceInput(env.Mesh, c, network, hosts, ns, name, port)
 		want := envoyadmin.Expected(in)
 		got := table[in.ClusterName()]
-		deltas := append(envoyadmin.Diff(want, got, in), unlabelledLeaks(env.Mesh, c, got)...)
-		r := Result{Target: in.ClusterName(), Evidence: []Evidence{Ev("proxy", ref.String()), Ev("read via", via),
-			Ev("want", describeEndpoints(want)), Ev("got", describeEndpoints(got))}}
+		deltas := append(envoyadmin.Diff(want, got, in), unlabelledLeaks(env.Mesh, c, hosts, got)...)
+		r := Result{Target: in.ClusterName(), Evidence: append([]Evidence{Ev("proxy", ref.String()), Ev("read via", via),
+			Ev("proxy network", orNone(network)+" ("+networkSource+")"),
+			Ev("want", describeEndpoints(want)), Ev("got", describeEndpoints(got))}, hostEv...)}
 		if len(deltas) == 0 {
 			r.Status, r.Message = Pass, fmt.Sprintf("%d endpoints as expected (%s)", len(got), describeEndpoints(got))
 			out = append(out, r)
 			continue
 		}
 		severe := false
-		var parts []string
+		var parts, notes []string
 		for _, d := range deltas {
-			if d.Kind == envoyadmin.DeltaUnreachableNetwork {
-				parts = append(parts, fmt.Sprintf("%s (%s)", d.Kind, d.Detail))
-			} else {
-				parts = append(parts, fmt.Sprintf("%s %s:%d", d.Kind, d.Endpoint.Address, d.Endpoint.Port))
-			}
 			r.Evidence = append(r.Evidence, Ev(string(d.Kind), d.Detail))
+			switch d.Kind {
+			case envoyadmin.DeltaUnresolvedGateway:
+				notes = append(notes, d.Detail)
+				continue
+			case envoyadmin.DeltaUnreachableNetwork:
+				parts = append(parts, fmt.Sprintf("%s (%s)", d.Kind, d.Detail))
+			default:
+				parts = append(parts, fmt.Sprintf("%s %s", d.Kind, d.Endpoint.HostPort()))
+			}
 			severe = severe || d.Kind != envoyadmin.DeltaWeight && d.Kind != envoyadmin.DeltaUnhealthy
 		}
 		r.Status = Warn
 		if severe {
 			r.Status = Fail
 		}
+		if len(parts) == 0 {
+			r.Message = fmt.Sprintf("%d endpoints as expected (%s); %s", len(got), describeEndpoints(got), strings.Join(notes, "; "))
+			out = append(out, r)
+			continue
+		}
 		r.Message = "endpoint table differs: " + strings.Join(parts, "; ")
+		if len(notes) > 0 {
+			r.Message += "; " + strings.Join(notes, "; ")
+		}
 		r.Remediation = fmt.Sprintf("istioctl --context %s proxy-config endpoints %s -n %s --cluster '%s'", shellQuote(c.Name), ref.Name, ref.Namespace, in.ClusterName())
 		out = append(out, r)
 	}
 	return out
+}
+
+// proxyGatewayHosts maps the mesh's hostname gateways to IPs for the
+// expected table of a sidecar in c: from the /debug/networkz of the istiod
+// serving it (c's, else a primary's) when it can be read, else by DNS.
+func proxyGatewayHosts(ctx context.Context, env *Env, c *mesh.Cluster) (map[gatewayHostKey]hostResolution, []Evidence) {
+	hasHost := false
+	for a := range env.Mesh.GatewayAddresses() {
+		hasHost = hasHost || net.ParseIP(a) == nil
+	}
+	if !hasHost {
+		return nil, nil
+	}
+	servers := []*mesh.Cluster{c}
+	if c.Role != mesh.Primary {
+		servers = nil
+		for _, o := range env.Mesh.Reachable() {
+			if o.Role == mesh.Primary {
+				servers = append(servers, o)
+			}
+		}
+	}
+	var ev []Evidence
+	for _, s := range servers {
+		body, res := fetchDebug(ctx, env, s, envoyadmin.PathNetworkz)
+		if res != nil {
+			ev = append(ev, Ev("networkz of "+s.Name, res.Message))
+			continue
+		}
+		gws, err := envoyadmin.ParseNetworkz(bytes.NewReader(body))
+		if err != nil {
+			ev = append(ev, Ev("networkz of "+s.Name, err))
+			continue
+		}
+		return resolveGatewayHosts(ctx, env, gws, true), ev
+	}
+	return resolveGatewayHosts(ctx, env, nil, false), ev
 }
 
 func servicePort(m *mesh.Mesh, ns, name string) int32 {
@@ -310,11 +646,20 @@ func describeEndpoints(eps []envoyadmin.Endpoint) string {
 			break
 		}
 		x := fmt.Sprintf("%s:%d", e.Address, e.Port)
+		for _, a := range e.AdditionalAddresses {
+			x += "+" + a
+		}
+		if e.Tunnel != "" {
+			x += " via " + e.Tunnel
+		}
 		if e.SourceCluster != "" {
 			x += "@" + e.SourceCluster
 		}
 		if e.Weight > 1 {
 			x += fmt.Sprintf(" w%d", e.Weight)
+		}
+		if e.Priority > 0 {
+			x += fmt.Sprintf(" p%d", e.Priority)
 		}
 		s = append(s, x)
 	}
@@ -327,12 +672,17 @@ func describeEndpoints(eps []envoyadmin.Endpoint) string {
 // so the expected table (which takes networks from the same labels) agrees
 // with the sidecar; the traffic still cannot cross networks without the
 // gateway.
-func unlabelledLeaks(m *mesh.Mesh, c *mesh.Cluster, got []envoyadmin.Endpoint) []envoyadmin.Delta {
+func unlabelledLeaks(m *mesh.Mesh, c *mesh.Cluster, hosts map[gatewayHostKey]hostResolution, got []envoyadmin.Endpoint) []envoyadmin.Delta {
 	// Only where networks are in use: the proxy's own cluster is on one and
 	// the mesh has network gateways.
 	gateway := map[string]bool{}
 	for a := range m.GatewayAddresses() {
 		gateway[a] = true
+	}
+	for _, r := range hosts {
+		for _, ip := range r.ips {
+			gateway[ip] = true
+		}
 	}
 	if c.Network == "" || len(gateway) == 0 {
 		return nil

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"istio.io/api/annotation"
+	"istio.io/api/label"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	corev1 "k8s.io/api/core/v1"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
@@ -14,39 +16,123 @@ import (
 )
 
 var gatewayChecks = []Check{
-	{ID: "gateway.address", Title: "the east-west gateway Service has an external address", Scope: PerCluster,
+	{ID: "gateway.address", Title: "each east-west gateway Service has an address istiod can use", Scope: PerCluster,
 		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResServices}, Cluster: gatewayAddress},
-	{ID: "gateway.ports", Title: "the east-west gateway exposes 15443, 15012, 15017 and 15021", Scope: PerCluster,
+	{ID: "gateway.ports", Title: "each east-west gateway exposes its gatewayPort (15443), 15012, 15017 and 15021", Scope: PerCluster,
 		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResServices}, Cluster: gatewayPorts},
-	{ID: "gateway.cross-network", Title: "a Gateway exposes 15443 with TLS AUTO_PASSTHROUGH for *.local", Scope: PerCluster,
+	{ID: "gateway.cross-network", Title: "a Gateway exposes each east-west gateway's gatewayPort with TLS AUTO_PASSTHROUGH for *.local", Scope: PerCluster,
 		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResGateways, cluster.ResServices}, Cluster: crossNetworkGateway},
 }
 
-// gatewayApplies returns a skip result when the cluster has no east-west
-// gateway: whether one is needed is network.gateway-per-network's call.
-func gatewayApplies(c *mesh.Cluster) []Result {
-	if c.EastWest == nil {
-		return []Result{skipf("no %s Service in this cluster", mesh.EastWestGatewayName)}
+// gatewaysOf returns the cluster's east-west gateways (every Service istiod
+// takes as a network gateway, under any name in any namespace, and the ones
+// it ignores), or a skip result when there is none: whether one is needed is
+// network.gateway-per-network's call.
+func gatewaysOf(c *mesh.Cluster) ([]*mesh.Gateway, []Result) {
+	gws := c.EastWestGateways()
+	if len(gws) == 0 {
+		return nil, []Result{skipf("no network gateway in this cluster (no Service labelled %s)", label.TopologyNetwork.Name)}
 	}
-	return nil
+	return gws, nil
 }
 
-func gatewayAddress(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
-	if r := gatewayApplies(c); r != nil {
-		return r
+// forGateway names the gateway in a result when the cluster has several.
+func forGateway(r Result, g *mesh.Gateway, several bool, target string) Result {
+	switch {
+	case several && target != "":
+		r.Target = g.Name() + " " + target
+	case several:
+		r.Target = g.Name()
+	default:
+		r.Target = target
 	}
-	svc := c.EastWest.Service
-	ev := []Evidence{Ev("service", svc.Namespace+"/"+svc.Name), Ev("type", svc.Spec.Type)}
-	if len(c.EastWest.Addresses) == 0 {
-		fix := fmt.Sprintf("%s -n %s get svc %s -o wide; %s -n %s describe svc %s (is a load-balancer controller running? set spec.externalIPs otherwise)",
-			kc(c.Name), svc.Namespace, svc.Name, kc(c.Name), svc.Namespace, svc.Name)
-		msg := "gateway has no external address (LoadBalancer pending): remote clusters cannot reach it"
-		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-			msg = fmt.Sprintf("gateway Service is type %s with no externalIPs: remote clusters cannot reach it", svc.Spec.Type)
+	return r
+}
+
+func gatewayAddress(_ context.Context, env *Env, c *mesh.Cluster) []Result {
+	gws, skip := gatewaysOf(c)
+	if skip != nil {
+		return skip
+	}
+	var out []Result
+	for _, g := range gws {
+		out = append(out, forGateway(oneGatewayAddress(env, c, g), g, len(gws) > 1, ""))
+	}
+	return out
+}
+
+func oneGatewayAddress(env *Env, c *mesh.Cluster, g *mesh.Gateway) Result {
+	svc := g.Service
+	ev := []Evidence{Ev("service", g.Name()), Ev("type", svc.Spec.Type), Ev("address source", g.SourceText())}
+	getSvc := fmt.Sprintf("%s -n %s get svc %s -o wide", kc(c.Name), svc.Namespace, svc.Name)
+	if g.NodesUnread != "" {
+		return Result{Status: Error, Message: fmt.Sprintf("cannot tell the addresses of NodePort gateway %s (istiod uses its nodes' ExternalIPs): %s", g.Name(), g.NodesUnread),
+			Remediation: kc(c.Name) + " auth can-i list nodes", Evidence: ev}
+	}
+	if len(g.Addresses) == 0 {
+		var r Result
+		switch {
+		case g.NodePort:
+			fix := kc(c.Name) + " get nodes -o wide"
+			if sel := k8slabels.SelectorFromSet(g.NodeSelector).String(); sel != "" {
+				fix = fmt.Sprintf("%s get nodes -l '%s' -o wide", kc(c.Name), sel)
+			}
+			r = failf(fix,
+				"no node matching %s=%s has an ExternalIP: istiod has no address for NodePort gateway %s, remote clusters cannot reach it",
+				annotation.TrafficNodeSelector.Name, orNone(svc.Annotations[annotation.TrafficNodeSelector.Name]), g.Name())
+			r.Evidence = append(ev, Ev("nodes", nodeList(c.Inv, g.NodeSelector)))
+			return r
+		case svc.Spec.Type == corev1.ServiceTypeLoadBalancer:
+			r = failf(getSvc+fmt.Sprintf("; %s -n %s describe svc %s (is a load-balancer controller running? set spec.externalIPs otherwise)", kc(c.Name), svc.Namespace, svc.Name),
+				"gateway %s has no external address (LoadBalancer pending): remote clusters cannot reach it", g.Name())
+		case svc.Spec.Type == corev1.ServiceTypeNodePort:
+			r = failf(fmt.Sprintf("%s -n %s annotate svc %s %s='{}'", kc(c.Name), svc.Namespace, svc.Name, annotation.TrafficNodeSelector.Name),
+				"gateway Service %s is type NodePort without the %s annotation or externalIPs: istiod has no address for it", g.Name(), annotation.TrafficNodeSelector.Name)
+		default:
+			r = failf(getSvc, "gateway Service %s is type %s with no externalIPs: remote clusters cannot reach it", g.Name(), orUnknown(string(svc.Spec.Type)))
 		}
-		return []Result{with(failf(fix, "%s", msg), ev...)}
+		return with(r, ev...)
 	}
-	return []Result{pass("gateway address "+strings.Join(c.EastWest.Addresses, ", "), append(ev, Ev("addresses", strings.Join(c.EastWest.Addresses, ", ")))...)}
+	ev = append(ev, Ev("addresses", strings.Join(g.Addresses, ", ")))
+	if g.NodePort {
+		ev = append(ev, Ev("nodePort", g.Port))
+	}
+	msg := fmt.Sprintf("gateway address %s:%d", strings.Join(g.Addresses, ", "), g.Port)
+	if hosts := g.Hostnames(); len(hosts) > 0 {
+		// pilot/pkg/model/network.go resolveHostnameGateways: with
+		// RESOLVE_HOSTNAME_GATEWAYS=false istiod drops hostname gateways.
+		for _, p := range env.Mesh.Primaries() {
+			if v, ok := p.EnvValue("RESOLVE_HOSTNAME_GATEWAYS"); ok && strings.EqualFold(v, "false") {
+				r := failf(fmt.Sprintf("%s -n %s set env deploy/%s RESOLVE_HOSTNAME_GATEWAYS=true", kc(p.Name), p.Istiod.Namespace, p.Istiod.Name),
+					"gateway %s is addressed by hostname %s, but istiod in %s has RESOLVE_HOSTNAME_GATEWAYS=false and drops hostname gateways", g.Name(), strings.Join(hosts, ", "), p.Name)
+				return with(r, ev...)
+			}
+		}
+		msg += fmt.Sprintf(" (hostname: istiod resolves %s to its IPs, RESOLVE_HOSTNAME_GATEWAYS)", strings.Join(hosts, ", "))
+	}
+	return pass(msg, ev...)
+}
+
+// nodeList names the nodes a selector matches, with their ExternalIPs.
+func nodeList(inv *cluster.Inventory, sel map[string]string) string {
+	var s []string
+	for _, n := range inv.Nodes {
+		if !k8slabels.SelectorFromSet(sel).Matches(k8slabels.Set(n.Labels)) {
+			continue
+		}
+		ext := "no ExternalIP"
+		for _, a := range n.Addresses {
+			if a.Type == corev1.NodeExternalIP {
+				ext = a.Address
+				break
+			}
+		}
+		s = append(s, n.Name+" ("+ext+")")
+	}
+	if len(s) == 0 {
+		return fmt.Sprintf("none of %d nodes matches", len(inv.Nodes))
+	}
+	return strings.Join(s, ", ")
 }
 
 type wantPort struct {
@@ -58,20 +144,29 @@ type wantPort struct {
 }
 
 func gatewayPorts(_ context.Context, env *Env, c *mesh.Cluster) []Result {
-	if r := gatewayApplies(c); r != nil {
-		return r
-	}
-	svc := c.EastWest.Service
-	have := map[int32]string{}
-	for _, p := range svc.Spec.Ports {
-		have[p.Port] = p.Name
+	gws, skip := gatewaysOf(c)
+	if skip != nil {
+		return skip
 	}
 	hasRemotes := false
 	for _, o := range env.Mesh.Reachable() {
 		hasRemotes = hasRemotes || o.Role == mesh.Remote
 	}
+	var out []Result
+	for _, g := range gws {
+		out = append(out, oneGatewayPorts(c, g, gws, hasRemotes)...)
+	}
+	return out
+}
+
+func oneGatewayPorts(c *mesh.Cluster, g *mesh.Gateway, all []*mesh.Gateway, hasRemotes bool) []Result {
+	svc := g.Service
+	have := map[int32]string{}
+	for _, p := range svc.Spec.Ports {
+		have[p.Port] = p.Name
+	}
 	wants := []wantPort{
-		{int32(c.EastWest.Port), "tls", "mTLS service traffic from other networks (AUTO_PASSTHROUGH)", false, false},
+		{int32(g.ServicePort), "tls", "mTLS service traffic from other networks (AUTO_PASSTHROUGH)", false, false},
 		{15012, "tls-istiod", "remote clusters' proxies reach istiod (XDS, CA)", true, false},
 		{15017, "tls-webhook", "remote clusters' API servers reach istiod's injection webhook", true, false},
 		{15021, "status-port", "load-balancer health checks", false, true},
@@ -80,10 +175,15 @@ func gatewayPorts(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	for _, w := range wants {
 		target := fmt.Sprintf("port %d", w.port)
 		if name, ok := have[w.port]; ok {
-			r := pass(fmt.Sprintf("port %d (%s) exposed", w.port, name))
-			r.Target = target
-			out = append(out, r)
+			out = append(out, forGateway(pass(fmt.Sprintf("port %d (%s) exposed", w.port, name)), g, len(all) > 1, target))
 			continue
+		}
+		// istiod needs to be exposed once: by any of the cluster's gateways.
+		if w.remote {
+			if o := exposedBy(all, w.port); o != nil {
+				out = append(out, forGateway(pass(fmt.Sprintf("port %d (%s) exposed by gateway %s", w.port, w.name, o.Name())), g, len(all) > 1, target))
+				continue
+			}
 		}
 		fix := fmt.Sprintf("%s -n %s patch svc %s --type=json -p '[{\"op\":\"add\",\"path\":\"/spec/ports/-\",\"value\":{\"name\":\"%s\",\"port\":%d,\"targetPort\":%d}}]'",
 			kc(c.Name), svc.Namespace, svc.Name, w.name, w.port, w.port)
@@ -94,10 +194,20 @@ func gatewayPorts(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 		default:
 			r = failf(fix, "port %d (%s) not exposed: needed for %s", w.port, w.name, w.need)
 		}
-		r.Target = target
-		out = append(out, with(r, Ev("exposed ports", portList(svc))))
+		out = append(out, with(forGateway(r, g, len(all) > 1, target), Ev("exposed ports", portList(svc))))
 	}
 	return out
+}
+
+func exposedBy(gws []*mesh.Gateway, port int32) *mesh.Gateway {
+	for _, g := range gws {
+		for _, p := range g.Service.Spec.Ports {
+			if p.Port == port {
+				return g
+			}
+		}
+	}
+	return nil
 }
 
 func portList(svc *corev1.Service) string {
@@ -109,15 +219,24 @@ func portList(svc *corev1.Service) string {
 }
 
 func crossNetworkGateway(_ context.Context, env *Env, c *mesh.Cluster) []Result {
-	if r := gatewayApplies(c); r != nil {
-		return r
+	gws, skip := gatewaysOf(c)
+	if skip != nil {
+		return skip
 	}
 	if !env.Mesh.MultiNetwork() {
 		return []Result{skipf("single-network mesh: no cross-network Gateway needed")}
 	}
-	svc := c.EastWest.Service
+	var out []Result
+	for _, g := range gws {
+		out = append(out, forGateway(oneCrossNetwork(c, g), g, len(gws) > 1, ""))
+	}
+	return out
+}
+
+func oneCrossNetwork(c *mesh.Cluster, g *mesh.Gateway) Result {
+	svc := g.Service
 	podLabels := k8slabels.Set(svc.Spec.Selector)
-	port := uint32(c.EastWest.Port)
+	port := uint32(g.ServicePort)
 	var seen []string
 	for _, gw := range c.Inv.Gateways {
 		sel := gw.Spec.GetSelector()
@@ -132,17 +251,18 @@ func crossNetworkGateway(_ context.Context, env *Env, c *mesh.Cluster) []Result 
 			seen = append(seen, desc)
 			if strings.EqualFold(s.GetPort().GetProtocol(), "TLS") &&
 				s.GetTls().GetMode() == networkingv1alpha3.ServerTLSSettings_AUTO_PASSTHROUGH && coversLocal(s.GetHosts()) {
-				return []Result{pass(fmt.Sprintf("Gateway %s/%s exposes %d with AUTO_PASSTHROUGH", gw.Namespace, gw.Name, port), Ev("server", desc))}
+				return pass(fmt.Sprintf("Gateway %s/%s exposes %d with AUTO_PASSTHROUGH on %s", gw.Namespace, gw.Name, port, g.Name()), Ev("server", desc))
 			}
 		}
 	}
-	fix := fmt.Sprintf("%s apply -n istio-system -f samples/multicluster/expose-services.yaml (Gateway cross-network-gateway: port %d TLS AUTO_PASSTHROUGH hosts \"*.local\")", kc(c.Name), port)
-	r := failf(fix, "no Gateway selects the east-west gateway with port %d TLS AUTO_PASSTHROUGH for *.local: cross-network traffic is refused", port)
+	fix := fmt.Sprintf("%s apply -n %s -f samples/multicluster/expose-services.yaml (Gateway cross-network-gateway: selector %s, port %d TLS AUTO_PASSTHROUGH hosts \"*.local\")",
+		kc(c.Name), svc.Namespace, podLabels, port)
+	r := failf(fix, "no Gateway selects the east-west gateway %s with port %d TLS AUTO_PASSTHROUGH for *.local: cross-network traffic is refused", g.Name(), port)
 	r.Evidence = append(r.Evidence, Ev("gateway pod labels", podLabels.String()))
 	for _, s := range seen {
 		r.Evidence = append(r.Evidence, Ev("server seen", s))
 	}
-	return []Result{r}
+	return r
 }
 
 func coversLocal(hosts []string) bool {

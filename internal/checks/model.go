@@ -91,6 +91,9 @@ type Result struct {
 	Message     string     `json:"message"`
 	Evidence    []Evidence `json:"evidence,omitempty"`
 	Remediation string     `json:"remediation,omitempty"`
+	// CausedBy holds the keys (Key) of the problems that explain this one
+	// (Explain); empty for a cause and for results that are not problems.
+	CausedBy []string `json:"causedBy,omitempty"`
 	// Duration is how long the check ran (all results of one run share it).
 	Duration time.Duration `json:"-"`
 	// cascade marks a skip that the runner made because a prerequisite did

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"istio.io/api/label"
-	corev1 "k8s.io/api/core/v1"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
@@ -18,7 +17,7 @@ var networkChecks = []Check{
 		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResNamespaces}, Cluster: namespaceLabel},
 	{ID: "network.injector-network", Title: "the injector's global.network equals the namespace's network", Scope: PerCluster,
 		DependsOn: []string{"network.namespace-label", "controlplane.mesh-config"}, Needs: []string{cluster.ResConfigMaps}, Cluster: injectorNetwork},
-	{ID: "network.gateway-label", Title: "the east-west gateway Service and pods carry the cluster's network", Scope: PerCluster,
+	{ID: "network.gateway-label", Title: "each east-west gateway Service and its pods carry the cluster's network", Scope: PerCluster,
 		DependsOn: []string{"network.namespace-label"}, Needs: []string{cluster.ResServices, cluster.ResPods}, Cluster: gatewayLabel},
 	{ID: "network.gateway-per-network", Title: "every network with peers on other networks has an east-west gateway", Scope: Mesh,
 		DependsOn: []string{"network.namespace-label", "network.gateway-label"}, Mesh: gatewayPerNetwork},
@@ -85,54 +84,63 @@ func injectorNetwork(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 }
 
 func gatewayLabel(_ context.Context, env *Env, c *mesh.Cluster) []Result {
-	gw := c.EastWest
-	if gw == nil {
-		return []Result{skipf("no %s Service in this cluster", mesh.EastWestGatewayName)}
+	gws, skip := gatewaysOf(c)
+	if skip != nil {
+		return skip
 	}
+	var out []Result
+	for _, g := range gws {
+		out = append(out, forGateway(oneGatewayLabel(env, c, g), g, len(gws) > 1, ""))
+	}
+	return out
+}
+
+func oneGatewayLabel(env *Env, c *mesh.Cluster, gw *mesh.Gateway) Result {
 	key := label.TopologyNetwork.Name
 	svc := gw.Service
 	fix := fmt.Sprintf("%s -n %s label svc %s %s=%s --overwrite", kc(c.Name), svc.Namespace, svc.Name, key, orNone(c.Network))
 	if !env.Mesh.MultiNetwork() && gw.Network == "" {
-		return []Result{pass("single-network mesh: the gateway needs no network label")}
+		return pass(fmt.Sprintf("single-network mesh: gateway %s needs no network label", gw.Name()))
 	}
 	if gw.Network == "" {
-		return []Result{failf(fix, "Service %s has no %s label: istiod does not use it as a network gateway", svc.Name, key)}
+		return failf(fix, "Service %s has no %s label: istiod does not use it as a network gateway", gw.Name(), key)
 	}
 	if gw.Network != c.Network {
-		r := failf(fix, "gateway Service %s is labelled network %q but istio-system is on %q", svc.Name, gw.Network, orNone(c.Network))
-		return []Result{with(r, Ev("service label", gw.Network), Ev("namespace label", orNone(c.Network)))}
+		r := failf(fix, "gateway Service %s is labelled network %q but istio-system is on %q", gw.Name(), gw.Network, orNone(c.Network))
+		return with(r, Ev("service label", gw.Network), Ev("namespace label", orNone(c.Network)))
 	}
-	var bad []string
-	sel := k8slabels.SelectorFromSet(svc.Spec.Selector)
-	for i := range c.Inv.Pods {
-		p := &c.Inv.Pods[i]
-		if p.Namespace != svc.Namespace || len(svc.Spec.Selector) == 0 || !sel.Matches(k8slabels.Set(p.Labels)) {
-			continue
-		}
-		if n := podNetwork(p); n != "" && n != c.Network {
+	sel := k8slabels.SelectorFromSet(svc.Spec.Selector).String()
+	if gw.PodsUnread != "" {
+		r := skipf("gateway Service %s is on network %s; its pods were not read: %s", gw.Name(), c.Network, gw.PodsUnread)
+		r.Remediation = fmt.Sprintf("%s -n %s get pods -l '%s' -L %s", kc(c.Name), svc.Namespace, sel, key)
+		return r
+	}
+	if len(gw.Pods) == 0 {
+		return warnf(fmt.Sprintf("%s -n %s get pods -l '%s'", kc(c.Name), svc.Namespace, sel),
+			"gateway Service %s is on network %s, but no pod matches its selector %s: nothing behind it answers", gw.Name(), c.Network, sel)
+	}
+	var bad, names []string
+	for _, p := range gw.Pods {
+		names = append(names, p.Name)
+		if n := gatewayPodNetwork(p); n != "" && n != c.Network {
 			bad = append(bad, fmt.Sprintf("%s=%s", p.Name, n))
 		}
 	}
+	ev := []Evidence{Ev("cluster network", c.Network), Ev("pods", strings.Join(names, ", "))}
 	if len(bad) > 0 {
-		return []Result{with(failf(fmt.Sprintf("%s -n %s set env deploy/%s ISTIO_META_NETWORK=%s", kc(c.Name), svc.Namespace, svc.Name, c.Network),
-			"gateway pods are on another network than the cluster (%s)", strings.Join(bad, ", ")), Ev("cluster network", c.Network))}
+		return with(failf(fmt.Sprintf("%s -n %s set env deploy/%s ISTIO_META_NETWORK=%s", kc(c.Name), svc.Namespace, svc.Name, c.Network),
+			"gateway %s's pods are on another network than the cluster (%s)", gw.Name(), strings.Join(bad, ", ")), ev...)
 	}
-	return []Result{pass("gateway Service and pods are on network " + c.Network)}
+	return pass(fmt.Sprintf("gateway Service %s and its %d pod(s) are on network %s", gw.Name(), len(gw.Pods), c.Network), ev...)
 }
 
-// podNetwork is the network a pod declares (label, else ISTIO_META_NETWORK).
-func podNetwork(p *corev1.Pod) string {
+// gatewayPodNetwork is the network a gateway pod declares: its label, else
+// the ISTIO_META_NETWORK its proxy is given.
+func gatewayPodNetwork(p cluster.GatewayPod) string {
 	if n := p.Labels[label.TopologyNetwork.Name]; n != "" {
 		return n
 	}
-	for _, ct := range p.Spec.Containers {
-		for _, e := range ct.Env {
-			if e.Name == "ISTIO_META_NETWORK" {
-				return e.Value
-			}
-		}
-	}
-	return ""
+	return p.MetaNetwork
 }
 
 func gatewayPerNetwork(_ context.Context, env *Env) []Result {
@@ -150,15 +158,24 @@ func gatewayPerNetwork(_ context.Context, env *Env) []Result {
 			}
 			for _, g := range c.Gateways {
 				if g.Network == n {
-					gws = append(gws, c.Name+"/"+g.Service.Name)
+					gws = append(gws, c.Name+"/"+g.Name())
 				}
 			}
 		}
 		if len(gws) == 0 {
+			var ignored []Evidence
+			for _, c := range m.Reachable() {
+				if c.Network != n {
+					continue
+				}
+				for _, g := range c.GatewayCandidates {
+					ignored = append(ignored, Ev("ignored "+c.Name+"/"+g.Name(), g.Ignored))
+				}
+			}
 			r := failf(fmt.Sprintf("istioctl --context %s install -f eastwest-gateway.yaml (samples/multicluster/gen-eastwest-gateway.sh --network %s)", shellQuote(members[0]), n),
 				"network %s (%s) has no east-west gateway: other networks cannot reach its endpoints", n, strings.Join(members, ", "))
 			r.Target = n
-			out = append(out, r)
+			out = append(out, with(r, ignored...))
 			continue
 		}
 		r := pass(fmt.Sprintf("network %s has gateway %s", n, strings.Join(gws, ", ")))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
@@ -17,9 +18,9 @@ import (
 )
 
 var probeChecks = []Check{
-	{ID: "probes.cross-cluster", Title: "curl from a sleep pod reaches a multi-cluster service in every cluster", Scope: PerCluster, Network: true,
+	{ID: "probes.cross-cluster", Title: "curl from a probe client pod reaches a multi-cluster service in every cluster", Scope: PerCluster, Network: true,
 		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResPods, cluster.ResServices, cluster.ResEndpointSlices}, Cluster: crossCluster},
-	{ID: "probes.gateway-from-pods", Title: "a sleep pod reaches every remote east-west gateway on 15443, 15012 and 15017", Scope: Pair, Network: true,
+	{ID: "probes.gateway-from-pods", Title: "a probe client pod reaches every remote east-west gateway on its gateway port, 15012 and 15017", Scope: Pair, Network: true,
 		DependsOn: []string{"gateway.address"}, Needs: []string{cluster.ResPods}, Cluster: gatewayFromPods},
 }
 
@@ -43,9 +44,20 @@ type ProbeSettings struct {
 	Service string
 }
 
+// deployHint applies Istio's samples/curl (app=curl), which replaced
+// samples/sleep.
 func deployHint(c *mesh.Cluster) string {
-	return fmt.Sprintf("%s create namespace sample; %s label namespace sample istio-injection=enabled; %s -n sample apply -f samples/sleep/sleep.yaml (or run meshdoctor with --deploy-probes)",
+	return fmt.Sprintf("%s create namespace sample; %s label namespace sample istio-injection=enabled; %s -n sample apply -f samples/curl/curl.yaml (or run meshdoctor with --deploy-probes)",
 		kc(c.Name), kc(c.Name), kc(c.Name))
+}
+
+// probeSelector is the label selector the cluster's probe clients were
+// listed with.
+func probeSelector(c *mesh.Cluster) string {
+	if c.Inv.ProbeSelector == "" {
+		return "app=sleep (a snapshot of an older meshdoctor)"
+	}
+	return c.Inv.ProbeSelector
 }
 
 // probePod picks a running probe client with a sidecar.
@@ -63,9 +75,9 @@ func probePod(c *mesh.Cluster) (*corev1.Pod, string) {
 		}
 	}
 	if len(seen) == 0 {
-		return nil, "no probe client pod (label app=sleep) in this cluster"
+		return nil, fmt.Sprintf("no probe client pod (selector %s) in this cluster", probeSelector(c))
 	}
-	return nil, "no running probe client pod with an istio-proxy sidecar: " + strings.Join(seen, ", ")
+	return nil, fmt.Sprintf("no running probe client pod (selector %s) with an istio-proxy sidecar: %s", probeSelector(c), strings.Join(seen, ", "))
 }
 
 func mainContainer(p *corev1.Pod) string {
@@ -99,16 +111,22 @@ func probeTargets(env *Env) []target {
 }
 
 // multiClusterServices are the services present in more than one cluster
-// (namespace sameness), with their first port; host, when set, keeps only
-// that one (name.namespace[.svc.cluster.local]).
+// (namespace sameness) that serve, with their first port; host, when set,
+// keeps only that one (name.namespace[.svc.cluster.local]). A service
+// serves in a cluster where it has a ready endpoint that is no probe client:
+// the clients' own Services (samples/curl and samples/sleep make one on
+// port 80 with nothing listening) are no target, and a cluster where a
+// service has no such endpoint is not expected to answer.
 func multiClusterServices(env *Env, host string) []target {
 	var out []target
 	type svcInfo struct {
 		port     int32
-		clusters []string
+		present  int
+		clusters []string // where it serves
 	}
 	by := map[string]*svcInfo{}
 	for _, c := range env.Mesh.Reachable() {
+		clients := probeClients(c)
 		for i := range c.Inv.Services {
 			s := &c.Inv.Services[i]
 			if slices.Contains(skipNamespaces, s.Namespace) || s.Namespace == "default" || len(s.Spec.Ports) == 0 {
@@ -118,12 +136,15 @@ func multiClusterServices(env *Env, host string) []target {
 			if by[k] == nil {
 				by[k] = &svcInfo{port: s.Spec.Ports[0].Port}
 			}
-			by[k].clusters = append(by[k].clusters, c.Name)
+			by[k].present++
+			if serves(c, s.Namespace, s.Name, clients) {
+				by[k].clusters = append(by[k].clusters, c.Name)
+			}
 		}
 	}
 	for _, k := range sortedKeys(by) {
 		si := by[k]
-		if len(si.clusters) < 2 {
+		if si.present < 2 || len(si.clusters) == 0 {
 			continue
 		}
 		ns, name, _ := strings.Cut(k, "/")
@@ -137,6 +158,57 @@ func multiClusterServices(env *Env, host string) []target {
 		out = append(out, target{url: fmt.Sprintf("http://%s.%s.svc.cluster.local:%d%s", name, ns, si.port, path), service: k, clusters: si.clusters})
 	}
 	return out
+}
+
+// probeClients are the probe client pods of a cluster (namespace/name and
+// IPs): the pods listed by the probe selector outside istio-system.
+func probeClients(c *mesh.Cluster) map[string]bool {
+	out := map[string]bool{}
+	for i := range c.Inv.Pods {
+		p := &c.Inv.Pods[i]
+		if p.Namespace == cluster.IstioNamespace {
+			continue
+		}
+		out[p.Namespace+"/"+p.Name] = true
+		for _, ip := range p.Status.PodIPs {
+			out[ip.IP] = true
+		}
+		if p.Status.PodIP != "" {
+			out[p.Status.PodIP] = true
+		}
+	}
+	return out
+}
+
+// serves reports whether the Service has, in c, a ready endpoint that is
+// not a probe client.
+func serves(c *mesh.Cluster, ns, name string, clients map[string]bool) bool {
+	for _, es := range c.Inv.EndpointSlices {
+		if es.Namespace != ns || es.Labels[discoveryv1.LabelServiceName] != name {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" {
+				pns := ep.TargetRef.Namespace
+				if pns == "" {
+					pns = es.Namespace
+				}
+				if !clients[pns+"/"+ep.TargetRef.Name] {
+					return true
+				}
+				continue
+			}
+			for _, a := range ep.Addresses {
+				if !clients[a] {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // podCluster maps pod names behind services to their clusters, from the
@@ -184,7 +256,7 @@ func crossCluster(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 	}
 	targets := probeTargets(env)
 	if len(targets) == 0 {
-		return []Result{skipf("no service is present in more than one cluster; name one with --target host:port/path")}
+		return []Result{skipf("no service is present in more than one cluster with a ready endpoint that is no probe client; name one with --target host:port/path")}
 	}
 	n := max(env.Probes.Requests, 1)
 	owners := podCluster(env.Mesh)
@@ -211,13 +283,13 @@ func crossCluster(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 			out = append(out, r)
 			continue
 		}
-		out = append(out, judgeCurl(c, t, attempts, owners, r))
+		out = append(out, judgeCurl(c, ref, t, attempts, owners, r))
 	}
 	return out
 }
 
-func judgeCurl(c *mesh.Cluster, t target, attempts []probe.CurlAttempt, owners map[string]string, r Result) Result {
-	confirm := fmt.Sprintf("%s -n <ns> exec deploy/sleep -c sleep -- curl -sS %s", kc(c.Name), t.url)
+func judgeCurl(c *mesh.Cluster, ref probe.PodRef, t target, attempts []probe.CurlAttempt, owners map[string]string, r Result) Result {
+	confirm := fmt.Sprintf("%s -n %s exec %s -c %s -- curl -sS %s", kc(c.Name), ref.Namespace, ref.Name, ref.Container, t.url)
 	byCluster := map[string]int{}
 	failures := map[string]int{}
 	ok := 0
@@ -246,7 +318,7 @@ func judgeCurl(c *mesh.Cluster, t target, attempts []probe.CurlAttempt, owners m
 	r.Evidence = append(r.Evidence, Ev("requests", len(attempts)), Ev("answered by", strings.Join(dist, ", ")),
 		Ev("p50", probe.Percentile(attempts, 50).Round(100*time.Microsecond)), Ev("p95", probe.Percentile(attempts, 95).Round(100*time.Microsecond)))
 	if len(t.clusters) > 0 {
-		r.Evidence = append(r.Evidence, Ev("service in", strings.Join(t.clusters, ", ")))
+		r.Evidence = append(r.Evidence, Ev("serves in", strings.Join(t.clusters, ", ")))
 	}
 	if len(failures) > 0 {
 		var fs []string
@@ -256,7 +328,7 @@ func judgeCurl(c *mesh.Cluster, t target, attempts []probe.CurlAttempt, owners m
 		sort.Strings(fs)
 		r.Status = Fail
 		r.Message = fmt.Sprintf("%d of %d requests failed: %s", len(attempts)-ok, len(attempts), strings.Join(fs, "; "))
-		r.Remediation = confirm + fmt.Sprintf(" ; istioctl --context %s proxy-config endpoints deploy/sleep -n <ns> | grep %s", shellQuote(c.Name), hostOf(t.url))
+		r.Remediation = confirm + fmt.Sprintf(" ; istioctl --context %s proxy-config endpoints %s -n %s | grep %s", shellQuote(c.Name), ref.Name, ref.Namespace, hostOf(t.url))
 		return r
 	}
 	remote := 0
@@ -267,9 +339,9 @@ func judgeCurl(c *mesh.Cluster, t target, attempts []probe.CurlAttempt, owners m
 	}
 	if len(t.clusters) > 1 && remote == 0 && byCluster["unknown"] == 0 {
 		r.Status = Fail
-		r.Message = fmt.Sprintf("no cross-cluster traffic: all %d answers came from %s, though the service runs in %s", ok, c.Name, strings.Join(t.clusters, ", "))
-		r.Remediation = fmt.Sprintf("istioctl --context %s proxy-config endpoints deploy/sleep -n <ns> --cluster 'outbound|%s||%s' (remote endpoints missing? see the gateway, network and secrets checks; locality load balancing in a DestinationRule can also keep traffic local)",
-			shellQuote(c.Name), portOf(t.url), hostOf(t.url))
+		r.Message = fmt.Sprintf("no cross-cluster traffic: all %d answers came from %s, though the service serves in %s", ok, c.Name, strings.Join(t.clusters, ", "))
+		r.Remediation = fmt.Sprintf("istioctl --context %s proxy-config endpoints %s -n %s --cluster 'outbound|%s||%s' (remote endpoints missing? see the gateway, network and secrets checks; locality load balancing in a DestinationRule can also keep traffic local)",
+			shellQuote(c.Name), ref.Name, ref.Namespace, portOf(t.url), hostOf(t.url))
 		return r
 	}
 	r.Status = Pass
@@ -314,43 +386,58 @@ func gatewayFromPods(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 	}
 	var out []Result
 	for _, o := range env.Mesh.Reachable() {
-		if o == c || o.EastWest == nil || len(o.EastWest.Addresses) == 0 {
+		if o == c {
 			continue
 		}
-		addr := o.EastWest.Addresses[0]
-		for _, port := range []int{o.EastWest.Port, 15012, 15017} {
-			r := Result{Peer: o.Name, Target: fmt.Sprintf("%s port %d", addr, port), Evidence: []Evidence{Ev("from", ref.String()), Ev("vantage", "pod "+ref.String())}}
-			stdout, stderr, _, err := env.Probes.Exec.Exec(ctx, ref, probe.ConnectCommand(addr, port, timeout))
-			if errors.Is(err, ErrNotRecorded) {
-				r.Status, r.Message = Skipped, "no recorded probe in the snapshot"
-				out = append(out, r)
+		for i := range o.Gateways {
+			g := &o.Gateways[i]
+			if len(g.Addresses) == 0 {
 				continue
 			}
-			if err != nil {
-				r.Status, r.Message = Error, fmt.Sprintf("exec in %s: %v", ref, err)
-				out = append(out, r)
-				continue
-			}
-			res, perr := probe.ParseConnect(stdout)
-			if perr != nil {
-				r.Status, r.Message = Error, fmt.Sprintf("probe command gave no result: %v %s", perr, firstLine(string(stderr)))
-				out = append(out, r)
-				continue
-			}
-			r.Evidence = append(r.Evidence, Ev("curl exit", res.Exit), Ev("connect", res.Connect.Round(time.Millisecond)))
-			if res.Connected() {
-				r.Status, r.Message = Pass, fmt.Sprintf("TCP connect to %s's gateway (curl exit %d: %s)", o.Name, res.Exit, probe.CurlExitMeaning(res.Exit))
-			} else {
-				r.Status = Fail
-				r.Message = fmt.Sprintf("cannot reach %s's gateway from inside %s: %s", o.Name, c.Name, probe.CurlExitMeaning(res.Exit))
-				r.Remediation = fmt.Sprintf("%s -n %s exec %s -c %s -- curl -sv --connect-timeout 3 telnet://%s:%d ; check egress rules from %s's nodes to %s",
-					kc(c.Name), pod.Namespace, pod.Name, ref.Container, addr, port, c.Name, addr)
-			}
-			out = append(out, r)
+			out = append(out, probeGatewayFromPod(ctx, env, c, o, g, pod, ref, timeout)...)
 		}
 	}
 	if len(out) == 0 {
 		return []Result{skipf("no other cluster has a gateway address to reach")}
+	}
+	return out
+}
+
+// probeGatewayFromPod connects from the probe pod to one remote gateway's
+// first address on its gateway port and istiod's ports, as a client dials
+// them (nodePorts on a NodePort gateway).
+func probeGatewayFromPod(ctx context.Context, env *Env, c, o *mesh.Cluster, g *mesh.Gateway, pod *corev1.Pod, ref probe.PodRef, timeout time.Duration) []Result {
+	var out []Result
+	addr := g.Addresses[0]
+	for _, port := range []int{g.Port, dialPort(g, 15012), dialPort(g, 15017)} {
+		r := Result{Peer: o.Name, Target: fmt.Sprintf("%s port %d", addr, port), Evidence: []Evidence{Ev("from", ref.String()), Ev("vantage", "pod "+ref.String()), Ev("gateway", g.Name())}}
+		stdout, stderr, _, err := env.Probes.Exec.Exec(ctx, ref, probe.ConnectCommand(addr, port, timeout))
+		if errors.Is(err, ErrNotRecorded) {
+			r.Status, r.Message = Skipped, "no recorded probe in the snapshot"
+			out = append(out, r)
+			continue
+		}
+		if err != nil {
+			r.Status, r.Message = Error, fmt.Sprintf("exec in %s: %v", ref, err)
+			out = append(out, r)
+			continue
+		}
+		res, perr := probe.ParseConnect(stdout)
+		if perr != nil {
+			r.Status, r.Message = Error, fmt.Sprintf("probe command gave no result: %v %s", perr, firstLine(string(stderr)))
+			out = append(out, r)
+			continue
+		}
+		r.Evidence = append(r.Evidence, Ev("curl exit", res.Exit), Ev("connect", res.Connect.Round(time.Millisecond)))
+		if res.Connected() {
+			r.Status, r.Message = Pass, fmt.Sprintf("TCP connect to %s's gateway %s (curl exit %d: %s)", o.Name, g.Name(), res.Exit, probe.CurlExitMeaning(res.Exit))
+		} else {
+			r.Status = Fail
+			r.Message = fmt.Sprintf("cannot reach %s's gateway %s from inside %s: %s", o.Name, g.Name(), c.Name, probe.CurlExitMeaning(res.Exit))
+			r.Remediation = fmt.Sprintf("%s -n %s exec %s -c %s -- curl -sv --connect-timeout 3 telnet://%s:%d ; check egress rules from %s's nodes to %s",
+				kc(c.Name), pod.Namespace, pod.Name, ref.Container, addr, port, c.Name, addr)
+		}
+		out = append(out, r)
 	}
 	return out
 }

@@ -31,7 +31,7 @@ func TestJudgeCurl(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := judgeCurl(c, tg, tc.attempts, owners, Result{})
+			r := judgeCurl(c, probe.PodRef{Context: "east", Namespace: "sample", Name: "curl-1", Container: "curl"}, tg, tc.attempts, owners, Result{})
 			if r.Status != tc.status || !strings.Contains(r.Message, tc.msg) {
 				t.Errorf("got %s %q, want %s containing %q", r.Status, r.Message, tc.status, tc.msg)
 			}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	k8slabels "k8s.io/apimachinery/pkg/labels"
+
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
 	"github.com/meshdoctor/meshdoctor/internal/pki"
 	"github.com/meshdoctor/meshdoctor/internal/probe"
@@ -26,45 +28,52 @@ var reachChecks = []Check{
 type ProbeFunc func(ctx context.Context, t probe.GatewayTarget) []probe.PortResult
 
 func gatewayReachability(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
-	if r := gatewayApplies(c); r != nil {
-		return r
+	if len(c.Gateways) == 0 {
+		return []Result{skipf("no network gateway in this cluster that istiod uses")}
 	}
 	if env.Probe == nil {
 		return []Result{skipf("no prober configured")}
 	}
-	addrs := c.EastWest.Addresses
-	if o, ok := env.GatewayOverrides[c.Name]; ok {
-		addrs = []string{o}
-	}
-	if len(addrs) == 0 {
-		return []Result{skipf("gateway has no address")}
-	}
 	roots, rootFPs := meshRootPool(env)
-	exposed := map[int]bool{}
-	for _, p := range c.EastWest.Service.Spec.Ports {
-		exposed[int(p.Port)] = true
-	}
-	var ports []probe.Port
-	for _, p := range probe.DefaultPorts() {
-		if p.Kind == probe.KindTLSPassthrough {
-			p.Number = c.EastWest.Port
-		}
-		if exposed[p.Number] {
-			ports = append(ports, p)
-		}
-	}
-	if len(ports) == 0 {
-		return []Result{skipf("the gateway Service exposes none of the probed ports")}
-	}
-	t := probe.GatewayTarget{Cluster: c.Name, Network: c.Network, Address: addrs[0], Ports: ports,
-		Roots: roots, TrustDomain: c.TrustDomain, TrustDomainAliases: trustDomainAliases(c), SNI: sniFor(c)}
-	results := env.Probe(ctx, t)
-	if len(results) == 0 {
-		return []Result{skipf("no recorded probe of %s in the snapshot", t.Address)}
-	}
 	var out []Result
-	for _, pr := range results {
-		out = append(out, portResult(c, t, pr, rootFPs, env.RecordedAt))
+	for i := range c.Gateways {
+		g := &c.Gateways[i]
+		addrs := g.Addresses
+		if o, ok := env.GatewayOverrides[c.Name]; ok {
+			addrs = []string{o}
+		}
+		if len(addrs) == 0 {
+			out = append(out, forGateway(skipf("gateway %s has no address", g.Name()), g, len(c.Gateways) > 1, ""))
+			continue
+		}
+		exposed := map[int]bool{}
+		for _, p := range g.Service.Spec.Ports {
+			exposed[int(p.Port)] = true
+		}
+		var ports []probe.Port
+		for _, p := range probe.DefaultPorts() {
+			if p.Kind == probe.KindTLSPassthrough {
+				p.Number = g.ServicePort
+			}
+			if exposed[p.Number] {
+				p.Number = dialPort(g, p.Number)
+				ports = append(ports, p)
+			}
+		}
+		if len(ports) == 0 {
+			out = append(out, forGateway(skipf("gateway Service %s exposes none of the probed ports", g.Name()), g, len(c.Gateways) > 1, ""))
+			continue
+		}
+		t := probe.GatewayTarget{Cluster: c.Name, Network: c.Network, Address: addrs[0], Ports: ports,
+			Roots: roots, TrustDomain: c.TrustDomain, TrustDomainAliases: trustDomainAliases(c), SNI: sniFor(c)}
+		results := env.Probe(ctx, t)
+		if len(results) == 0 {
+			out = append(out, forGateway(skipf("no recorded probe of %s in the snapshot", t.Address), g, len(c.Gateways) > 1, ""))
+			continue
+		}
+		for _, pr := range results {
+			out = append(out, portResult(c, g, t, pr, rootFPs, env.RecordedAt))
+		}
 	}
 	return out
 }
@@ -84,7 +93,21 @@ func trustDomainAliases(c *mesh.Cluster) []string {
 	return out
 }
 
-func portResult(c *mesh.Cluster, t probe.GatewayTarget, pr probe.PortResult, rootFPs []string, recordedAt time.Time) Result {
+// dialPort is the port a client dials for a Service port of the gateway:
+// its nodePort on a NodePort gateway (istiod's ClusterExternalPorts).
+func dialPort(g *mesh.Gateway, port int) int {
+	if !g.NodePort {
+		return port
+	}
+	for _, p := range g.Service.Spec.Ports {
+		if int(p.Port) == port && p.NodePort != 0 {
+			return int(p.NodePort)
+		}
+	}
+	return port
+}
+
+func portResult(c *mesh.Cluster, g *mesh.Gateway, t probe.GatewayTarget, pr probe.PortResult, rootFPs []string, recordedAt time.Time) Result {
 	r := Result{Target: fmt.Sprintf("%s port %d", t.Address, pr.Port.Number)}
 	r.Evidence = []Evidence{Ev("vantage", Vantage), Ev("address", pr.Address), Ev("kind", pr.Port.Kind), Ev("outcome", pr.Outcome),
 		Ev("connect", pr.Connect.Round(time.Microsecond)), Ev("handshake", pr.Handshake.Round(time.Microsecond))}
@@ -101,7 +124,7 @@ func portResult(c *mesh.Cluster, t probe.GatewayTarget, pr probe.PortResult, roo
 	if t.SNI != "" && pr.Port.Kind == probe.KindTLSPassthrough {
 		r.Evidence = append(r.Evidence, Ev("sni", t.SNI))
 	}
-	svc := c.EastWest.Service
+	svc := g.Service
 	getSvc := fmt.Sprintf("%s -n %s get svc %s -o wide", kc(c.Name), svc.Namespace, svc.Name)
 	timing := fmt.Sprintf("connect %s, handshake %s", pr.Connect.Round(10*time.Microsecond), pr.Handshake.Round(10*time.Microsecond))
 	switch {
@@ -117,8 +140,8 @@ func portResult(c *mesh.Cluster, t probe.GatewayTarget, pr probe.PortResult, roo
 		case probe.OutcomeTimeout:
 			r.Remediation = getSvc + " ; check firewall/security-group rules for port " + fmt.Sprint(pr.Port.Number) + " from this host to the load balancer"
 		case probe.OutcomeRefused, probe.OutcomeReset, probe.OutcomeClosed:
-			r.Remediation = getSvc + fmt.Sprintf(" ; %s -n %s get pods -l istio=eastwestgateway ; istioctl --context %s proxy-config listeners deploy/%s -n %s --port %d",
-				kc(c.Name), svc.Namespace, shellQuote(c.Name), svc.Name, svc.Namespace, pr.Port.Number)
+			r.Remediation = getSvc + fmt.Sprintf(" ; %s -n %s get pods -l '%s' ; istioctl --context %s proxy-config listeners deploy/%s -n %s --port %d",
+				kc(c.Name), svc.Namespace, k8slabels.SelectorFromSet(svc.Spec.Selector), shellQuote(c.Name), svc.Name, svc.Namespace, pr.Port.Number)
 		case probe.OutcomeRootMismatch:
 			r.Remediation = fmt.Sprintf("compare roots: %s -n istio-system get secret cacerts -o jsonpath='{.data.root-cert\\.pem}' | base64 -d | openssl x509 -noout -fingerprint -sha256 (mesh roots %s)", kc(c.Name), pki.JoinShort(rootFPs))
 		case probe.OutcomeDNS:

@@ -33,6 +33,10 @@ type Env struct {
 	RecordedAt time.Time
 	// GatewayOverrides replaces a cluster's gateway address (NAT).
 	GatewayOverrides map[string]string
+	// Resolver resolves gateway hostnames that istiod's /debug/networkz does
+	// not answer for (nil: not resolved from here; the endpoint checks then
+	// warn instead of comparing addresses).
+	Resolver Resolver
 }
 
 // EventKind tells what happened in a run.
@@ -43,13 +47,23 @@ const (
 	CheckStarted EventKind = iota
 	// CheckFinished: a check ended with Results.
 	CheckFinished
+	// InventoryStarted: the clusters are being read (Contexts names them);
+	// sent by the caller before a run, not by the runner.
+	InventoryStarted
+	// InventoryRead: the clusters were read (Mesh); sent by the caller.
+	InventoryRead
 )
 
-// Event is what the runner reports to its observer.
+// Event is what the runner (or, for the inventory, its caller) reports to
+// an observer.
 type Event struct {
 	Kind    EventKind
 	Check   *Check
 	Results []Result
+	// Contexts are the contexts being read (InventoryStarted).
+	Contexts []string
+	// Mesh is the mesh built from the inventories (InventoryRead).
+	Mesh *mesh.Mesh
 }
 
 // Observer consumes events; it is called from the runner's goroutines, one
@@ -214,7 +228,7 @@ func (r *Runner) Run(ctx context.Context, env *Env, obs Observer) []Result {
 	for _, rs := range results {
 		all = append(all, rs...)
 	}
-	return all
+	return Explain(r.Checks, all)
 }
 
 func (r *Runner) runOne(ctx context.Context, env *Env, c *Check, deps [][]Result, timeout time.Duration) []Result {

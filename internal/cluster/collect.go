@@ -19,7 +19,7 @@ const (
 	CACertsSecret        = "cacerts"
 	IstioCASecretName    = "istio-ca-secret"
 	MultiClusterLabel    = "istio/multiCluster"
-	DefaultProbeSelector = "app=sleep"
+	DefaultProbeSelector = "app in (curl,sleep)" // samples/curl (app=curl) replaced samples/sleep (app=sleep): both, in one list
 )
 
 // CollectOptions tunes what is fetched.
@@ -54,7 +54,7 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		opts.ProbeSelector = DefaultProbeSelector
 	}
 	inv := &Inventory{Context: c.Context, Server: c.Server, FetchedAt: now().UTC(), Errors: map[string]*FetchError{},
-		CAFingerprint: caFingerprint(c.Config)}
+		CAFingerprint: caFingerprint(c.Config), ProbeSelector: opts.ProbeSelector}
 	if c.BuildErr != nil {
 		inv.Unreachable = &FetchError{Verb: "connect", Resource: "cluster", Reason: ReasonUnreachable, Message: c.BuildErr.Error()}
 		return inv
@@ -175,6 +175,31 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 			return nil
 		}
 		inv.MutatingWebhooks = reduceWebhooks(l.Items)
+		return nil
+	})
+	g.Go(func() error {
+		l, err := c.Kube.CoreV1().Nodes().List(gctx, lo)
+		if err != nil {
+			record(ResNodes, err)
+			return nil
+		}
+		inv.Nodes = make([]Node, 0, len(l.Items))
+		for i := range l.Items {
+			inv.Nodes = append(inv.Nodes, reduceNode(&l.Items[i]))
+		}
+		inv.NodesListed = true
+		return nil
+	})
+	g.Go(func() error {
+		l, err := c.Kube.CoreV1().Pods("").List(gctx, metav1.ListOptions{LabelSelector: GatewayPodSelector})
+		if err != nil {
+			record(ResGatewayPods, err)
+			return nil
+		}
+		for i := range l.Items {
+			inv.GatewayPods = append(inv.GatewayPods, GatewayPodOf(&l.Items[i]))
+		}
+		inv.GatewayPodsSelector = GatewayPodSelector
 		return nil
 	})
 	_ = g.Wait() // the functions record their errors and return nil

@@ -23,9 +23,22 @@ const (
 	ResEndpointSlices = "endpointslices"
 	ResGateways       = "gateways.networking.istio.io"
 	ResServiceEntries = "serviceentries.networking.istio.io"
+	ResNodes          = "nodes"
+	// ResGatewayPods is the list of gateway pods in all namespaces (pods
+	// labelled istio, GatewayPodSelector).
+	ResGatewayPods = "pods (gateways)"
 	// ResMutatingWebhooks is cluster-scoped (admissionregistration.k8s.io).
 	ResMutatingWebhooks = "mutatingwebhookconfigurations"
 )
+
+// GatewayPodSelector selects the pods of Istio's gateways in every
+// namespace: istioctl's IstioOperator gateways (manifests/charts/gateways)
+// and the istio/gateway Helm chart (manifests/charts/gateway, its
+// gateway.selectorLabels) both label their pods istio=<name>. The
+// topology.istio.io/network label is no use here: the injector puts it on
+// every sidecar pod of a multi-network mesh (pkg/kube/inject/webhook.go
+// applyMetadata).
+const GatewayPodSelector = "istio"
 
 // IstioNamespace is where istiod, its secrets and the east-west gateway live.
 const IstioNamespace = "istio-system"
@@ -60,6 +73,56 @@ type Inventory struct {
 	// CAFingerprint identifies the CA this context trusts (see
 	// caFingerprint); with Server it tells two contexts of one API server.
 	CAFingerprint string `json:"caFingerprint,omitempty"`
+
+	// ProbeSelector is the label selector the probe clients were listed
+	// with (empty in snapshots of older versions, which used app=sleep).
+	ProbeSelector string `json:"probeSelector,omitempty"`
+	// Nodes, reduced to what istiod reads of them; NodesListed says the
+	// list was taken (false in older snapshots and when it failed).
+	Nodes       []Node `json:"nodes,omitempty"`
+	NodesListed bool   `json:"nodesListed,omitempty"`
+	// GatewayPods are the pods matching GatewayPodSelector in every
+	// namespace, reduced to what the network checks read;
+	// GatewayPodsSelector is the selector used (empty: not listed).
+	GatewayPods         []GatewayPod `json:"gatewayPods,omitempty"`
+	GatewayPodsSelector string       `json:"gatewayPodsSelector,omitempty"`
+}
+
+// Node is what istiod's kube controller keeps of a node (onNodeEvent in
+// pilot/pkg/serviceregistry/kube/controller/controller.go): its labels and
+// addresses.
+type Node struct {
+	Name      string               `json:"name"`
+	Labels    map[string]string    `json:"labels,omitempty"`
+	Addresses []corev1.NodeAddress `json:"addresses,omitempty"`
+}
+
+// GatewayPod is a gateway pod reduced at the edge: no spec, no env but
+// the network the proxy is given.
+type GatewayPod struct {
+	Namespace string            `json:"namespace"`
+	Name      string            `json:"name"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Phase     corev1.PodPhase   `json:"phase,omitempty"`
+	// MetaNetwork is the ISTIO_META_NETWORK env value of its containers.
+	MetaNetwork string `json:"metaNetwork,omitempty"`
+}
+
+func reduceNode(n *corev1.Node) Node {
+	return Node{Name: n.Name, Labels: n.Labels, Addresses: n.Status.Addresses}
+}
+
+// GatewayPodOf reduces a pod to a GatewayPod.
+func GatewayPodOf(p *corev1.Pod) GatewayPod {
+	g := GatewayPod{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Phase: p.Status.Phase}
+	for _, ct := range p.Spec.Containers {
+		for _, e := range ct.Env {
+			if e.Name == "ISTIO_META_NETWORK" && g.MetaNetwork == "" {
+				g.MetaNetwork = e.Value
+			}
+		}
+	}
+	return g
 }
 
 // Err returns the error recorded for a resource, or nil.

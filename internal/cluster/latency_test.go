@@ -123,8 +123,8 @@ func TestCollectIsBoundByRoundTripsNotRequests(t *testing.T) {
 	clients, servers := slowClients(t, 2, time.Millisecond)
 	cluster.CollectAll(context.Background(), clients, cluster.CollectOptions{})
 	for _, s := range servers {
-		if got := s.requests.Load(); got != 12 {
-			t.Errorf("%s served %d requests, want 12 (version + 11 lists): %v", s.URL, got, s.paths)
+		if got := s.requests.Load(); got != 14 {
+			t.Errorf("%s served %d requests, want 14 (version + 13 lists): %v", s.URL, got, s.paths)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package envoyadmin
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -93,6 +94,40 @@ func TestExpected(t *testing.T) {
 				{Address: "172.18.0.20", Port: 15443, Weight: 2, SourceCluster: "cluster-2"},
 				{Address: "172.18.0.30", Port: 15444, Weight: 2, SourceCluster: "cluster-3"},
 			},
+		},
+		{
+			// ep_filters.go forceGateway: b.network == "" && epNetwork != "" && len(gateways) > 0.
+			name: "sidecar without a network in a mesh with gateways: every networked endpoint through its gateway, its own cluster's too",
+			in: ExpectedInput{Service: helloworld, Port: 5000,
+				Endpoints: []RemoteEndpoint{
+					ep("10.10.0.11", 5000, "cluster-1", "network-1"), ep("10.10.0.12", 5000, "cluster-1", "network-1"),
+					ep("10.20.0.11", 5000, "cluster-2", "network-2"), ep("10.40.0.11", 5000, "vm", ""),
+				},
+				Gateways: map[string][]GatewayAddr{
+					"network-1": {gw("172.18.0.10", "cluster-1")},
+					"network-2": {gw("172.18.0.20", "cluster-2")},
+				}},
+			want: []Endpoint{
+				{Address: "10.40.0.11", Port: 5000, Weight: 1, SourceCluster: "vm"},
+				{Address: "172.18.0.10", Port: 15443, Weight: 2, SourceCluster: "cluster-1"},
+				{Address: "172.18.0.20", Port: 15443, Weight: 1, SourceCluster: "cluster-2"},
+			},
+		},
+		{
+			name: "sidecar without a network, network without a gateway: pod IPs (no forceGateway)",
+			in: ExpectedInput{Service: helloworld, Port: 5000,
+				Endpoints: []RemoteEndpoint{ep("10.10.0.11", 5000, "cluster-1", "network-1"), ep("10.20.0.11", 5000, "cluster-2", "network-2")},
+				Gateways:  map[string][]GatewayAddr{"network-2": {gw("172.18.0.20", "cluster-2")}}},
+			want: []Endpoint{
+				{Address: "10.10.0.11", Port: 5000, Weight: 1, SourceCluster: "cluster-1"},
+				{Address: "172.18.0.20", Port: 15443, Weight: 1, SourceCluster: "cluster-2"},
+			},
+		},
+		{
+			name: "dual-stack pod istiod merged: one endpoint with both addresses",
+			in: ExpectedInput{ProxyNetwork: "network-1", Service: helloworld, Port: 5000,
+				Endpoints: []RemoteEndpoint{{IP: "10.10.0.11", Port: 5000, Cluster: "cluster-1", Network: "network-1", Additional: []string{"fd00:10::11"}}}},
+			want: []Endpoint{{Address: "10.10.0.11", Port: 5000, AdditionalAddresses: []string{"[fd00:10::11]:5000"}, Weight: 1, SourceCluster: "cluster-1"}},
 		},
 		{
 			name: "endpoints without a network are reached directly by a multi-network sidecar",
@@ -202,6 +237,89 @@ func TestDiff(t *testing.T) {
 			kinds: []DeltaKind{DeltaWeight}, hosts: []string{"172.18.0.20:15443"},
 		},
 		{
+			name: "dual-stack pod: the same addresses in the other order match",
+			in: func() ExpectedInput {
+				in := twoNetworks()
+				in.Endpoints[0].Additional = []string{"fd00:10::11"}
+				return in
+			}(),
+			got: []Endpoint{{Address: "fd00:10::11", Port: 5000, AdditionalAddresses: []string{"10.10.0.11:5000"}, Weight: 1, SourceCluster: "cluster-1"},
+				local("10.10.0.12", ""), remoteGw("172.18.0.20", 2)},
+		},
+		{
+			name: "dual-stack pod istiod sent without its IPv6 address: missing the merged endpoint, the IPv4 one unexpected",
+			in: func() ExpectedInput {
+				in := twoNetworks()
+				in.Endpoints[0].Additional = []string{"fd00:10::11"}
+				return in
+			}(),
+			got:   healthy,
+			kinds: []DeltaKind{DeltaMissing, DeltaUnexpected},
+			hosts: []string{"10.10.0.11:5000", "10.10.0.11:5000"},
+		},
+		{
+			name: "HBONE endpoint matched by its original_dst target",
+			in:   twoNetworks(),
+			got: []Endpoint{{Address: "10.10.0.11", Port: 5000, Tunnel: TunnelConnectOriginate, Internal: "envoy://connect_originate/10.10.0.11:5000", Weight: 1, SourceCluster: "cluster-1"},
+				local("10.10.0.12", ""), remoteGw("172.18.0.20", 2)},
+		},
+		{
+			name: "double-HBONE gateway entry (inner_connect_originate to 15008) matches the gateway",
+			in:   twoNetworks(),
+			got: []Endpoint{local("10.10.0.11", ""), local("10.10.0.12", ""),
+				{Address: "172.18.0.20", Port: 15008, Tunnel: TunnelInnerConnectOriginate, Weight: 2, SourceCluster: "cluster-2"}},
+		},
+		{
+			name: "priority groups do not change the diff",
+			in:   twoNetworks(),
+			got: []Endpoint{local("10.10.0.11", ""), local("10.10.0.12", ""),
+				{Address: "172.18.0.20", Port: 15443, Weight: 2, Priority: 1, SourceCluster: "cluster-2"}},
+		},
+		{
+			name: "unresolved hostname gateway: the cluster's EDS gateway entry is accepted and said so",
+			in: func() ExpectedInput {
+				in := twoNetworks()
+				in.Gateways["network-2"] = []GatewayAddr{{Address: "gw.elb.example", Port: 15443, Cluster: "cluster-2", Unresolved: true}}
+				return in
+			}(),
+			got:   []Endpoint{local("10.10.0.11", ""), local("10.10.0.12", ""), remoteGw("172.18.0.77", 2)},
+			kinds: []DeltaKind{DeltaUnresolvedGateway}, hosts: []string{"172.18.0.77:15443"},
+		},
+		{
+			name: "unresolved hostname gateway with one EDS entry: its weight is still compared",
+			in: func() ExpectedInput {
+				in := twoNetworks()
+				in.Gateways["network-2"] = []GatewayAddr{{Address: "gw.elb.example", Port: 15443, Cluster: "cluster-2", Unresolved: true}}
+				return in
+			}(),
+			got:   []Endpoint{local("10.10.0.11", ""), local("10.10.0.12", ""), remoteGw("172.18.0.77", 5)},
+			kinds: []DeltaKind{DeltaWeight, DeltaUnresolvedGateway}, hosts: []string{"172.18.0.77:15443", "172.18.0.77:15443"},
+		},
+		{
+			// Two resolved addresses: istiod's LCM scale factor becomes 2, so
+			// every weight doubles; the diff cannot predict that and says so.
+			name: "unresolved hostname gateway istiod resolved to two IPs: both accepted, weights not compared",
+			in: func() ExpectedInput {
+				in := twoNetworks()
+				in.Gateways["network-2"] = []GatewayAddr{{Address: "gw.elb.example", Port: 15443, Cluster: "cluster-2", Unresolved: true}}
+				return in
+			}(),
+			got: []Endpoint{{Address: "10.10.0.11", Port: 5000, Weight: 2, SourceCluster: "cluster-1"}, {Address: "10.10.0.12", Port: 5000, Weight: 2, SourceCluster: "cluster-1"},
+				remoteGw("172.18.0.77", 2), remoteGw("172.18.0.78", 2)},
+			kinds: []DeltaKind{DeltaUnresolvedGateway}, hosts: []string{"172.18.0.77:15443"},
+		},
+		{
+			name: "unresolved hostname gateway with no entry of its cluster: missing",
+			in: func() ExpectedInput {
+				in := twoNetworks()
+				in.Gateways["network-2"] = []GatewayAddr{{Address: "gw.elb.example", Port: 15443, Cluster: "cluster-2", Unresolved: true}}
+				return in
+			}(),
+			got: []Endpoint{local("10.10.0.11", ""), local("10.10.0.12", ""),
+				{Address: "172.18.0.77", Port: 15443, Weight: 2, SourceCluster: "cluster-3"}},
+			kinds: []DeltaKind{DeltaMissing, DeltaStaleGateway}, hosts: []string{"gw.elb.example:15443", "172.18.0.77:15443"},
+		},
+		{
 			name:  "missing local endpoint and an unknown extra one",
 			in:    twoNetworks(),
 			got:   []Endpoint{local("10.10.0.11", ""), local("10.10.0.99", ""), remoteGw("172.18.0.20", 2)},
@@ -249,4 +367,33 @@ func TestDiffFixture(t *testing.T) {
 		t.Fatalf("no endpoints for %s", in.ClusterName())
 	}
 	checkGolden(t, "diff.golden", renderDeltas(Diff(Expected(in), got, in)))
+}
+
+// TestDiffAmbientFixture: the dual-stack pod (one LbEndpoint, two
+// families), the HBONE pod and the double-HBONE gateway in its failover
+// group all match what the mesh says; the only finding is the HBONE pod
+// that outlier detection ejected.
+func TestDiffAmbientFixture(t *testing.T) {
+	table, err := ParseConfigDump(bytes.NewReader(readFixture(t, "ambient-config_dump.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	health, err := ParseClusters(bytes.NewReader(readFixture(t, "ambient-clusters.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table.MergeHealth(health)
+	in := ExpectedInput{ProxyNetwork: "network-1", Service: helloworld, Port: 5000,
+		Endpoints: []RemoteEndpoint{
+			{IP: "fd00:10::11", Port: 5000, Cluster: "cluster-1", Network: "network-1", Additional: []string{"10.10.0.11"}},
+			ep("10.10.0.13", 5000, "cluster-1", "network-1"),
+			ep("10.20.0.11", 5000, "cluster-2", "network-2"), ep("10.20.0.12", 5000, "cluster-2", "network-2"),
+		},
+		Gateways: map[string][]GatewayAddr{"network-1": {gw("172.18.0.10", "cluster-1")}, "network-2": {gw("172.18.0.20", "cluster-2")}},
+	}
+	got := renderDeltas(Diff(Expected(in), table[in.ClusterName()], in))
+	want := "unhealthy 10.10.0.13:5000 want=10.10.0.13:5000/1: health FAILED_OUTLIER_CHECK\n"
+	if got != want {
+		t.Errorf("Diff of the ambient fixture:\n%swant\n%s", got, want)
+	}
 }

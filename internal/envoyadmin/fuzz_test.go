@@ -13,10 +13,13 @@ import (
 //
 //	go test ./internal/envoyadmin -run XXX -fuzz FuzzParseConfigDump -fuzztime 20s -fuzzminimizetime 100x
 func FuzzParseConfigDump(f *testing.F) {
-	for _, name := range []string{"config_dump.json", "clusters.json", "clusterz.json", "networkz.json"} {
+	for _, name := range []string{"config_dump.json", "clusters.json", "clusterz.json", "networkz.json", "ambient-config_dump.json", "ambient-clusters.json"} {
 		f.Add(readFixture(f, name))
 	}
 	f.Add([]byte(`{"configs":[{"@type":"type.googleapis.com/envoy.admin.v3.EndpointsConfigDump.DynamicEndpointConfig","endpoint_config":{"@type":"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment","cluster_name":"c","endpoints":[{"lb_endpoints":[{"endpoint":{"address":{"pipe":{"path":"/p"}}}}]}]}}]}`))
+	// An internal address whose original_dst "local" is not host:port keeps
+	// its envoy:// form.
+	f.Add([]byte(`{"configs":[{"@type":"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment","cluster_name":"c","endpoints":[{"priority":2,"lb_endpoints":[{"endpoint":{"address":{"envoy_internal_address":{"server_listener_name":"connect_originate","endpoint_id":"x"}}},"metadata":{"filter_metadata":{"envoy.filters.listener.original_dst":{"local":"[::1]:99999"}}}}]}]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		table, err := ParseConfigDump(bytes.NewReader(data))
 		if err == nil {

@@ -624,15 +624,128 @@ func indentJSON(t testing.TB, v any) []byte {
 	return append(b, '\n')
 }
 
+// Internal listener names and metadata keys as the pinned istiod writes
+// them (pilot/pkg/xds/endpoints/endpoint_builder.go buildEnvoyLbEndpoint,
+// ep_filters.go EndpointsByNetworkFilter, pilot/pkg/networking/util).
+const (
+	genOriginalDst     = "envoy.filters.listener.original_dst"
+	genTransportSocket = "envoy.transport_socket_match"
+)
+
+func internalAddr(listener, id string) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_EnvoyInternalAddress{EnvoyInternalAddress: &corev3.EnvoyInternalAddress{
+		AddressNameSpecifier: &corev3.EnvoyInternalAddress_ServerListenerName{ServerListenerName: listener}, EndpointId: id}}}
+}
+
+// ambientEndpoints is the EDS a sidecar of cluster-1 (network-1) gets from an
+// istiod with ISTIO_DUAL_STACK and ambient multi-network on, mirroring what
+// the pinned endpoint builder emits:
+//   - helloworld: a dual-stack pod, one LbEndpoint with its IPv6 address in
+//     additional_addresses; an ambient pod reached over HBONE
+//     (connect_originate, the real target in original_dst "local"); and, in a
+//     failover group of priority 1, network-2's gateway reached by double
+//     HBONE (inner_connect_originate to its HBONE port 15008, the tunnel
+//     address in original_dst, the service in istio.double_hbone);
+//   - reviews: a service with a waypoint: connect_originate to the waypoint
+//     (endpoint ID and original_dst "waypoint"), "local" the service VIP.
+func (g *gen) ambientEndpoints() *adminv3.EndpointsConfigDump {
+	st := func(m map[string]any) *structpb.Struct { return mustStruct(g.t, m) }
+	east := &corev3.Locality{Region: "us-east1", Zone: "us-east1-b"}
+	west := &corev3.Locality{Region: "us-west1", Zone: "us-west1-a"}
+	hello := &endpointv3.ClusterLoadAssignment{ClusterName: ClusterName("helloworld.sample.svc.cluster.local", 5000, ""),
+		Endpoints: []*endpointv3.LocalityLbEndpoints{
+			{Locality: east, LoadBalancingWeight: wrapperspb.UInt32(2), LbEndpoints: []*endpointv3.LbEndpoint{
+				{
+					HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+						Address: sockAddr("10.10.0.11", 5000),
+						AdditionalAddresses: []*endpointv3.Endpoint_AdditionalAddress{
+							{Address: sockAddr("fd00:10::11", 5000)},
+						},
+					}},
+					HealthStatus: corev3.HealthStatus_HEALTHY,
+					Metadata: &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+						genTransportSocket: st(map[string]any{"tlsMode": "istio"}),
+						"istio":            st(map[string]any{"workload": "helloworld-v1;sample;helloworld;v1;cluster-1"}),
+					}},
+					LoadBalancingWeight: wrapperspb.UInt32(1),
+				},
+				{
+					HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+						Address: internalAddr("connect_originate", "10.10.0.13:5000"),
+					}},
+					HealthStatus: corev3.HealthStatus_HEALTHY,
+					Metadata: &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+						genTransportSocket: st(map[string]any{"tunnel": "http"}),
+						genOriginalDst:     st(map[string]any{"local": "10.10.0.13:5000"}),
+						"istio":            st(map[string]any{"workload": "helloworld-v3;sample;helloworld;v3;cluster-1"}),
+					}},
+					LoadBalancingWeight: wrapperspb.UInt32(1),
+				},
+			}},
+			{Locality: west, Priority: 1, LoadBalancingWeight: wrapperspb.UInt32(2), LbEndpoints: []*endpointv3.LbEndpoint{{
+				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+					Address: internalAddr("inner_connect_originate", "172.18.0.20:15008"),
+				}},
+				Metadata: &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+					genTransportSocket: st(map[string]any{"tunnel": "http"}),
+					genOriginalDst:     st(map[string]any{"local": "172.18.0.20:15008"}),
+					"istio": st(map[string]any{"workload": ";;;;cluster-2",
+						"double_hbone": map[string]any{"hbone_target_address": "helloworld.sample.svc.cluster.local:5000"}}),
+				}},
+				LoadBalancingWeight: wrapperspb.UInt32(2),
+			}}},
+		}}
+	reviews := &endpointv3.ClusterLoadAssignment{ClusterName: ClusterName("reviews.sample.svc.cluster.local", 9080, ""),
+		Endpoints: []*endpointv3.LocalityLbEndpoints{{Locality: east, LoadBalancingWeight: wrapperspb.UInt32(1),
+			LbEndpoints: []*endpointv3.LbEndpoint{{
+				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+					Address: internalAddr("connect_originate", "10.10.0.30:15008"),
+				}},
+				HealthStatus: corev3.HealthStatus_HEALTHY,
+				Metadata: &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+					genTransportSocket: st(map[string]any{"tunnel": "http"}),
+					genOriginalDst:     st(map[string]any{"local": "10.96.0.40:9080", "waypoint": "10.10.0.30:15008"}),
+					"istio":            st(map[string]any{"workload": "reviews-v1;sample;reviews;v1;cluster-1"}),
+				}},
+				LoadBalancingWeight: wrapperspb.UInt32(1),
+			}},
+		}}}
+	d := &adminv3.EndpointsConfigDump{}
+	for _, cla := range []*endpointv3.ClusterLoadAssignment{hello, reviews} {
+		d.DynamicEndpointConfigs = append(d.DynamicEndpointConfigs, &adminv3.EndpointsConfigDump_DynamicEndpointConfig{
+			VersionInfo: "2026-08-01T12:00:00Z/43", EndpointConfig: g.any(cla), LastUpdated: g.when})
+	}
+	return d
+}
+
+// ambientClustersJSON is /clusters?format=json for the ambient fixture: an
+// internal address is named by its envoy_internal_address there; the HBONE
+// pod fails its outlier check.
+func (g *gen) ambientClustersJSON() []byte {
+	hs := func(failed bool) *adminv3.HostHealthStatus {
+		return &adminv3.HostHealthStatus{EdsHealthStatus: corev3.HealthStatus_HEALTHY, FailedOutlierCheck: failed}
+	}
+	return g.marshal(&adminv3.Clusters{ClusterStatuses: []*adminv3.ClusterStatus{{
+		Name: ClusterName("helloworld.sample.svc.cluster.local", 5000, ""),
+		HostStatuses: []*adminv3.HostStatus{
+			{Address: sockAddr("10.10.0.11", 5000), HealthStatus: hs(false), Weight: 1},
+			{Address: internalAddr("connect_originate", "10.10.0.13:5000"), HealthStatus: hs(true), Weight: 1},
+			{Address: internalAddr("inner_connect_originate", "172.18.0.20:15008"), HealthStatus: hs(false), Weight: 2, Priority: 1},
+		},
+	}}})
+}
+
 // fixtures is every committed file under testdata/envoy, by name.
 func fixtures(t testing.TB) map[string][]byte {
 	g := newGen(t)
 	svcs := fixtureServices()
 	return map[string][]byte{
-		"config_dump.json": g.configDump(svcs),
-		"clusters.json":    g.clustersJSON(svcs),
-		"clusterz.json":    clusterzJSON(t),
-		"networkz.json":    networkzJSON(t),
+		"config_dump.json":         g.configDump(svcs),
+		"clusters.json":            g.clustersJSON(svcs),
+		"clusterz.json":            clusterzJSON(t),
+		"networkz.json":            networkzJSON(t),
+		"ambient-config_dump.json": g.marshal(&adminv3.ConfigDump{Configs: []*anypb.Any{g.any(g.bootstrap()), g.any(g.ambientEndpoints())}}),
+		"ambient-clusters.json":    g.ambientClustersJSON(),
 	}
 }
 

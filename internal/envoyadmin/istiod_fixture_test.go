@@ -1,6 +1,7 @@
 package envoyadmin
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -57,6 +58,29 @@ func TestRealIstiodFixturesParse(t *testing.T) {
 			}
 			if len(nz) != 2 {
 				t.Errorf("networkz %+v, want both networks' gateways", nz)
+			}
+		})
+	}
+}
+
+// TestRealIstiodFixturesDiffEmpty: the EDS the real istiod pushed to each
+// sidecar of healthy-multi-primary (network1 and network2, one helloworld
+// pod each, one east-west gateway each) is exactly the expected table.
+func TestRealIstiodFixturesDiffEmpty(t *testing.T) {
+	gws := map[string][]GatewayAddr{
+		"network1": {gw("10.214.1.10", "cluster-1")},
+		"network2": {gw("10.214.2.10", "cluster-2")},
+	}
+	eps := []RemoteEndpoint{ep("10.214.101.5", 5000, "cluster-1", "network1"), ep("10.214.102.5", 5000, "cluster-2", "network2")}
+	for cl, network := range map[string]string{"cluster-1": "network1", "cluster-2": "network2"} {
+		t.Run(cl, func(t *testing.T) {
+			table, err := ParseConfigDump(bytes.NewReader(readFixture(t, "istiod-"+cl+"-config_dump.json")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := ExpectedInput{ProxyNetwork: network, Service: helloworld, Port: 5000, Endpoints: eps, Gateways: gws}
+			if d := Diff(Expected(in), table[in.ClusterName()], in); len(d) != 0 {
+				t.Errorf("istiod's EDS for a sidecar of %s differs from the expected table:\n%s", cl, renderDeltas(d))
 			}
 		})
 	}

@@ -24,12 +24,40 @@ import (
 // large mesh dumps tens of megabytes; anything past this is not a config dump.
 const maxDocumentBytes = 512 << 20
 
-// Endpoint as Envoy has it for one cluster.
+// Endpoint as Envoy has it for one cluster: one LbEndpoint, with every
+// address it holds.
 type Endpoint struct {
-	Address  string // IP or hostname; a pipe path; "envoy://LISTENER/ID" for an internal address
-	Port     int    // 0 for pipes and internal addresses
+	// Address and Port are the endpoint's real target: the socket address of
+	// a plain endpoint (IP or hostname), or, for an envoy_internal_address,
+	// the "local" field of its filter_metadata["envoy.filters.listener.original_dst"]
+	// (istio pilot/pkg/networking/util BuildTunnelMetadataStruct), where the
+	// tunnel really goes. A pipe path, or "envoy://LISTENER/ID" for an
+	// internal address without that metadata, with Port 0.
+	Address string
+	Port    int
+	// AdditionalAddresses are the endpoint's additional_addresses as
+	// "ip:port": the other IP family of a dual-stack pod, which istiod puts in
+	// the same LbEndpoint (pilot/pkg/xds/endpoints/endpoint_builder.go
+	// buildEnvoyLbEndpoint, with ISTIO_DUAL_STACK).
+	AdditionalAddresses []string
+	// Tunnel is the internal listener an envoy_internal_address endpoint
+	// points at: "connect_originate" (HBONE to an ambient pod or a waypoint),
+	// "inner_connect_originate" (double HBONE through a remote network's
+	// east-west gateway), "forward_inner_connect" (an east-west gateway's own
+	// forwarding); "" for a socket address.
+	Tunnel string
+	// Internal is the internal address as istioctl prints it,
+	// "envoy://connect_originate/10.0.0.1:8080"; "" for a socket address.
+	Internal string
+	// Waypoint is the original_dst "waypoint" field: the waypoint's
+	// "ip:port" when the tunnel goes to a service waypoint.
+	Waypoint string
 	Weight   uint32 // load_balancing_weight; Envoy's default 1 when unset
 	Locality string // "region/zone/subzone", trailing empty parts dropped
+	// Priority is the priority of the endpoint's LocalityLbEndpoints group
+	// (0 is tried first; istio's loadbalancer package sets higher ones for
+	// locality failover). Shown, not yet compared.
+	Priority uint32
 
 	// Health is the EDS health_status ("HEALTHY", "UNHEALTHY", "DRAINING",
 	// "TIMEOUT", "DEGRADED"), "" when EDS set none (Istio sets none on gateway
@@ -45,6 +73,19 @@ type Endpoint struct {
 	// the endpoint (or the gateway standing for it) comes from.
 	SourceCluster string
 }
+
+// Internal listener names istiod points internal addresses at
+// (pilot/pkg/xds/endpoints/endpoint_builder.go connectOriginate,
+// forwardInnerConnect; ep_filters.go innerConnectOriginate).
+const (
+	TunnelConnectOriginate      = "connect_originate"
+	TunnelInnerConnectOriginate = "inner_connect_originate"
+	TunnelForwardInnerConnect   = "forward_inner_connect"
+)
+
+// originalDstKey is istio's util.OriginalDstMetadataKey: the filter metadata
+// that carries an internal address's real target.
+const originalDstKey = "envoy.filters.listener.original_dst"
 
 // Health values derived from /clusters?format=json host flags. A flag wins
 // over the EDS status because it is what Envoy acts on.
@@ -68,8 +109,9 @@ func (e Endpoint) Healthy() bool {
 	return false
 }
 
-// HostPort is the endpoint's "ip:port" as /clusters and Diff key it; the bare
-// address for pipes and internal addresses.
+// HostPort is the endpoint's "ip:port" as Diff keys it: the real target
+// (see Address); the bare address for pipes and internal addresses without
+// original_dst metadata.
 func (e Endpoint) HostPort() string {
 	if e.Port == 0 {
 		return e.Address
@@ -77,12 +119,37 @@ func (e Endpoint) HostPort() string {
 	return net.JoinHostPort(e.Address, strconv.Itoa(e.Port))
 }
 
+// AdminAddress is the endpoint's address as /clusters names the host: the
+// internal address for a tunnel, else HostPort.
+func (e Endpoint) AdminAddress() string {
+	if e.Internal != "" {
+		return e.Internal
+	}
+	return e.HostPort()
+}
+
+// matchKey is how Diff pairs an expected and an actual endpoint: every
+// address of the LbEndpoint, primary and additional, in sorted order. istiod
+// takes a dual-stack pod's primary from pod.Status.PodIPs, which the
+// inventory does not hold, so the order of the families is not compared.
+func (e Endpoint) matchKey() string {
+	if len(e.AdditionalAddresses) == 0 {
+		return e.HostPort()
+	}
+	all := append([]string{e.HostPort()}, e.AdditionalAddresses...)
+	slices.Sort(all)
+	return strings.Join(all, ",")
+}
+
 func compareEndpoints(a, b Endpoint) int {
 	return cmp.Or(
 		cmp.Compare(a.Address, b.Address),
 		cmp.Compare(a.Port, b.Port),
+		cmp.Compare(a.Priority, b.Priority),
 		cmp.Compare(a.Locality, b.Locality),
 		cmp.Compare(a.SourceCluster, b.SourceCluster),
+		cmp.Compare(a.Tunnel, b.Tunnel),
+		slices.Compare(a.AdditionalAddresses, b.AdditionalAddresses),
 	)
 }
 
@@ -190,14 +257,14 @@ func (t Table) addAny(a *anypb.Any) error {
 	for _, group := range cla.GetEndpoints() {
 		locality := localityString(group.GetLocality())
 		for _, lb := range group.GetLbEndpoints() {
-			ep := Endpoint{Locality: locality, Weight: 1}
+			ep := Endpoint{Locality: locality, Priority: group.GetPriority(), Weight: 1}
 			if w := lb.GetLoadBalancingWeight(); w != nil {
 				ep.Weight = w.GetValue()
 			}
 			if hs := lb.GetHealthStatus(); hs != corev3.HealthStatus_UNKNOWN {
 				ep.Health = hs.String()
 			}
-			ep.Address, ep.Port = addressOf(lb.GetEndpoint().GetAddress())
+			setAddress(&ep, lb)
 			ep.Workload, ep.SourceCluster = workloadOf(lb.GetMetadata())
 			t[name] = append(t[name], ep)
 		}
@@ -207,6 +274,42 @@ func (t Table) addAny(a *anypb.Any) error {
 
 func localityString(l *corev3.Locality) string {
 	return strings.TrimRight(l.GetRegion()+"/"+l.GetZone()+"/"+l.GetSubZone(), "/")
+}
+
+// setAddress fills every address of an LbEndpoint: the primary one, the
+// additional_addresses, and for an envoy_internal_address the real target
+// istiod put in the original_dst metadata ("local", and "waypoint" for a
+// service waypoint; pilot/pkg/xds/endpoints/endpoint_builder.go
+// buildEnvoyLbEndpoint, ep_filters.go for the double-HBONE gateway).
+func setAddress(ep *Endpoint, lb *endpointv3.LbEndpoint) {
+	a := lb.GetEndpoint().GetAddress()
+	ep.Address, ep.Port = addressOf(a)
+	for _, add := range lb.GetEndpoint().GetAdditionalAddresses() {
+		addr, port := addressOf(add.GetAddress())
+		ep.AdditionalAddresses = append(ep.AdditionalAddresses, Endpoint{Address: addr, Port: port}.HostPort())
+	}
+	ia := a.GetEnvoyInternalAddress()
+	if ia == nil {
+		return
+	}
+	ep.Tunnel, ep.Internal = ia.GetServerListenerName(), ep.Address
+	od := lb.GetMetadata().GetFilterMetadata()[originalDstKey].GetFields()
+	ep.Waypoint = od["waypoint"].GetStringValue()
+	local := od["local"].GetStringValue()
+	if local == "" {
+		// No metadata: the endpoint ID is istiod's target too
+		// (util.BuildInternalLbEndpoint copies "local" into it).
+		local = ia.GetEndpointId()
+	}
+	host, port, err := net.SplitHostPort(local)
+	if err != nil {
+		return
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p <= 0 || p > 65535 {
+		return
+	}
+	ep.Address, ep.Port = host, p
 }
 
 func addressOf(a *corev3.Address) (string, int) {
@@ -283,8 +386,9 @@ func hostHealth(h *adminv3.HostHealthStatus) string {
 }
 
 // MergeHealth sets each endpoint's Health from a ParseClusters result, where
-// the cluster and "ip:port" are present there; other endpoints keep the EDS
-// status.
+// the cluster and the endpoint's address (AdminAddress: the primary
+// "ip:port", or the internal address) are present there; other endpoints
+// keep the EDS status.
 func (t Table) MergeHealth(h map[string]map[string]string) {
 	for name, eps := range t {
 		hosts := h[name]
@@ -292,7 +396,7 @@ func (t Table) MergeHealth(h map[string]map[string]string) {
 			continue
 		}
 		for i := range eps {
-			if s, ok := hosts[eps[i].HostPort()]; ok {
+			if s, ok := hosts[eps[i].AdminAddress()]; ok {
 				eps[i].Health = s
 			}
 		}

@@ -20,8 +20,18 @@ func renderTable(t Table) string {
 	for _, name := range sortedKeys(t) {
 		fmt.Fprintf(&b, "%s\n", name)
 		for _, e := range t[name] {
-			fmt.Fprintf(&b, "  %-22s weight=%d locality=%q health=%q workload=%q cluster=%q\n",
-				e.HostPort(), e.Weight, e.Locality, e.Health, e.Workload, e.SourceCluster)
+			fmt.Fprintf(&b, "  %-22s weight=%d priority=%d locality=%q health=%q workload=%q cluster=%q",
+				e.HostPort(), e.Weight, e.Priority, e.Locality, e.Health, e.Workload, e.SourceCluster)
+			if len(e.AdditionalAddresses) > 0 {
+				fmt.Fprintf(&b, " additional=%q", e.AdditionalAddresses)
+			}
+			if e.Tunnel != "" {
+				fmt.Fprintf(&b, " tunnel=%q internal=%q", e.Tunnel, e.Internal)
+			}
+			if e.Waypoint != "" {
+				fmt.Fprintf(&b, " waypoint=%q", e.Waypoint)
+			}
+			b.WriteString("\n")
 		}
 	}
 	return b.String()
@@ -64,6 +74,24 @@ func fixtureTable(t *testing.T) Table {
 // endpoint's weight and cluster ID, and /clusters health merged over EDS.
 func TestParseConfigDumpFixture(t *testing.T) {
 	checkGolden(t, "table.golden", renderTable(fixtureTable(t)))
+}
+
+// TestParseAmbientDualStackFixture proves every address of an LbEndpoint is
+// kept (a dual-stack pod's additional_addresses), an internal address is
+// keyed by its real target from the original_dst metadata with its tunnel
+// kind and internal address kept, a locality group's priority is kept, and
+// /clusters health (which names hosts by their internal address) is merged.
+func TestParseAmbientDualStackFixture(t *testing.T) {
+	table, err := ParseConfigDump(bytes.NewReader(readFixture(t, "ambient-config_dump.json")))
+	if err != nil {
+		t.Fatalf("ParseConfigDump: %v", err)
+	}
+	health, err := ParseClusters(bytes.NewReader(readFixture(t, "ambient-clusters.json")))
+	if err != nil {
+		t.Fatalf("ParseClusters: %v", err)
+	}
+	table.MergeHealth(health)
+	checkGolden(t, "ambient-table.golden", renderTable(table))
 }
 
 // TestUnknownAnyTypesDoNotBreakParsing proves that the committed dump really

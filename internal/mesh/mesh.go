@@ -6,13 +6,11 @@ package mesh
 import (
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"istio.io/api/label"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 )
@@ -30,19 +28,6 @@ const (
 // DefaultClusterID is istiod's CLUSTER_ID when none is set.
 const DefaultClusterID = "Kubernetes"
 
-// EastWestGatewayName is the Service name Istio's samples and istioctl use.
-const EastWestGatewayName = "istio-eastwestgateway"
-
-// Gateway is a network gateway: a Service labelled topology.istio.io/network.
-type Gateway struct {
-	Service *corev1.Service
-	Network string
-	// Port is the networking.istio.io/gatewayPort label, default 15443.
-	Port int
-	// Addresses are LoadBalancer ingress IPs/hostnames and externalIPs.
-	Addresses []string
-}
-
 // Cluster is one kubeconfig context seen as a member of the mesh.
 type Cluster struct {
 	Name string // kubeconfig context
@@ -57,10 +42,12 @@ type Cluster struct {
 	// Version is the Istio version from istiod's (or the injector's) image tag.
 	Version string
 	Istiod  *appsv1.Deployment
-	// Gateways are this cluster's network gateways; EastWest the one named
-	// istio-eastwestgateway, if any.
-	Gateways []Gateway
-	EastWest *Gateway
+	// Gateways are this cluster's network gateways, found by istiod's rules
+	// in any namespace under any name (gateway.go); GatewayCandidates the
+	// Services istiod does not use as one though they look meant to be
+	// (Gateway.Ignored says why).
+	Gateways          []Gateway
+	GatewayCandidates []Gateway
 	// MeshConfig is the parsed `istio` ConfigMap (nil when absent or bad).
 	MeshConfig    *meshv1alpha1.MeshConfig
 	MeshConfigErr error
@@ -229,20 +216,7 @@ func buildCluster(inv *cluster.Inventory) *Cluster {
 		c.Network = ns.Labels[label.TopologyNetwork.Name]
 	}
 	c.identify(inv)
-	c.Gateways = gateways(inv)
-	for i := range c.Gateways {
-		if c.Gateways[i].Service.Name == EastWestGatewayName {
-			c.EastWest = &c.Gateways[i]
-		}
-	}
-	if c.EastWest == nil {
-		// The Service may exist without the network label; keep it for the
-		// gateway checks, which report the missing label.
-		if s := inv.Service(cluster.IstioNamespace, EastWestGatewayName); s != nil {
-			g := gatewayOf(s)
-			c.EastWest = &g
-		}
-	}
+	c.Gateways, c.GatewayCandidates = discoverGateways(inv)
 	return c
 }
 
@@ -299,31 +273,3 @@ func valuesString(v map[string]any, path ...string) string {
 
 // ValuesString reads a dotted path of the injector values.
 func (c *Cluster) ValuesString(path ...string) string { return valuesString(c.InjectorValues, path...) }
-
-func gateways(inv *cluster.Inventory) []Gateway {
-	var out []Gateway
-	for i := range inv.Services {
-		s := &inv.Services[i]
-		if _, ok := s.Labels[label.TopologyNetwork.Name]; !ok {
-			continue
-		}
-		out = append(out, gatewayOf(s))
-	}
-	return out
-}
-
-func gatewayOf(s *corev1.Service) Gateway {
-	g := Gateway{Service: s, Network: s.Labels[label.TopologyNetwork.Name], Port: 15443}
-	if p, err := strconv.Atoi(s.Labels[label.NetworkingGatewayPort.Name]); err == nil && p > 0 {
-		g.Port = p
-	}
-	for _, ing := range s.Status.LoadBalancer.Ingress {
-		if ing.IP != "" {
-			g.Addresses = append(g.Addresses, ing.IP)
-		} else if ing.Hostname != "" {
-			g.Addresses = append(g.Addresses, ing.Hostname)
-		}
-	}
-	g.Addresses = append(g.Addresses, s.Spec.ExternalIPs...)
-	return g
-}

@@ -1,11 +1,14 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 )
@@ -25,15 +28,21 @@ const SchemaVersion = "meshdoctor/v1"
 //	  "source": "live",                            // or "snapshot <file> taken <time>"
 //	  "topology": "multi-primary",
 //	  "contexts": [{"name", "server", "clusterID", "network", "role", "version"}],
-//	  "summary": {"pass", "warn", "fail", "skipped", "error", "total"},
+//	  "summary": {"pass", "warn", "fail", "skipped", "error", "total",
+//	              "causes"},                        // failures and errors no other problem explains
 //	  "results": [{"check": "trust.root-match", "status": "fail",   // pass|warn|fail|skipped|error
 //	               "cluster", "peer", "target",                      // omitted when empty
 //	               "message", "evidence": [{"key", "value"}],       // evidence omitted when empty
-//	               "remediation", "durationMs"}]
+//	               "remediation", "durationMs",
+//	               "causedBy": ["gateway.address west"]}]           // keys (check and subject) of the
+//	                                                                 // problems that explain this one
+//	                                                                 // (omitted for a cause)
 //	}
 //
 // contexts and results are always arrays, never null. Results keep the
-// order the runner produced them in.
+// order the runner produced them in (catalogue order); CausesFirst gives the
+// order the table shows. causedBy and summary.causes were added within v1:
+// a v1 reader that does not know them reads the rest as before.
 type Document struct {
 	SchemaVersion string `json:"schemaVersion"`
 	Meta
@@ -92,4 +101,27 @@ func ReadJSON(r io.Reader) (*Document, error) {
 		return nil, fmt.Errorf("read JSON report (%s): %w", SchemaVersion, err)
 	}
 	return &doc, nil
+}
+
+// YAML writes the same document as JSON, as YAML (the JSON field names,
+// keys sorted). Strings with control characters, which YAML forbids raw,
+// are written double-quoted with escapes.
+func YAML(w io.Writer, m Meta, rs []checks.Result) error {
+	var js bytes.Buffer
+	if err := JSON(&js, m, rs); err != nil {
+		return err
+	}
+	var doc any
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		return fmt.Errorf("write YAML report: %w", err)
+	}
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("write YAML report: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("write YAML report: %w", err)
+	}
+	return nil
 }

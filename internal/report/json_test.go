@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 )
 
@@ -131,5 +133,36 @@ func TestReadJSONRejects(t *testing.T) {
 				t.Errorf("error %q does not say %q", err, tt.wantText)
 			}
 		})
+	}
+}
+
+// The YAML document is the JSON one: same fields, same values.
+func TestYAMLIsTheJSONDocument(t *testing.T) {
+	var js, ys bytes.Buffer
+	rs := append(fixtureResults(), nastyResults()...)
+	if err := JSON(&js, fixtureMeta(), rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := YAML(&ys, fixtureMeta(), rs); err != nil {
+		t.Fatal(err)
+	}
+	var a, b any
+	if err := json.Unmarshal(js.Bytes(), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(ys.Bytes(), &b); err != nil {
+		t.Fatalf("YAML output does not parse: %v\n%s", err, ys.Bytes())
+	}
+	// YAML reads whole numbers as int, JSON as float64: compare through JSON.
+	bj, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b2 any
+	if err := json.Unmarshal(bj, &b2); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b2) {
+		t.Errorf("YAML differs from JSON:\n%s\n---\n%s", js.Bytes(), ys.Bytes())
 	}
 }

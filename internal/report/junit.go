@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -90,18 +91,36 @@ func (t junitText) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 	return e.EncodeToken(start.End())
 }
 
+// JUnitOptions tunes the JUnit document.
+type JUnitOptions struct {
+	// WarnAsFailure reports a warning as a <failure> (for teams whose CI
+	// must stop on warnings too); by default a warning passes.
+	WarnAsFailure bool
+}
+
 // JUnit writes rs as JUnit XML: one <testsuite> per area (the part of the
-// check ID before the dot, in first-seen order) inside <testsuites>, one
-// <testcase> per result named "<checkID> <subject>" with classname
-// "meshdoctor.<area>". fail becomes <failure type="fail">, error
-// <error type="error">, both with the evidence and remediation as text;
-// skipped becomes <skipped message="reason">; warn passes with
-// "WARNING: message" in <system-out>.
+// check ID before the dot, in first-seen order) inside <testsuites>, and one
+// <testcase> per check and cluster, named "<checkID> <cluster>" ("<checkID>
+// mesh" for mesh scope) with classname "meshdoctor.<area>".
+//
+// Test names are built only from stable parts: CI servers keep a test's
+// history by its name, so a name must not change when a gateway gets a new
+// address or a check is skipped. The results of one check in one cluster
+// (one per peer, port or secret key) are therefore one test case whose
+// status is the worst of theirs (error, fail, warn, pass, skipped), and
+// whose text lists each of them with its subject, evidence and remediation.
+//
+// fail becomes <failure>, error <error>, both with type = the check ID;
+// skipped becomes <skipped message="reason">; a warning passes with
+// "WARNING: message" and the inline property meshdoctor.status=warn in
+// <system-out> (and counts in the suite's "warnings" property), or fails
+// with opts.WarnAsFailure. The schema (junit-10.xsd)
+// allows no properties on a test case, so warnings are counted per suite.
 //
 // A testcase's time is its check's duration. All results of one check share
 // that duration, so a suite's time counts each check once. Characters XML 1.0
 // forbids (most control characters) are dropped.
-func JUnit(w io.Writer, m Meta, rs []checks.Result) error {
+func JUnit(w io.Writer, m Meta, rs []checks.Result, opts JUnitOptions) error {
 	hostname := m.Hostname
 	if hostname == "" {
 		// Optional in the schema: leave it out when the OS cannot say.
@@ -112,66 +131,77 @@ func JUnit(w io.Writer, m Meta, rs []checks.Result) error {
 		// ISO 8601 without a zone, as Surefire writes it; we write UTC.
 		timestamp = m.GeneratedAt.UTC().Format("2006-01-02T15:04:05")
 	}
-	props := suiteProperties(m)
 
 	doc := junitSuites{Name: xmlSafe(nonEmpty(m.Tool, "meshdoctor"))}
+	warnings := []int{}
+	suiteTime := []time.Duration{}
 	index := map[string]int{} // area → suite
 	type check struct {
 		suite int
 		id    string
 	}
 	checkTime := map[check]time.Duration{}
-	for _, r := range rs {
+	for _, g := range groupCases(rs) {
+		r := g[0]
 		a := area(r)
 		i, ok := index[a]
 		if !ok {
 			i = len(doc.Suites)
 			index[a] = i
-			doc.Suites = append(doc.Suites, junitSuite{
-				Name:       xmlSafe(a),
-				Timestamp:  timestamp,
-				Hostname:   xmlSafe(hostname),
-				Properties: props,
-			})
+			doc.Suites = append(doc.Suites, junitSuite{Name: xmlSafe(a), Timestamp: timestamp, Hostname: xmlSafe(hostname)})
+			warnings = append(warnings, 0)
+			suiteTime = append(suiteTime, 0)
 		}
 		s := &doc.Suites[i]
 		s.Tests++
-		c := junitCase{
-			Name:      xmlSafe(strings.TrimSpace(r.CheckID + " " + r.Subject())),
-			Classname: xmlSafe("meshdoctor." + a),
-			Time:      seconds(r.Duration),
-		}
-		switch r.Status {
+		c := junitCase{Name: xmlSafe(caseName(r)), Classname: xmlSafe("meshdoctor." + a), Time: seconds(r.Duration)}
+		worst := worstOf(g)
+		msg, text := caseText(g, worst)
+		typ := r.CheckID
+		switch worst.Status {
 		case checks.Pass:
+			if len(g) > 1 {
+				c.SystemOut = junitText(xmlSafe(text))
+			}
 		case checks.Warn:
-			c.SystemOut = junitText(xmlSafe("WARNING: " + r.Message + problemText(r, false)))
+			warnings[i]++
+			if opts.WarnAsFailure {
+				s.Failures++
+				c.Failure = &junitProblem{Message: xmlSafe("warning: " + msg), Type: typ, Text: xmlSafe(text)}
+			} else {
+				out := "WARNING: " + msg + "\n" + text
+				if len(g) == 1 {
+					out = "WARNING: " + msg + problemText(r, false)
+				}
+				c.SystemOut = junitText(xmlSafe(out + warnProperty))
+			}
 		case checks.Fail:
 			s.Failures++
-			c.Failure = &junitProblem{Message: xmlSafe(r.Message), Type: "fail", Text: xmlSafe(problemText(r, true))}
+			c.Failure = &junitProblem{Message: xmlSafe(msg), Type: typ, Text: xmlSafe(text)}
 		case checks.Skipped:
 			s.Skipped++
-			c.Skipped = &junitProblem{Message: xmlSafe(r.Message)}
+			c.Skipped = &junitProblem{Message: xmlSafe(msg)}
 		default:
 			s.Errors++
-			c.Error = &junitProblem{Message: xmlSafe(r.Message), Type: "error", Text: xmlSafe(problemText(r, true))}
+			c.Error = &junitProblem{Message: xmlSafe(msg), Type: nonEmpty(typ, "error"), Text: xmlSafe(text)}
 		}
 		s.Cases = append(s.Cases, c)
 
 		k := check{i, r.CheckID}
-		checkTime[k] = max(checkTime[k], r.Duration)
+		if _, seen := checkTime[k]; !seen {
+			checkTime[k] = r.Duration
+			suiteTime[i] += r.Duration
+		}
 	}
-	suiteTime := make([]time.Duration, len(doc.Suites))
 	var total time.Duration
-	for k, d := range checkTime {
-		suiteTime[k.suite] += d
-		total += d
-	}
 	for i := range doc.Suites {
 		s := &doc.Suites[i]
 		s.Time = seconds(suiteTime[i])
+		s.Properties = suiteProperties(m, warnings[i])
 		doc.Tests += s.Tests
 		doc.Failures += s.Failures
 		doc.Errors += s.Errors
+		total += suiteTime[i]
 	}
 	doc.Time = seconds(total)
 
@@ -187,6 +217,101 @@ func JUnit(w io.Writer, m Meta, rs []checks.Result) error {
 		return fmt.Errorf("write JUnit report: %w", err)
 	}
 	return nil
+}
+
+// warnProperty ends a warned case's system-out: the inline-property form
+// ("[[PROPERTY|name=value]]") that JUnit consumers such as Jenkins' JUnit
+// attachments plugin and test-results-parser read as the case's metadata,
+// since junit-10.xsd allows no <properties> on a test case.
+const warnProperty = "[[PROPERTY|meshdoctor.status=warn]]\n"
+
+// caseName is a test case's stable name: the check ID and the cluster (or
+// "mesh"); never a peer, an address or a status.
+func caseName(r checks.Result) string {
+	scope := r.Cluster
+	if scope == "" && r.CheckID != "" {
+		scope = "mesh"
+	}
+	return strings.TrimSpace(r.CheckID + " " + scope)
+}
+
+// groupCases splits rs into test cases: the results of one check in one
+// cluster, in first-seen order. Results without a check ID (a crashed check)
+// are cases of their own.
+func groupCases(rs []checks.Result) [][]checks.Result {
+	var out [][]checks.Result
+	index := map[[2]string]int{}
+	for _, r := range rs {
+		if r.CheckID == "" {
+			out = append(out, []checks.Result{r})
+			continue
+		}
+		k := [2]string{r.CheckID, r.Cluster}
+		if i, ok := index[k]; ok {
+			out[i] = append(out[i], r)
+			continue
+		}
+		index[k] = len(out)
+		out = append(out, []checks.Result{r})
+	}
+	return out
+}
+
+// junitRank orders statuses for a test case: the worst result decides it.
+func junitRank(s checks.Status) int {
+	switch s {
+	case checks.Skipped:
+		return 0
+	case checks.Pass:
+		return 1
+	case checks.Warn:
+		return 2
+	case checks.Fail:
+		return 3
+	default: // error, and anything unknown
+		return 4
+	}
+}
+
+// worstOf returns the first result of the worst status in g.
+func worstOf(g []checks.Result) checks.Result {
+	w := g[0]
+	for _, r := range g[1:] {
+		if junitRank(r.Status) > junitRank(w.Status) {
+			w = r
+		}
+	}
+	return w
+}
+
+// caseText is a test case's message and body. The message is the worst
+// result's, with the number of others of that status; a case of one result
+// has its subject, message, evidence and remediation as the body, a case of
+// several lists each result, worst first, as "status subject: message".
+func caseText(g []checks.Result, worst checks.Result) (string, string) {
+	same := 0
+	for _, r := range g {
+		if r.Status == worst.Status {
+			same++
+		}
+	}
+	msg := worst.Message
+	if same > 1 {
+		msg = fmt.Sprintf("%s (and %d more %s)", msg, same-1, worst.Status)
+	}
+	if len(g) == 1 {
+		return msg, problemText(worst, true)
+	}
+	sorted := slices.Clone(g)
+	slices.SortStableFunc(sorted, func(a, b checks.Result) int { return junitRank(b.Status) - junitRank(a.Status) })
+	var b strings.Builder
+	for k, r := range sorted {
+		if k > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(r.Status.String() + " " + problemText(r, true))
+	}
+	return msg, b.String()
 }
 
 // problemText is the body of a failure or error, or the tail of a warning's
@@ -205,6 +330,12 @@ func problemText(r checks.Result, full bool) string {
 			b.WriteString("  " + e.Key + ": " + e.Value + "\n")
 		}
 	}
+	if len(r.CausedBy) > 0 {
+		b.WriteString("caused by:\n")
+		for _, k := range r.CausedBy {
+			b.WriteString("  " + k + "\n")
+		}
+	}
 	if r.Remediation != "" {
 		b.WriteString("remediation:\n")
 		for _, line := range strings.Split(strings.TrimRight(r.Remediation, "\n"), "\n") {
@@ -215,18 +346,16 @@ func problemText(r checks.Result, full bool) string {
 }
 
 // suiteProperties records what the run was about in every suite (CI tools
-// show properties per suite); nil when there is nothing to record.
-func suiteProperties(m Meta) *junitProperties {
+// show properties per suite) and how many of the suite's cases warned.
+func suiteProperties(m Meta, warnings int) *junitProperties {
 	var p junitProperties
 	for _, kv := range [][2]string{
 		{"tool", m.Tool}, {"version", m.Version}, {"source", m.Source}, {"topology", m.Topology},
+		{"warnings", strconv.Itoa(warnings)},
 	} {
 		if kv[1] != "" {
 			p.Property = append(p.Property, junitProperty{Name: kv[0], Value: xmlSafe(kv[1])})
 		}
-	}
-	if len(p.Property) == 0 {
-		return nil
 	}
 	return &p
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ const junitSchema = "../../../shared/schemas/junit-10.xsd"
 
 func TestJUnitGolden(t *testing.T) {
 	var buf bytes.Buffer
-	if err := JUnit(&buf, fixtureMeta(), fixtureResults()); err != nil {
+	if err := JUnit(&buf, fixtureMeta(), fixtureResults(), JUnitOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "report-junit.xml", buf.Bytes())
@@ -51,7 +52,7 @@ func TestJUnitValidatesAgainstSchema(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := JUnit(&buf, tt.meta, tt.rs); err != nil {
+			if err := JUnit(&buf, tt.meta, tt.rs, JUnitOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			file := filepath.Join(t.TempDir(), "junit.xml")
@@ -111,7 +112,7 @@ type parsedCase struct {
 func parseJUnit(t *testing.T, m Meta, rs []checks.Result) (parsedSuites, []byte) {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := JUnit(&buf, m, rs); err != nil {
+	if err := JUnit(&buf, m, rs, JUnitOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var doc parsedSuites
@@ -194,7 +195,7 @@ func TestJUnitCases(t *testing.T) {
 		if c.Classname != "meshdoctor.trust" || c.Time != "1.500" {
 			t.Errorf("classname %q time %q", c.Classname, c.Time)
 		}
-		if c.Failure == nil || c.Failure.Type != "fail" || !strings.HasPrefix(c.Failure.Message, "clusters trust different root CAs") {
+		if c.Failure == nil || c.Failure.Type != "trust.root-match" || !strings.HasPrefix(c.Failure.Message, "clusters trust different root CAs") {
 			t.Fatalf("failure = %+v", c.Failure)
 		}
 		for _, want := range []string{`cluster-2 root subject: O=Müller & Söhne <istio>, CN="Root CA"`, "remediation:\n  create both cacerts from one root:\n    make -f"} {
@@ -203,14 +204,17 @@ func TestJUnitCases(t *testing.T) {
 			}
 		}
 	})
-	t.Run("a pair subject names both clusters and the target", func(t *testing.T) {
-		c := get(t, "gateway.reachable cluster-1 → cluster-2 15443")
-		if c.Error == nil || c.Error.Type != "error" || c.Error.Message != "dial 172.18.255.2:15443: i/o timeout after 5s" {
+	t.Run("a pair result is named by check and cluster; its text names peer and target", func(t *testing.T) {
+		c := get(t, "gateway.reachable cluster-1")
+		if c.Error == nil || c.Error.Type != "gateway.reachable" || c.Error.Message != "dial 172.18.255.2:15443: i/o timeout after 5s" {
 			t.Errorf("error = %+v", c.Error)
+		}
+		if c.Error != nil && !strings.HasPrefix(c.Error.Text, "cluster-1 → cluster-2 15443: dial") {
+			t.Errorf("error text %q does not start with the subject", c.Error.Text)
 		}
 	})
 	t.Run("skipped gives the reason", func(t *testing.T) {
-		c := get(t, "endpoints.match cluster-1 sample/helloworld")
+		c := get(t, "endpoints.match cluster-1")
 		if c.Skipped == nil || c.Skipped.Message != "gateway.reachable failed for cluster-1 → cluster-2" {
 			t.Errorf("skipped = %+v", c.Skipped)
 		}
@@ -225,7 +229,7 @@ func TestJUnitCases(t *testing.T) {
 		}
 	})
 	t.Run("characters XML forbids are dropped, the rest kept", func(t *testing.T) {
-		c := get(t, "secrets.remote-parse cluster-2 istio-remote-secret-<east>")
+		c := get(t, "secrets.remote-parse cluster-2")
 		if c.Failure == nil {
 			t.Fatal("no failure")
 		}
@@ -275,4 +279,103 @@ func TestSeconds(t *testing.T) {
 			}
 		})
 	}
+}
+
+// junitNames returns the test case names of a JUnit document, in order.
+func junitNames(t *testing.T, rs []checks.Result) []string {
+	t.Helper()
+	doc, _ := parseJUnit(t, fixtureMeta(), rs)
+	var names []string
+	for _, s := range doc.Suites {
+		for _, c := range s.Cases {
+			names = append(names, c.Name)
+		}
+	}
+	return names
+}
+
+// CI servers keep a test's history by its name: a gateway that gets a new
+// address, or a check that is skipped instead of run, must not rename tests.
+func TestJUnitNamesAreStable(t *testing.T) {
+	probed := func(addr string) []checks.Result {
+		var rs []checks.Result
+		for _, port := range []string{"15443", "15012", "15017"} {
+			rs = append(rs, checks.Result{CheckID: "gateway.reachability", Status: checks.Pass, Cluster: "east", Peer: "west",
+				Target: addr + " port " + port, Message: "TLS handshake completed"})
+		}
+		return append(rs, checks.Result{CheckID: "trust.root-match", Status: checks.Pass, Message: "one root"})
+	}
+	skipped := []checks.Result{
+		{CheckID: "gateway.reachability", Status: checks.Skipped, Cluster: "east", Message: "prerequisite gateway.address fail for west"},
+		{CheckID: "trust.root-match", Status: checks.Skipped, Message: "prerequisite trust.cacerts-valid fail for west"},
+	}
+	before := junitNames(t, probed("10.213.230.110"))
+	for name, rs := range map[string][]checks.Result{
+		"gateway got a new address": probed("10.213.9.9"),
+		"checks were skipped":       skipped,
+	} {
+		if got := junitNames(t, rs); !slices.Equal(got, before) {
+			t.Errorf("%s: test names %q, before %q", name, got, before)
+		}
+	}
+	if want := []string{"gateway.reachability east", "trust.root-match mesh"}; !slices.Equal(before, want) {
+		t.Errorf("names %q, want %q", before, want)
+	}
+}
+
+func TestJUnitWorstResultDecidesTheCase(t *testing.T) {
+	rs := []checks.Result{
+		{CheckID: "gateway.reachability", Status: checks.Pass, Cluster: "east", Peer: "west", Target: "port 15443", Message: "handshake ok"},
+		{CheckID: "gateway.reachability", Status: checks.Fail, Cluster: "east", Peer: "west", Target: "port 15012", Message: "connection refused",
+			Remediation: "kubectl --context west -n istio-system get svc istio-eastwestgateway"},
+		{CheckID: "gateway.reachability", Status: checks.Warn, Cluster: "east", Peer: "west", Target: "port 15017", Message: "slow"},
+		{CheckID: "controlplane.version-skew", Status: checks.Warn, Message: "versions differ"},
+	}
+	doc, _ := parseJUnit(t, fixtureMeta(), rs)
+	if doc.Tests != 2 || doc.Failures != 1 {
+		t.Fatalf("tests=%d failures=%d, want 2 and 1", doc.Tests, doc.Failures)
+	}
+	c := doc.Suites[0].Cases[0]
+	if c.Failure == nil || c.Failure.Message != "connection refused" || c.Failure.Type != "gateway.reachability" {
+		t.Fatalf("failure = %+v", c.Failure)
+	}
+	for _, want := range []string{"fail east → west port 15012: connection refused", "warn east → west port 15017: slow", "pass east → west port 15443: handshake ok", "remediation:\n  kubectl --context west"} {
+		if !strings.Contains(c.Failure.Text, want) {
+			t.Errorf("failure text lacks %q:\n%s", want, c.Failure.Text)
+		}
+	}
+	if strings.Index(c.Failure.Text, "fail east") > strings.Index(c.Failure.Text, "pass east") {
+		t.Errorf("the failing result is not listed first:\n%s", c.Failure.Text)
+	}
+
+	t.Run("warnings are counted per suite and can fail the case", func(t *testing.T) {
+		var buf bytes.Buffer
+		if err := JUnit(&buf, fixtureMeta(), rs, JUnitOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(buf.String(), `<property name="warnings" value="1"></property>`) {
+			t.Errorf("no warnings property of 1 in the controlplane suite:\n%s", buf.String())
+		}
+		doc, _ := parseJUnitWith(t, rs, JUnitOptions{WarnAsFailure: true})
+		if doc.Failures != 2 {
+			t.Errorf("with WarnAsFailure failures=%d, want 2", doc.Failures)
+		}
+		skew := doc.Suites[1].Cases[0]
+		if skew.Failure == nil || skew.Failure.Message != "warning: versions differ" || skew.Failure.Type != "controlplane.version-skew" {
+			t.Errorf("warning as failure = %+v", skew.Failure)
+		}
+	})
+}
+
+func parseJUnitWith(t *testing.T, rs []checks.Result, opts JUnitOptions) (parsedSuites, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := JUnit(&buf, fixtureMeta(), rs, opts); err != nil {
+		t.Fatal(err)
+	}
+	var doc parsedSuites
+	if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("parse our JUnit: %v\n%s", err, buf.Bytes())
+	}
+	return doc, buf.Bytes()
 }

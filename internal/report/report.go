@@ -49,6 +49,9 @@ type Summary struct {
 	Skipped int `json:"skipped"`
 	Error   int `json:"error"`
 	Total   int `json:"total"`
+	// Causes counts the failures and errors that no other problem explains
+	// (checks.Explain): "3 causes explain 7 failures".
+	Causes int `json:"causes"`
 }
 
 // Summarize counts rs by status. A status outside the known five counts as
@@ -68,9 +71,96 @@ func Summarize(rs []checks.Result) Summary {
 		default:
 			s.Error++
 		}
+		if r.Status != checks.Pass && r.Status != checks.Warn && r.Status != checks.Skipped && len(r.CausedBy) == 0 {
+			s.Causes++
+		}
 	}
 	s.Total = len(rs)
 	return s
+}
+
+// Explained is the line that says how many causes explain the failures
+// and errors, or "" when each is its own cause.
+func (s Summary) Explained() string {
+	problems := s.Fail + s.Error
+	if s.Causes == problems {
+		return ""
+	}
+	if s.Causes == 1 {
+		return fmt.Sprintf("1 cause explains %d failures and errors: it is listed first, its consequences under it.", problems)
+	}
+	return fmt.Sprintf("%d causes explain %d failures and errors: causes are listed first, their consequences under them.", s.Causes, problems)
+}
+
+// Ordered is a result in the order outputs show them: causes first, each
+// followed by the problems it explains (Consequence), then the rest.
+type Ordered struct {
+	checks.Result
+	// Consequence is set on a problem listed under its first cause.
+	Consequence bool
+}
+
+// CausesFirst orders rs for people: every problem that no other explains,
+// in rs's order, each followed by the problems whose first root cause it
+// is; then the problems whose causes are not among rs (none, unless rs was
+// filtered); then everything else in rs's order.
+func CausesFirst(rs []checks.Result) []Ordered {
+	index := map[string]int{}
+	for i, r := range rs {
+		if _, dup := index[r.Key()]; !dup {
+			index[r.Key()] = i
+		}
+	}
+	// root returns the first cause (a problem without CausedBy) reached
+	// from rs[i] through CausedBy, or -1.
+	root := func(i int) int {
+		seen := map[int]bool{i: true}
+		queue := []int{i}
+		for len(queue) > 0 {
+			j := queue[0]
+			queue = queue[1:]
+			if len(rs[j].CausedBy) == 0 && j != i {
+				return j
+			}
+			for _, k := range rs[j].CausedBy {
+				if n, ok := index[k]; ok && !seen[n] {
+					seen[n] = true
+					queue = append(queue, n)
+				}
+			}
+		}
+		return -1
+	}
+	under := map[int][]int{}
+	var orphans []int
+	for i, r := range rs {
+		if !r.Problem() || len(r.CausedBy) == 0 {
+			continue
+		}
+		if c := root(i); c >= 0 {
+			under[c] = append(under[c], i)
+		} else {
+			orphans = append(orphans, i)
+		}
+	}
+	out := make([]Ordered, 0, len(rs))
+	for i, r := range rs {
+		if r.Problem() && len(r.CausedBy) == 0 {
+			out = append(out, Ordered{Result: r})
+			for _, k := range under[i] {
+				out = append(out, Ordered{Result: rs[k], Consequence: true})
+			}
+		}
+	}
+	for _, k := range orphans {
+		out = append(out, Ordered{Result: rs[k], Consequence: true})
+	}
+	for _, r := range rs {
+		if !r.Problem() {
+			out = append(out, Ordered{Result: r})
+		}
+	}
+	return out
 }
 
 // String is the summary line of the table: "12 passed, 1 failed,

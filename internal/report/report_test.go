@@ -110,8 +110,8 @@ func TestSummarize(t *testing.T) {
 		want Summary
 	}{
 		{"no results count as nothing", nil, Summary{}},
-		{"each status counts in its own field", fixtureResults(), Summary{Pass: 4, Warn: 1, Fail: 1, Skipped: 1, Error: 1, Total: 8}},
-		{"an unknown status counts as an error", []checks.Result{{Status: checks.Status(42)}}, Summary{Error: 1, Total: 1}},
+		{"each status counts in its own field", fixtureResults(), Summary{Pass: 4, Warn: 1, Fail: 1, Skipped: 1, Error: 1, Total: 8, Causes: 2}},
+		{"an unknown status counts as an error", []checks.Result{{Status: checks.Status(42)}}, Summary{Error: 1, Total: 1, Causes: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

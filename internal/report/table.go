@@ -27,11 +27,24 @@ type TableOptions struct {
 	// gives every result with evidence a Details entry, not only the ones
 	// that need attention.
 	Wide bool
+	// Width is the terminal's width in columns: the table is fitted to it
+	// (messages wrapped, or put on indented lines under their row when the
+	// MESSAGE column would be narrower than minMessageWidth; subjects cut
+	// with an ellipsis; long commands continued with " \"). 0 means no
+	// limit (output piped to a file): nothing is wrapped or cut. Wide
+	// ignores it.
+	Width int
 }
 
-// messageWidth bounds the MESSAGE column (wrapped beyond it) unless Wide,
-// so that with the other columns the table fits a 120-column terminal.
-const messageWidth = 60
+// minMessageWidth is the narrowest MESSAGE column: with less room, each
+// message goes on its own lines, indented by messageIndent, under its row.
+const minMessageWidth = 40
+
+const messageIndent = "    "
+
+// consequenceMark starts the CHECK cell of a problem listed under the
+// problem that explains it.
+const consequenceMark = "└ "
 
 // statusColor is the ANSI SGR code a status is printed in.
 func statusColor(s checks.Status) string {
@@ -56,13 +69,18 @@ func statusColor(s checks.Status) string {
 // and a summary line.
 func Table(w io.Writer, m Meta, rs []checks.Result, opts TableOptions) error {
 	var buf bytes.Buffer
-	if err := writeTableHeader(&buf, m, opts); err != nil {
+	if err := writeTableHeader(&buf, m, opts, opts.Width); err != nil {
 		return err
 	}
 
+	width := opts.Width
+	if opts.Wide {
+		width = 0
+	}
 	var detailed []checks.Result
 	var rows [][]string
-	for _, r := range rs {
+	for _, o := range CausesFirst(rs) {
+		r := o.Result
 		if opts.Short && !needsAttention(r.Status) {
 			continue
 		}
@@ -71,12 +89,13 @@ func Table(w io.Writer, m Meta, rs []checks.Result, opts TableOptions) error {
 			detailed = append(detailed, r)
 			msg = strings.TrimSpace(fmt.Sprintf("%s [%d]", msg, len(detailed)))
 		}
-		if !opts.Wide {
-			msg = wrap(msg, messageWidth)
+		check := orDash(termSafe(r.CheckID, false))
+		if o.Consequence {
+			check = consequenceMark + check
 		}
 		rows = append(rows, []string{
 			statusWord(r.Status, opts.Color),
-			orDash(termSafe(r.CheckID, false)),
+			check,
 			termSafe(r.Subject(), false),
 			msg,
 		})
@@ -84,7 +103,7 @@ func Table(w io.Writer, m Meta, rs []checks.Result, opts TableOptions) error {
 
 	switch {
 	case len(rows) > 0:
-		if err := renderTable(&buf, []string{"STATUS", "CHECK", "SUBJECT", "MESSAGE"}, rows); err != nil {
+		if err := renderResults(&buf, rows, width); err != nil {
 			return fmt.Errorf("render results table: %w", err)
 		}
 	case len(rs) == 0:
@@ -99,13 +118,17 @@ func Table(w io.Writer, m Meta, rs []checks.Result, opts TableOptions) error {
 			if i > 0 {
 				buf.WriteByte('\n')
 			}
-			writeDetail(&buf, i+1, r, opts.Color)
+			writeDetail(&buf, i+1, r, opts.Color, width)
 		}
 	}
 
 	buf.WriteByte('\n')
-	buf.WriteString(summaryLine(Summarize(rs), opts.Color))
+	sum := Summarize(rs)
+	buf.WriteString(summaryLine(sum, opts.Color))
 	buf.WriteByte('\n')
+	if line := sum.Explained(); line != "" {
+		buf.WriteString(fitLines(line, width, wrap) + "\n")
+	}
 
 	if _, err := w.Write(trimLineEnds(buf.Bytes())); err != nil {
 		return fmt.Errorf("write table report: %w", err)
@@ -115,7 +138,7 @@ func Table(w io.Writer, m Meta, rs []checks.Result, opts TableOptions) error {
 
 // writeTableHeader prints what the run was about: one line for the run and,
 // when there are contexts, a small table of them.
-func writeTableHeader(buf *bytes.Buffer, m Meta, opts TableOptions) error {
+func writeTableHeader(buf *bytes.Buffer, m Meta, opts TableOptions, width int) error {
 	line := []string{strings.TrimSpace(nonEmpty(m.Tool, "meshdoctor") + " " + m.Version)}
 	if m.Topology != "" {
 		line = append(line, m.Topology+" mesh")
@@ -126,7 +149,11 @@ func writeTableHeader(buf *bytes.Buffer, m Meta, opts TableOptions) error {
 	if !m.GeneratedAt.IsZero() {
 		line = append(line, m.GeneratedAt.UTC().Truncate(time.Second).Format(time.RFC3339))
 	}
-	buf.WriteString(termSafe(strings.Join(line, ", "), false))
+	head := termSafe(strings.Join(line, ", "), false)
+	if width > 0 && !opts.Wide {
+		head = wrap(head, width)
+	}
+	buf.WriteString(head)
 	buf.WriteString("\n\n")
 	if len(m.Contexts) == 0 {
 		return nil
@@ -152,6 +179,64 @@ func writeTableHeader(buf *bytes.Buffer, m Meta, opts TableOptions) error {
 	}
 	buf.WriteByte('\n')
 	return nil
+}
+
+// renderResults prints the results table fitted to width (0: no limit).
+// With room for a MESSAGE column of minMessageWidth, messages are wrapped
+// inside it; without, the table has STATUS, CHECK and SUBJECT (cut to fit,
+// with an ellipsis) and each message follows its row on indented lines.
+func renderResults(buf *bytes.Buffer, rows [][]string, width int) error {
+	header := []string{"STATUS", "CHECK", "SUBJECT", "MESSAGE"}
+	if width <= 0 {
+		return renderTable(buf, header, rows)
+	}
+	const gap = 3 // renderTable's column padding
+	statusW, checkW, subjectW := len("skipped"), len(header[1]), len(header[2])
+	for _, r := range rows {
+		checkW = max(checkW, twwidth.Width(r[1]))
+		subjectW = max(subjectW, twwidth.Width(r[2]))
+	}
+	fixed := statusW + gap + checkW + gap
+	if msgW := width - fixed - subjectW - gap; msgW >= minMessageWidth {
+		wrapped := make([][]string, len(rows))
+		for i, r := range rows {
+			wrapped[i] = []string{r[0], r[1], r[2], wrap(r[3], msgW)}
+		}
+		return renderTable(buf, header, wrapped)
+	}
+	subjectMax := max(width-fixed, len(header[2]))
+	short := make([][]string, len(rows))
+	for i, r := range rows {
+		short[i] = []string{r[0], r[1], ellipsize(r[2], subjectMax)}
+	}
+	var table bytes.Buffer
+	if err := renderTable(&table, header[:3], short); err != nil {
+		return err
+	}
+	// One line per row (no cell holds a newline): each message goes under
+	// its row.
+	lines := strings.Split(strings.TrimRight(table.String(), "\n"), "\n")
+	if len(lines) != len(rows)+1 {
+		return fmt.Errorf("table of %d rows rendered as %d lines", len(rows), len(lines))
+	}
+	buf.WriteString(lines[0] + "\n")
+	msgW := max(width-len(messageIndent), minMessageWidth/2)
+	for i, r := range rows {
+		buf.WriteString(lines[i+1] + "\n")
+		for _, l := range strings.Split(wrap(r[3], msgW), "\n") {
+			buf.WriteString(messageIndent + l + "\n")
+		}
+	}
+	return nil
+}
+
+// ellipsize cuts s to at most width display columns, ending in "…" when cut.
+func ellipsize(s string, width int) string {
+	if twwidth.Width(s) <= width {
+		return s
+	}
+	head, _ := cutAtWidth(s, max(width-1, 1))
+	return head + "…"
 }
 
 // renderTable prints a borderless, left-aligned table in the style of
@@ -183,25 +268,104 @@ func renderTable(w io.Writer, header []string, rows [][]string) error {
 
 // writeDetail prints one numbered Details entry: status, check and subject
 // on the first line, then the message, the evidence and the remediation
-// indented under it (testdata/golden/report-table.txt shows one).
-func writeDetail(buf *bytes.Buffer, n int, r checks.Result, color bool) {
+// indented under it (testdata/golden/report-table.txt shows one). With a
+// width, the message and evidence are wrapped to it and remediation lines
+// are continued (" \\") so that a command still runs as pasted.
+func writeDetail(buf *bytes.Buffer, n int, r checks.Result, color bool, width int) {
 	num := fmt.Sprintf("%d. ", n)
 	pad := strings.Repeat(" ", len(num))
-	fmt.Fprintf(buf, "%s%s  %s  %s\n", num, statusWord(r.Status, color),
-		termSafe(r.CheckID, false), termSafe(r.Subject(), false))
+	title := fmt.Sprintf("%s  %s  %s", r.Status, termSafe(r.CheckID, false), termSafe(r.Subject(), false))
+	title = fitLines(title, width-len(num), wrap)
+	// The status word is coloured after fitting, so that escape codes do
+	// not count as columns.
+	title = statusWord(r.Status, color) + strings.TrimPrefix(title, r.Status.String())
+	for i, line := range strings.Split(title, "\n") {
+		if i == 0 {
+			buf.WriteString(num + line + "\n")
+		} else {
+			buf.WriteString(pad + line + "\n")
+		}
+	}
 	if r.Message != "" {
-		writeIndented(buf, pad, "", termSafe(r.Message, true))
+		writeIndented(buf, pad, "", fitLines(termSafe(r.Message, true), width-len(pad), wrap))
 	}
 	if len(r.Evidence) > 0 {
 		buf.WriteString(pad + "evidence:\n")
 		for _, e := range r.Evidence {
-			writeIndented(buf, pad+"  ", "  ", termSafe(e.Key, false)+": "+termSafe(e.Value, true))
+			writeIndented(buf, pad+"  ", "  ", fitLines(termSafe(e.Key, false)+": "+termSafe(e.Value, true), width-len(pad)-4, wrap))
+		}
+	}
+	if len(r.CausedBy) > 0 {
+		buf.WriteString(pad + "caused by:\n")
+		for _, k := range r.CausedBy {
+			writeIndented(buf, pad+"  ", "  ", fitLines(termSafe(k, false), width-len(pad)-2, wrap))
 		}
 	}
 	if r.Remediation != "" {
 		buf.WriteString(pad + "remediation:\n")
-		writeIndented(buf, pad+"  ", "", termSafe(r.Remediation, true))
+		writeIndented(buf, pad+"  ", "", fitLines(termSafe(r.Remediation, true), width-len(pad)-2, continueCommand))
 	}
+}
+
+// fitLines applies fit to every line of s longer than width; width <= 0
+// leaves s as it is.
+func fitLines(s string, width int, fit func(string, int) string) string {
+	if width <= 0 {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if twwidth.Width(l) > width {
+			lines[i] = fit(l, max(width, 20))
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// continueCommand breaks a shell command line longer than width at spaces
+// outside quotes, ending each broken line with " \\" so that the command
+// still runs as pasted. A word longer than width is left whole.
+func continueCommand(line string, width int) string {
+	indent := line[:len(line)-len(strings.TrimLeft(line, " "))]
+	var out []string
+	cur, quote := "", rune(0)
+	var word strings.Builder
+	flush := func() {
+		w := word.String()
+		word.Reset()
+		if w == "" {
+			return
+		}
+		switch {
+		case cur == "":
+			cur = w
+		case len(indent)+twwidth.Width(cur)+1+twwidth.Width(w)+2 <= width:
+			cur += " " + w
+		default:
+			out = append(out, cur+" \\")
+			cur = "  " + w
+		}
+	}
+	for _, r := range strings.TrimLeft(line, " ") {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			}
+		case r == '\'' || r == '"':
+			quote = r
+		case r == ' ':
+			flush()
+			continue
+		}
+		word.WriteRune(r)
+	}
+	flush()
+	out = append(out, cur)
+	for i := range out {
+		out[i] = indent + out[i]
+	}
+	return strings.Join(out, "\n")
 }
 
 // writeIndented writes s with every line indented and continuation lines

@@ -2,9 +2,12 @@ package report
 
 import (
 	"bytes"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/olekukonko/tablewriter/pkg/twwidth"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 )
@@ -17,6 +20,8 @@ func TestTableGolden(t *testing.T) {
 		{"report-table.txt", TableOptions{}},
 		{"report-short.txt", TableOptions{Short: true}},
 		{"report-wide.txt", TableOptions{Wide: true}},
+		{"report-short-80.txt", TableOptions{Short: true, Width: 80}},
+		{"report-table-120.txt", TableOptions{Width: 120}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
@@ -163,5 +168,64 @@ func TestWrap(t *testing.T) {
 				t.Errorf("wrap(%q, %d) = %q, want %q", tt.in, tt.width, got, tt.want)
 			}
 		})
+	}
+}
+
+// A table fitted to a terminal has no line wider than it: messages wrap or
+// go under their row, subjects are cut, commands are continued.
+func TestTableFitsWidth(t *testing.T) {
+	rs := append(fixtureResults(), nastyResults()...)
+	rs = append(rs, checks.Result{CheckID: "secrets.remote-stale", Status: checks.Fail, Cluster: "east", Target: "istio-system/istio-remote-secret-legacy-cluster-that-left",
+		Message: "stale remote secret: cluster legacy is not in the mesh", Evidence: []checks.Evidence{{Key: "server", Value: "https://legacy.example.internal:6443 (unreachable from east since the cluster was deleted)"}},
+		Remediation: "kubectl --context east -n istio-system delete secret istio-remote-secret-legacy-cluster-that-left --ignore-not-found --wait=false"})
+	for _, width := range []int{60, 80, 100, 132, 200} {
+		for _, opts := range []TableOptions{{Width: width}, {Width: width, Short: true}, {Width: width, Color: true}} {
+			var buf bytes.Buffer
+			if err := Table(&buf, fixtureMeta(), rs, opts); err != nil {
+				t.Fatal(err)
+			}
+			for i, line := range strings.Split(buf.String(), "\n") {
+				if w := twwidth.Width(ourColors.ReplaceAllString(line, "")); w > width {
+					t.Errorf("%+v: line %d is %d columns wide:\n%s", opts, i+1, w, line)
+				}
+			}
+		}
+	}
+	t.Run("no limit wraps and cuts nothing", func(t *testing.T) {
+		var buf bytes.Buffer
+		if err := Table(&buf, fixtureMeta(), rs, TableOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs[:len(rs)-1] {
+			if r.CheckID != "" && r.Status != checks.Pass && !strings.Contains(buf.String(), termSafe(r.Message, false)) {
+				t.Errorf("message %q not on one line:\n%s", r.Message, buf.String())
+			}
+		}
+	})
+}
+
+func TestContinueCommand(t *testing.T) {
+	cmd := `  kubectl --context 'kind east' -n istio-system delete secret istio-remote-secret-legacy --ignore-not-found --selector "a=b c"`
+	got := continueCommand(cmd, 40)
+	lines := strings.Split(got, "\n")
+	if len(lines) < 3 {
+		t.Fatalf("not broken at 40 columns:\n%s", got)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		if !strings.HasSuffix(l, " \\") {
+			t.Errorf("line %q does not continue", l)
+		}
+	}
+	if !strings.Contains(got, "'kind east'") || !strings.Contains(got, `"a=b c"`) {
+		t.Errorf("a quoted word was broken:\n%s", got)
+	}
+	joined := strings.Join(strings.Fields(strings.ReplaceAll(got, " \\\n", " ")), " ")
+	if want := strings.Join(strings.Fields(cmd), " "); joined != want {
+		t.Errorf("joined back:\n%s\nwant\n%s", joined, want)
+	}
+	if bash, err := exec.LookPath("bash"); err == nil {
+		if out, err := exec.Command(bash, "-n", "-c", got).CombinedOutput(); err != nil {
+			t.Errorf("bash -n rejects the continued command: %v\n%s\n%s", err, out, got)
+		}
 	}
 }

@@ -117,7 +117,8 @@ func NewWorld(ctx context.Context, tmp, dir, name string) (_ *World, err error) 
 	moved := map[string]string{} // "addr:port" of the fixture -> "netns addr:port"
 	for _, c := range m.Clusters {
 		inter, ok := certs.Issued(c.Name)
-		if c.EastWest == nil || len(c.EastWest.Addresses) == 0 || !ok {
+		ew := firstGateway(c)
+		if ew == nil || !ok {
 			continue
 		}
 		opts, err := gatewayCerts(inter, c.TrustDomain)
@@ -130,8 +131,8 @@ func NewWorld(ctx context.Context, tmp, dir, name string) (_ *World, err error) 
 		}
 		w.closers = append(w.closers, func() { _ = gw.Close() })
 		w.GatewayAddresses = append(w.GatewayAddresses, c.Name+"="+gw.Addr)
-		for _, p := range c.EastWest.Service.Spec.Ports {
-			moved[fmt.Sprintf("%s:%d", c.EastWest.Addresses[0], p.Port)] = fmt.Sprintf("%s:%d", gw.Addr, p.Port)
+		for _, p := range ew.Service.Spec.Ports {
+			moved[fmt.Sprintf("%s:%d", ew.Addresses[0], p.Port)] = fmt.Sprintf("%s:%d", gw.Addr, p.Port)
 		}
 	}
 
@@ -327,11 +328,12 @@ func routeProbePod(dp *DataPlane, m *mesh.Mesh, c *mesh.Cluster, p *corev1.Pod, 
 	// connection a pod makes to one goes to the gateway's namespace, or is
 	// refused when that gateway is not simulated.
 	for _, o := range m.Clusters {
-		if o.EastWest == nil || len(o.EastWest.Addresses) == 0 {
+		ew := firstGateway(o)
+		if ew == nil {
 			continue
 		}
-		for _, port := range []int{o.EastWest.Port, 15012, 15017} {
-			orig := fmt.Sprintf("%s:%d", o.EastWest.Addresses[0], port)
+		for _, port := range []int{ew.Port, 15012, 15017} {
+			orig := fmt.Sprintf("%s:%d", ew.Addresses[0], port)
 			target, ok := moved[orig]
 			if !ok {
 				target = "127.0.0.1:1"
@@ -339,6 +341,17 @@ func routeProbePod(dp *DataPlane, m *mesh.Mesh, c *mesh.Cluster, p *corev1.Pod, 
 			if err := dp.Connect(p.Namespace, p.Name, orig, target); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// firstGateway is the cluster's first network gateway with an address: the
+// one the world simulates.
+func firstGateway(c *mesh.Cluster) *mesh.Gateway {
+	for i := range c.Gateways {
+		if len(c.Gateways[i].Addresses) > 0 {
+			return &c.Gateways[i]
 		}
 	}
 	return nil

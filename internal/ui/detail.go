@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -89,6 +90,18 @@ func (m *Model) detailText(r *row, w int) string {
 	}
 	line("")
 	para(res.Message)
+	if len(res.CausedBy) > 0 {
+		section("Caused by", "  fix these first")
+		for _, k := range res.CausedBy {
+			line("  " + m.problemLine(k))
+		}
+	}
+	if explained := m.explainedBy(res.Key()); len(explained) > 0 {
+		section("Explains")
+		for _, k := range explained {
+			line("  " + m.problemLine(k))
+		}
+	}
 	if res.Status == checks.Skipped {
 		section("Why skipped")
 		why, ok := m.skipReason(r.e, res)
@@ -131,6 +144,32 @@ func (m *Model) detailText(r *row, w int) string {
 	}
 	m.dependencies(r.e, &res, w, line, section)
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// problemLine is a result named by its key, with its status when it is
+// among the results.
+func (m *Model) problemLine(key string) string {
+	for _, e := range m.entries {
+		for _, r := range e.results {
+			if r.Key() == key {
+				return m.st.statusStyle(r.Status).Render(glyphOf(r.Status)+" "+wordOf(r.Status)) + " " + key
+			}
+		}
+	}
+	return key
+}
+
+// explainedBy returns the keys of the problems that key explains.
+func (m *Model) explainedBy(key string) []string {
+	var out []string
+	for _, e := range m.entries {
+		for _, r := range e.results {
+			if slices.Contains(r.CausedBy, key) {
+				out = append(out, r.Key())
+			}
+		}
+	}
+	return out
 }
 
 // stateLabel is the glyph and word of a check that has no final status.

@@ -56,31 +56,52 @@ type listPane struct {
 	mode        groupMode
 }
 
-// rank orders items: failures first (fail, error, warn, then pass,
-// skipped), then checks still running, waiting, and not run.
+// rank orders items: problems that no other explains first (fail, error,
+// warn), then the problems they explain (consequences), then pass and
+// skipped, then checks still running, waiting, and not run.
 func rank(e *entry, r *checks.Result) int {
 	if r != nil {
+		consequence := 0
+		if len(r.CausedBy) > 0 {
+			consequence = 3
+		}
 		switch r.Status {
 		case checks.Fail:
-			return 0
+			return 0 + consequence
 		case checks.Error:
-			return 1
+			return 1 + consequence
 		case checks.Warn:
-			return 2
+			return 2 + consequence
 		case checks.Pass:
-			return 3
+			return 6
 		case checks.Skipped:
-			return 4
+			return 7
 		}
-		return 5
+		return 8
 	}
 	switch e.state {
 	case running:
-		return 6
+		return 9
 	case queued:
-		return 7
+		return 10
 	}
-	return 8
+	return 11
+}
+
+// consequenceMark starts the check ID of a problem that another explains.
+const consequenceMark = "└ "
+
+// displayID is the check ID as the list shows it: grouped by area, the
+// area is the group header and is left out; a consequence is marked.
+func displayID(g groupMode, r *row) string {
+	id := r.e.check.ID
+	if g == byArea {
+		id = strings.TrimPrefix(id, r.e.check.Area()+".")
+	}
+	if r.kind == rowResult && len(r.res.CausedBy) > 0 {
+		id = consequenceMark + id
+	}
+	return id
 }
 
 func collapseKey(g groupMode, name string) string { return fmt.Sprintf("%d/%s", g, name) }
@@ -218,11 +239,7 @@ func (l *listPane) rebuild(entries []*entry, o rowOptions, height int, follow bo
 		l.rows = append(l.rows, g.head)
 		l.shown += len(g.items)
 		for _, it := range g.items {
-			id := it.e.check.ID
-			if o.groupBy == byArea {
-				id = strings.TrimPrefix(id, it.e.check.Area()+".")
-			}
-			l.idW = max(l.idW, len(id))
+			l.idW = max(l.idW, len([]rune(displayID(o.groupBy, &it))))
 			if it.kind == rowResult {
 				l.subjW = max(l.subjW, len([]rune(it.res.Subject())))
 			}

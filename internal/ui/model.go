@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/aymanbagabas/go-osc52/v2"
 	"github.com/charmbracelet/bubbles/cursor"
@@ -121,6 +122,14 @@ type Model struct {
 	status    string
 	statusErr bool
 
+	// reading is set while the clusters are read (readingContexts, since
+	// readingSince); unreachable names those that did not answer.
+	reading         bool
+	readingContexts []string
+	readingSince    time.Time
+	unreachable     []string
+	now             func() time.Time
+
 	clip io.Writer // where the OSC 52 sequence goes
 	tmux bool
 }
@@ -138,6 +147,7 @@ func newModel(opts Options, r *lipgloss.Renderer, clip io.Writer) *Model {
 		byID:       map[string]*entry{},
 		dependents: map[string][]string{},
 		animate:    true,
+		now:        time.Now,
 		width:      80,
 		height:     24,
 		clip:       clip,
@@ -312,6 +322,24 @@ func (m *Model) stopRun() {
 }
 
 func (m *Model) apply(ev checks.Event) {
+	switch ev.Kind {
+	case checks.InventoryStarted:
+		m.reading, m.readingContexts, m.readingSince = true, ev.Contexts, m.now()
+		return
+	case checks.InventoryRead:
+		m.reading = false
+		if ev.Mesh != nil {
+			m.opts.Header.Topology = ev.Mesh.Topology()
+			m.opts.Header.Networks = ev.Mesh.Networks()
+			m.unreachable = m.unreachable[:0]
+			for _, c := range ev.Mesh.Clusters {
+				if !c.Reachable() {
+					m.unreachable = append(m.unreachable, c.Name)
+				}
+			}
+		}
+		return
+	}
 	if ev.Check == nil {
 		return
 	}
@@ -334,6 +362,27 @@ func (m *Model) apply(ev checks.Event) {
 			m.run.finished++
 		}
 		e.results, e.state, e.ran = rs, done, true
+		m.explain()
+	}
+}
+
+// explain links every problem among the results so far to the problems
+// that explain it (checks.Explain), so that the list shows causes before
+// their consequences and the detail pane names both.
+func (m *Model) explain() {
+	var cs []checks.Check
+	var all []checks.Result
+	for _, e := range m.entries {
+		cs = append(cs, e.check)
+		all = append(all, e.results...)
+	}
+	all = checks.Explain(cs, all)
+	i := 0
+	for _, e := range m.entries {
+		for k := range e.results {
+			e.results[k].CausedBy = all[i].CausedBy
+			i++
+		}
 	}
 }
 

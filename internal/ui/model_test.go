@@ -419,3 +419,44 @@ func TestObserverSource(t *testing.T) {
 		}
 	}
 }
+
+// A problem that another explains is listed after the causes, marked, and
+// its detail names the cause; the cause's detail names what it explains.
+func TestCausesBeforeConsequences(t *testing.T) {
+	cat := []checks.Check{
+		{ID: "endpoints.proxy-table", Title: "a sidecar's endpoints are the ones that should be there", Scope: checks.PerCluster},
+		{ID: "gateway.address", Title: "the east-west gateway has an external address", Scope: checks.PerCluster},
+	}
+	m := New(Options{Catalogue: cat, Header: testHeader, NoColor: true})
+	m.animate = false
+	m.Init()
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	results := map[string][]checks.Result{
+		"endpoints.proxy-table": {{CheckID: "endpoints.proxy-table", Status: checks.Fail, Cluster: "cluster-1", Message: "west's gateway missing"}},
+		"gateway.address":       {{CheckID: "gateway.address", Status: checks.Fail, Cluster: "cluster-2", Message: "no external address"}},
+	}
+	for i := range cat {
+		m.Update(eventMsg{gen: m.gen, ev: checks.Event{Kind: checks.CheckFinished, Check: &cat[i], Results: results[cat[i].ID]}})
+	}
+	m.Update(runDoneMsg{gen: m.gen})
+
+	if got, want := groupNames(m), []string{"gateway", "endpoints"}; !slices.Equal(got, want) {
+		t.Errorf("areas %q, want the cause's area first %q", got, want)
+	}
+	r := selectRow(t, m, resultRow("endpoints.proxy-table", "cluster-1"))
+	if id := m.rowID(r); id != "└ proxy-table" {
+		t.Errorf("consequence row shows %q", id)
+	}
+	detail := m.detailText(r, 100)
+	if !strings.Contains(detail, "Caused by") || !strings.Contains(detail, "gateway.address cluster-2") {
+		t.Errorf("consequence detail does not name its cause:\n%s", detail)
+	}
+	r = selectRow(t, m, resultRow("gateway.address", "cluster-2"))
+	if id := m.rowID(r); id != "address" {
+		t.Errorf("cause row shows %q", id)
+	}
+	detail = m.detailText(r, 100)
+	if !strings.Contains(detail, "Explains") || !strings.Contains(detail, "endpoints.proxy-table cluster-1") {
+		t.Errorf("cause detail does not name what it explains:\n%s", detail)
+	}
+}

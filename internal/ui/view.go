@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
@@ -116,6 +117,15 @@ func (m *Model) headerLines(w int) []string {
 		"  " + st.label.Render("topology ") + orDash(h.Topology) +
 		"  " + st.label.Render("networks ") + orDash(strings.Join(h.Networks, ", "))
 	l2 := st.label.Render(fmt.Sprintf("contexts (%d) ", len(h.Contexts))) + orDash(strings.Join(h.Contexts, ", "))
+	switch {
+	case m.reading:
+		// The first frame comes before any cluster has answered: say what
+		// is being read, and for how long.
+		l2 = m.spin.View() + st.running.Render(fmt.Sprintf(" reading %d context%s", len(m.readingContexts), plural(len(m.readingContexts)))) +
+			st.label.Render(fmt.Sprintf(" (%s) ", m.now().Sub(m.readingSince).Truncate(100*time.Millisecond))) + strings.Join(m.readingContexts, ", ")
+	case len(m.unreachable) > 0:
+		l2 += "  " + st.statusStyle(checks.Error).Render("unreachable: "+strings.Join(m.unreachable, ", "))
+	}
 
 	c := m.counts()
 	var parts []string
@@ -270,14 +280,8 @@ func (m *Model) rowLine(r *row, w int, sel bool) string {
 	return fit(b.String(), w)
 }
 
-// rowID is the check ID as the list shows it: grouped by area, the area is
-// the group header and is left out.
-func (m *Model) rowID(r *row) string {
-	if m.groupBy == byArea {
-		return strings.TrimPrefix(r.e.check.ID, r.e.check.Area()+".")
-	}
-	return r.e.check.ID
-}
+// rowID is the check ID as the list shows it (displayID).
+func (m *Model) rowID(r *row) string { return displayID(m.groupBy, r) }
 
 // rowState is the glyph, word and style of an item row.
 func (m *Model) rowState(r *row) (string, string, *lipgloss.Style) {
@@ -383,4 +387,11 @@ func (m *Model) footerLines(w int) []string {
 		out = append(out, fit(l, w))
 	}
 	return out
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

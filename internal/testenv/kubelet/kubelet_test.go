@@ -388,7 +388,8 @@ func TestCloseEndsStreams(t *testing.T) {
 	if err := k.Close(); err != nil {
 		t.Errorf("close: %v", err)
 	}
-	if d := time.Since(start); d > 10*time.Second {
+	// Generous bounds: they catch a Close that hangs, not a slow machine.
+	if d := time.Since(start); d > time.Minute {
 		t.Errorf("Close took %v", d)
 	}
 	// Close waited for the command: it is gone (killed and reaped).
@@ -399,10 +400,10 @@ func TestCloseEndsStreams(t *testing.T) {
 	// a connection that ends without a status as success.)
 	select {
 	case <-execDone:
-	case <-time.After(10 * time.Second):
-		t.Error("exec client still running 10s after Close")
+	case <-time.After(time.Minute):
+		t.Error("exec client still running a minute after Close")
 	}
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(time.Minute))
 	if _, err := io.Copy(io.Discard, conn); err != nil {
 		t.Errorf("forwarded connection did not end after Close: %v", err)
 	}
