@@ -252,6 +252,10 @@ func meshIDEqual(_ context.Context, env *Env) []Result {
 	var evs []Evidence
 	for _, cr := range revisionsOf(env.Mesh) {
 		key := revKey(cr.c, cr.r)
+		if cr.r.InjectedElsewhere() {
+			evs = append(evs, Ev(key, "set by the primary's istiod that injects it (no mesh or injector ConfigMap here)"))
+			continue
+		}
 		groups[cr.r.MeshID] = append(groups[cr.r.MeshID], key)
 		evs = append(evs, Ev(key, cr.r.MeshID+" ("+cr.r.MeshIDSource+")"))
 		fix = append(fix, showMesh(cr.c, cr.r, "meshId"))
@@ -282,7 +286,9 @@ func meshIDEqual(_ context.Context, env *Env) []Result {
 // revision must accept every other revision's trust domain, in every
 // cluster and between revisions of one cluster.
 func trustDomainAccepted(_ context.Context, env *Env) []Result {
-	all := revisionsOf(env.Mesh)
+	// A revision injected by a primary's istiod gets that istiod's trust
+	// domain: it is compared through the primary.
+	all := slices.DeleteFunc(revisionsOf(env.Mesh), func(cr clusterRev) bool { return cr.r.InjectedElsewhere() })
 	if len(all) == 0 {
 		return []Result{pass("no cluster to compare")}
 	}

@@ -299,6 +299,14 @@ func readConfig(inv *cluster.Inventory, r *Revision) {
 	}
 }
 
+// InjectedElsewhere reports a revision with no mesh or injector ConfigMap
+// in its cluster (the remote profile): its sidecars are injected, and get
+// their meshID and certificates, from a primary's istiod, so its own
+// defaults say nothing about the mesh.
+func (r *Revision) InjectedElsewhere() bool {
+	return r.Istiod == nil && !r.HasMeshConfigMap && !r.HasInjectorConfigMap
+}
+
 // ConfigErrors are the parse errors of the revision's ConfigMaps.
 func (r *Revision) ConfigErrors() []error {
 	var out []error

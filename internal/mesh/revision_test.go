@@ -155,6 +155,9 @@ func TestRevisions(t *testing.T) {
 				(c.Rev.Network != "network1" || c.ValuesString("global", "remotePilotAddress") != "10.0.0.1") {
 				t.Errorf("network %q, remotePilotAddress %q", c.Rev.Network, c.ValuesString("global", "remotePilotAddress"))
 			}
+			if tc.name == "remote profile: webhook injection path and values ConfigMap" && !c.Rev.InjectedElsewhere() {
+				t.Error("a remote-profile revision is not marked as injected by a primary")
+			}
 			if c.MeshID != c.Rev.MeshID || c.TrustDomain != c.Rev.TrustDomain || c.ID != c.Rev.ID || c.Version != c.Rev.Version {
 				t.Errorf("cluster identity %s/%s/%s/%s is not its representative revision's", c.MeshID, c.TrustDomain, c.ID, c.Version)
 			}
