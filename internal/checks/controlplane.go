@@ -394,6 +394,20 @@ func remoteDiscovery(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 			}
 		}
 	}
+	// A primary gateway still without an address may be the one: that is
+	// gateway.address's failure, and this check cannot tell.
+	var pending []string
+	for _, p := range env.Mesh.Primaries() {
+		for _, g := range p.Gateways {
+			if len(g.Addresses) == 0 {
+				pending = append(pending, p.Name+"/"+g.Service.Namespace+"/"+g.Service.Name)
+			}
+		}
+	}
+	if len(pending) > 0 {
+		return []Result{with(skipf("discovery address %s is no primary's gateway or istiod address, but gateway %s has no address yet (see gateway.address): cannot tell", addr, strings.Join(pending, ", ")),
+			Ev("remotePilotAddress", addr))}
+	}
 	var known []string
 	for a, gc := range env.Mesh.GatewayAddresses() {
 		known = append(known, a+" ("+gc.Name+")")
