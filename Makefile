@@ -6,7 +6,7 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PKGS        := ./...
 
-.PHONY: all build test unit lint bench demo demo-record envoy-fixtures testbin e2e playground clean junit-consumer
+.PHONY: all build test unit lint bench fuzz demo demo-record envoy-fixtures fixtures testbin e2e playground clean junit-consumer
 
 all: build
 
@@ -43,6 +43,13 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 5x -count 1 ./internal/cluster/ ./internal/checks/ ./internal/envoyadmin/ ./internal/ui/
 
+## fuzz: each hostile-input fuzzer for a short, bounded time (FUZZTIME=10s).
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./internal/snapshot/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRemoteKubeconfig$$' -fuzztime $(FUZZTIME) ./internal/cluster/
+	$(GO) test -run '^$$' -fuzz '^FuzzCABundle$$' -fuzztime $(FUZZTIME) ./internal/cluster/
+
 ## demo: the TUI (or the table, when not on a terminal) on the recorded demo mesh.
 demo:
 	@$(GO) run ./cmd/meshdoctor --from testdata/demo/mesh.tar.gz; code=$$?; \
@@ -56,6 +63,12 @@ demo-record: testbin
 ## envoy-fixtures: re-record testdata/envoy/istiod-*.json from a real istiod (root, make testbin)
 envoy-fixtures: testbin
 	$(GO) test -count=1 -run TestIstiodOracle ./e2e/ -update-istiod
+
+## fixtures: re-render testdata/installs with the pinned Istio's own tooling (bin/istioctl, built
+## here from hack/istiod when missing; `make test` does not need it: the rendered files are committed)
+fixtures:
+	bash hack/testbin.sh istioctl
+	$(GO) run ./hack/render -o testdata/installs
 
 clean:
 	rm -rf bin

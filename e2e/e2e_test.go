@@ -226,6 +226,7 @@ func TestE2E(t *testing.T) {
 	t.Run("admin-fallback", func(t *testing.T) { testAdminFallback(t, e, bin, dir) })
 	t.Run("curl-probes", func(t *testing.T) { testCurlProbes(t, e, bin, dir) })
 	t.Run("deploy-probes", func(t *testing.T) { testDeployProbes(t, e, bin, dir) })
+	t.Run("exec-scoped", func(t *testing.T) { testExecScoped(t, e, dir) })
 	t.Run("wait", func(t *testing.T) { testWait(t, e, bin, dir) })
 
 	t.Run("dead-cluster", func(t *testing.T) {

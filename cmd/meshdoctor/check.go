@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
@@ -53,9 +54,14 @@ type CheckOptions struct {
 	DeployTimeout time.Duration
 	// Proxy and Service focus the endpoint-table checks.
 	Proxy, Service string
+	// MaxResponseSize caps each API server response (--max-response-size).
+	MaxResponseSize byteSize
+	// MaxDumpSize caps one admin response (Envoy dumps, istiod debug).
+	MaxDumpSize string
 
-	overrides map[string]string
-	catalogue []checks.Check
+	overrides    map[string]string
+	catalogue    []checks.Check
+	maxDumpBytes int64
 }
 
 func newCheckCmd(streams IO, runF func(context.Context, *CheckOptions) error) *cobra.Command {
@@ -98,7 +104,9 @@ func addRunFlags(cmd *cobra.Command, o *CheckOptions) {
 	f := cmd.Flags()
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG, several files merged, or ~/.kube/config)")
 	f.StringSliceVar(&o.Contexts, "context", nil, "contexts to check, comma-separated (default: all)")
-	f.DurationVar(&o.Timeout, "timeout", 10*time.Second, "timeout of each request to an API server")
+	f.DurationVar(&o.Timeout, "timeout", 10*time.Second, "timeout of each request to an API server; each cluster's whole inventory must arrive within 3× this, even when a credential plugin hangs")
+	o.MaxResponseSize = byteSize(cluster.DefaultMaxResponseSize)
+	f.Var(&o.MaxResponseSize, strings.TrimPrefix(cluster.MaxResponseSizeFlag, "--"), "largest response body read from an API server (e.g. 512MiB); a larger list is an error naming this flag")
 	f.DurationVar(&o.ProbeTimeout, "probe-timeout", 3*time.Second, "timeout of each network probe")
 	f.BoolVar(&o.NoNetwork, "no-network", false, "skip the checks that probe the network (gateways, remote API servers)")
 	f.StringSliceVar(&o.Only, "only", nil, "run only checks whose ID matches these globs (and their prerequisites)")
@@ -112,6 +120,7 @@ func addRunFlags(cmd *cobra.Command, o *CheckOptions) {
 	f.StringVar(&o.DeployProbes, "deploy-probes", "", "NAMESPACE: create a sleep pod per cluster there for the curl probes and delete it afterwards, also on Ctrl-C (the only write meshdoctor makes)")
 	f.StringVar(&o.ProbeImage, "probe-image", "curlimages/curl:8.10.1", "image of the pods --deploy-probes creates")
 	f.DurationVar(&o.DeployTimeout, "deploy-timeout", 90*time.Second, "how long a deployed probe pod may take to run")
+	f.StringVar(&o.MaxDumpSize, "max-dump-size", "128Mi", "largest Envoy config dump or istiod debug response read from one pod (a quantity: 256Mi, 1Gi)")
 	registerCompletions(cmd, o)
 }
 
@@ -127,6 +136,14 @@ func (o *CheckOptions) Complete() error {
 			return fmt.Errorf("--gateway-address %q: want context=address", kv)
 		}
 		o.overrides[ctx] = addr
+	}
+	o.maxDumpBytes = envoyadmin.DefaultMaxDumpBytes
+	if o.MaxDumpSize != "" {
+		q, err := resource.ParseQuantity(o.MaxDumpSize)
+		if err != nil || q.Sign() <= 0 {
+			return fmt.Errorf("--max-dump-size %q: want a positive quantity such as 256Mi", o.MaxDumpSize)
+		}
+		o.maxDumpBytes = q.Value()
 	}
 	cat, err := checks.Select(checks.Catalogue(), o.Only, o.Skip)
 	if err != nil {
@@ -151,6 +168,11 @@ func (o *CheckOptions) Validate() error {
 	}
 	if o.Requests < 1 || o.Requests > 1000 {
 		return errors.New("--requests must be between 1 and 1000")
+	}
+	for _, t := range o.Targets {
+		if err := probe.ValidateTarget(t); err != nil {
+			return fmt.Errorf("--target: %w", err)
+		}
 	}
 	if o.Proxy != "" && !strings.Contains(o.Proxy, "/") {
 		return fmt.Errorf("--proxy %q: want namespace/pod", o.Proxy)
@@ -210,8 +232,10 @@ func (o *CheckOptions) runner() *checks.Runner {
 func (o *CheckOptions) env(m *mesh.Mesh, clients []*cluster.Client, deployErrs map[string]error) *checks.Env {
 	dialer := &net.Dialer{}
 	byContext := map[string]*cluster.Client{}
+	var proxies []string
 	for _, c := range clients {
 		byContext[c.Context] = c
+		proxies = append(proxies, c.ProxyURL)
 	}
 	clientsFn := func(ctx string) (envoyadmin.Clients, error) {
 		c := byContext[ctx]
@@ -224,15 +248,15 @@ func (o *CheckOptions) env(m *mesh.Mesh, clients []*cluster.Client, deployErrs m
 		Mesh:             m,
 		Now:              time.Now(),
 		NoNetwork:        o.NoNetwork,
-		RemoteAccess:     cluster.RemoteAccess(o.ProbeTimeout),
+		RemoteAccess:     cluster.RemoteAccess(cluster.RemoteAccessOptions{Timeout: o.ProbeTimeout, TrustedProxies: proxies, MaxResponseSize: int64(o.MaxResponseSize)}),
 		GatewayOverrides: o.overrides,
 		Resolver:         checks.SystemResolver{Timeout: o.Timeout},
 		Probe: func(ctx context.Context, t probe.GatewayTarget) []probe.PortResult {
 			return probe.ProbeGateway(ctx, dialer, t, o.ProbeTimeout)
 		},
 		Admin: envoyadmin.FallbackFetcher{
-			Primary:   envoyadmin.PortForwardFetcher{Clients: clientsFn, Timeout: o.Timeout},
-			Secondary: envoyadmin.ExecFetcher{Clients: clientsFn, Timeout: o.Timeout},
+			Primary:   envoyadmin.PortForwardFetcher{Clients: clientsFn, Timeout: o.Timeout, MaxBytes: o.maxDumpBytes},
+			Secondary: envoyadmin.ExecFetcher{Clients: clientsFn, Timeout: o.Timeout, MaxBytes: o.maxDumpBytes},
 			Fallbacks: &sync.Map{},
 		},
 		Probes: checks.ProbeSettings{
@@ -250,12 +274,42 @@ func (o *CheckOptions) env(m *mesh.Mesh, clients []*cluster.Client, deployErrs m
 // podExecer runs probe commands through the API server's pods/exec.
 type podExecer struct{ clients envoyadmin.ClientsFunc }
 
+// maxProbeOutput caps the output of one probe command. curl prints each
+// response's headers and body: helloworld's is ~350 bytes, so the most
+// --requests allows (1,000) of 8 KiB responses fit.
+const maxProbeOutput = 8 << 20
+
 func (p podExecer) Exec(ctx context.Context, pod probe.PodRef, cmd []string) ([]byte, []byte, int, error) {
 	c, err := p.clients(pod.Context)
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	return envoyadmin.Exec(ctx, c.Config, envoyadmin.PodRef{Context: pod.Context, Namespace: pod.Namespace, Name: pod.Name}, pod.Container, cmd)
+	return envoyadmin.ExecLimited(ctx, c.Config, envoyadmin.PodRef{Context: pod.Context, Namespace: pod.Namespace, Name: pod.Name}, pod.Container, cmd,
+		envoyadmin.ExecLimits{Stdout: maxProbeOutput, Hint: "lower --requests, or name a --target with a smaller response"})
+}
+
+// loadOptions and collectOptions are the shared client settings of every
+// command that reads live clusters.
+func (o *CheckOptions) loadOptions() cluster.LoadOptions {
+	return cluster.LoadOptions{Kubeconfig: o.Kubeconfig, Contexts: o.Contexts, Timeout: o.Timeout, MaxResponseSize: int64(o.MaxResponseSize)}
+}
+
+func (o *CheckOptions) collectOptions() cluster.CollectOptions {
+	return cluster.CollectOptions{ProbeSelector: o.ProbeSelector, Deadline: cluster.InventoryDeadline(o.Timeout)}
+}
+
+// byteSize is a flag value in bytes with binary units (256MiB).
+type byteSize int64
+
+func (b *byteSize) String() string { return cluster.FormatBytes(int64(*b)) }
+func (b *byteSize) Type() string   { return "size" }
+func (b *byteSize) Set(s string) error {
+	n, err := cluster.ParseBytes(s)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(n)
+	return nil
 }
 
 func anyFailed(rs []checks.Result) bool {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	"k8s.io/klog/v2"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 )
@@ -26,6 +27,8 @@ const (
 	exitFailed      = 1
 	exitUsage       = 2
 	exitCouldNotRun = 3
+	// exitInterrupted: a second interrupt stopped the run at once (128+SIGINT).
+	exitInterrupted = 130
 )
 
 // exitError carries an exit code decided by a command.
@@ -74,13 +77,54 @@ func main() {
 }
 
 func run() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	tty := isTerminal(os.Stdout)
 	streams := IO{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, OutIsTTY: tty, ErrIsTTY: isTerminal(os.Stderr), OutWidth: outWidth(os.Stdout, tty)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		handleSignals(sigs, done, cancel, streams.ErrOut, os.Exit)
+	}()
 	root := newRootCmd(streams)
 	err := root.ExecuteContext(ctx)
+	close(done)
+	<-stopped
 	return exitCode(err, streams.ErrOut)
+}
+
+// handleSignals cancels the run on the first interrupt (the run then ends
+// as soon as what it waits for honours the context, and still reports) and
+// exits at once on the second: something the run waits for does not stop
+// (a credential plugin, a cluster past its deadline). It returns when done
+// closes.
+func handleSignals(sigs <-chan os.Signal, done <-chan struct{}, cancel context.CancelFunc, errOut io.Writer, exit func(int)) {
+	select {
+	case <-sigs:
+		fmt.Fprintln(errOut, "meshdoctor: interrupted, stopping (interrupt again to exit at once)")
+		cancel()
+	case <-done:
+		return
+	}
+	select {
+	case s := <-sigs:
+		fmt.Fprintln(errOut, "meshdoctor: interrupted again, exiting now")
+		exit(interruptedCode(s))
+	case <-done:
+	}
+}
+
+// interruptedCode is the shell's convention for death by a signal: 128+n
+// (130 for SIGINT, 143 for SIGTERM).
+func interruptedCode(s os.Signal) int {
+	if n, ok := s.(syscall.Signal); ok {
+		return 128 + int(n)
+	}
+	return exitInterrupted
 }
 
 func exitCode(err error, errOut io.Writer) int {
@@ -127,10 +171,18 @@ behaves like "meshdoctor check".`,
 				level = slog.LevelDebug
 			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(streams.ErrOut, &slog.HandlerOptions{Level: level})))
+			// client-go logs through klog (e.g. "Unexpected error when
+			// reading response body" for a capped list): only with -v; the
+			// report carries the error.
+			klogLevel := slog.Level(slog.LevelError + 1)
+			if verbose {
+				klogLevel = slog.LevelDebug
+			}
+			klog.SetSlogLogger(slog.New(slog.NewTextHandler(streams.ErrOut, &slog.HandlerOptions{Level: klogLevel})))
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log diagnostics to stderr")
-	root.AddCommand(newCheckCmd(streams, nil), newChecksCmd(streams), newSnapshotCmd(streams), newVersionCmd(streams))
+	root.AddCommand(newCheckCmd(streams, nil), newChecksCmd(streams), newSnapshotCmd(streams), newVersionCmd(streams), newExplainCmd(streams))
 	attachRootRun(root, streams)
 	return root
 }

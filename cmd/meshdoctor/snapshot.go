@@ -36,6 +36,9 @@ func newSnapshotCmd(streams IO) *cobra.Command {
 			if err := o.Complete(); err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
+			if err := o.Validate(); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
 			return o.Run(cmd.Context())
 		},
 	}
@@ -47,12 +50,12 @@ func newSnapshotCmd(streams IO) *cobra.Command {
 // Run takes the inventory, runs the graph once with the network calls
 // recorded, and writes the snapshot.
 func (o *SnapshotOptions) Run(ctx context.Context) error {
-	clients, err := cluster.Load(cluster.LoadOptions{Kubeconfig: o.Kubeconfig, Contexts: o.Contexts, Timeout: o.Timeout})
+	clients, err := cluster.Load(o.loadOptions())
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
 	taken := time.Now().UTC()
-	invs := cluster.CollectAll(ctx, clients, cluster.CollectOptions{ProbeSelector: o.ProbeSelector})
+	invs := cluster.CollectAll(ctx, clients, o.collectOptions())
 	m := mesh.Build(invs)
 	rec := &snapshot.Recorder{}
 	env := o.env(m, clients, nil)
@@ -69,6 +72,8 @@ func (o *SnapshotOptions) Run(ctx context.Context) error {
 		Network:     rec.Network(),
 	}
 	if err := writeFile(o.OutFile, func(f *os.File) error { return snapshot.Write(f, s) }); err != nil {
+		// A refused or failed write leaves no partial file behind.
+		_ = os.Remove(o.OutFile)
 		return &exitError{code: exitUsage, err: fmt.Errorf("write snapshot: %w", err)}
 	}
 	fmt.Fprintf(o.IO.ErrOut, "wrote %s: %d contexts, %d gateway probes, %d remote-secret checks, %d admin reads, %d probe commands\n", o.OutFile, len(invs), len(s.Network.Probes), len(s.Network.RemoteAccess), len(s.Network.Admin), len(s.Network.Exec))

@@ -118,7 +118,7 @@ func (o *CheckOptions) source(ctx context.Context) (*runSource, error) {
 	if o.From != "" {
 		return o.snapshotSource()
 	}
-	clients, err := cluster.Load(cluster.LoadOptions{Kubeconfig: o.Kubeconfig, Contexts: o.Contexts, Timeout: o.Timeout})
+	clients, err := cluster.Load(o.loadOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func (o *CheckOptions) source(ctx context.Context) (*runSource, error) {
 		contexts: len(clients),
 		names:    contextNames(clients),
 		mesh: func(ctx context.Context) *mesh.Mesh {
-			return mesh.Build(cluster.CollectAll(ctx, clients, cluster.CollectOptions{ProbeSelector: o.ProbeSelector}))
+			return mesh.Build(cluster.CollectAll(ctx, clients, o.collectOptions()))
 		},
 		close: func() {},
 	}

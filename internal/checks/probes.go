@@ -264,7 +264,12 @@ func crossCluster(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 	for _, t := range targets {
 		r := Result{Target: t.url}
 		r.Evidence = []Evidence{Ev("from", ref.String())}
-		stdout, stderr, code, err := env.Probes.Exec.Exec(ctx, ref, probe.CurlCommand(t.url, n, timeout))
+		cmd, err := probe.CurlCommand(t.url, n, timeout)
+		if err != nil {
+			out = append(out, Result{Status: Error, Target: t.url, Message: "not probed: " + err.Error()})
+			continue
+		}
+		stdout, stderr, code, err := env.Probes.Exec.Exec(ctx, ref, cmd)
 		if errors.Is(err, ErrNotRecorded) {
 			out = append(out, Result{Status: Skipped, Target: t.url, Message: "no recorded curl probe in the snapshot"})
 			continue

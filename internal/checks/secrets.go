@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -70,9 +69,9 @@ func remoteKubeconfig(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 			return []Result{failf(regen, "secret %s key %s: %s", rs.Name, rk.ClusterID, rk.ParseError)}
 		}
 		ev := []Evidence{Ev("server", rk.Server), Ev("auth", rk.Auth)}
-		if host := serverHost(rk.Server); isLoopback(host) {
+		if kind := cluster.LocalAddressKind(serverHost(rk.Server)); kind != "" {
 			return []Result{with(failf(regen+" --server=https://<address istiod can reach>",
-				"server %s is a loopback address: istiod would dial itself, not the remote cluster", rk.Server), ev...)}
+				"server %s is a %s address: istiod would dial itself or its own node, not the remote cluster", rk.Server, kind), ev...)}
 		}
 		option := ""
 		switch {
@@ -100,14 +99,6 @@ func serverHost(server string) string {
 		return ""
 	}
 	return u.Hostname()
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func remoteClusterID(_ context.Context, env *Env, c *mesh.Cluster) []Result {
@@ -232,6 +223,15 @@ func remoteAccess(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		ev := []Evidence{Ev("server", rk.Server)}
 		if !env.RecordedAt.IsZero() {
 			ev = append(ev, Ev("recorded", env.RecordedAt.Format(time.RFC3339)))
+		}
+		var fe *cluster.FetchError
+		if errors.As(err, &fe) && fe.Reason == cluster.ReasonNotTried {
+			// meshdoctor never runs a plugin or reads a file named by
+			// cluster data (cluster.RemoteAccess): it cannot tell.
+			r := warnf(fmt.Sprintf("%s -n istio-system get secret %s -o jsonpath='{.data.%s}' | base64 -d | grep -nE 'exec:|tokenFile|client-key:|client-certificate:|certificate-authority:|proxy-url|server:'", kc(c.Name), rs.Name, rk.ClusterID),
+				"%s", fe.Message)
+			r.Peer = peer
+			return []Result{with(r, ev...)}
 		}
 		if err != nil {
 			r := failf(fmt.Sprintf("%s -n istio-system get secret %s -o jsonpath='{.data.%s}' | base64 -d > /tmp/remote.kubeconfig && kubectl --kubeconfig /tmp/remote.kubeconfig auth can-i list endpointslices -A", kc(c.Name), rs.Name, rk.ClusterID),

@@ -132,6 +132,14 @@ func cacertsValid(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 		return []Result{with(failf(inspect+" ; openssl verify -CAfile root-cert.pem -untrusted cert-chain.pem ca-cert.pem",
 			"ca-cert does not chain to root-cert: %v", err), ev...)}
 	}
+	if d := c.Inv.CACerts.Dropped; len(d) > 0 {
+		// Only CERTIFICATE blocks were read (cluster.caBundle); what else
+		// the fields held is named by PEM type, never copied.
+		for _, s := range d {
+			ev = append(ev, Ev("also in the secret", s))
+		}
+		return []Result{with(warnf(inspect, "ca-cert chains to root-cert and the key matches, but %s: keep the key in its own file (a certificate file gets copied and shared)", d[0]), ev...)}
+	}
 	return []Result{pass("ca-cert chains to root-cert, key matches, CA flags set", ev...)}
 }
 

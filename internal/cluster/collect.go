@@ -28,19 +28,76 @@ type CollectOptions struct {
 	ProbeSelector string
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Deadline is the hard limit on one cluster's whole inventory (0: no
+	// limit beyond ctx). The CLI sets InventoryDeadline(--timeout).
+	Deadline time.Duration
 }
+
+// InventoryDeadline is the hard deadline of one cluster's inventory for a
+// request timeout: the /version request, then the lists (concurrent), each
+// within timeout, plus one honoured Retry-After each — 3×timeout.
+func InventoryDeadline(timeout time.Duration) time.Duration { return 3 * timeout }
 
 // CollectAll fetches the inventory of every client concurrently and
 // returns them in the clients' order. It never fails: a cluster that cannot
 // be read has its error recorded in its inventory.
+//
+// Each cluster gets opts.Deadline, enforced here and not by client-go:
+// client-go does not stop an exec credential plugin when a request's
+// context ends, so a plugin that never returns would hold Collect forever.
+// On expiry (or when ctx ends) the cluster's inventory is Unreachable and
+// the others are returned; the stuck Collect is abandoned (its goroutine
+// ends when the plugin does; the CLI exits without waiting for it).
 func CollectAll(ctx context.Context, clients []*Client, opts CollectOptions) []*Inventory {
 	out := make([]*Inventory, len(clients))
 	var wg sync.WaitGroup
 	for i, c := range clients {
-		wg.Go(func() { out[i] = Collect(ctx, c, opts) })
+		wg.Go(func() { out[i] = collectBounded(ctx, c, opts) })
 	}
 	wg.Wait()
 	return out
+}
+
+// collectBounded runs Collect and waits for it at most opts.Deadline.
+func collectBounded(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
+	if opts.Deadline <= 0 {
+		return Collect(ctx, c, opts)
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	started := now().UTC()
+	// Collect's requests end when this returns, for those that honour
+	// their context; a hung plugin does not, and is abandoned.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan *Inventory, 1) // buffered: an abandoned Collect never blocks
+	go func() { done <- Collect(cctx, c, opts) }()
+	timer := time.NewTimer(opts.Deadline)
+	defer timer.Stop()
+	var fe *FetchError
+	select {
+	case inv := <-done:
+		return inv
+	case <-timer.C:
+		fe = &FetchError{Verb: "collect", Resource: "inventory", Reason: ReasonTimeout,
+			Message: fmt.Sprintf("did not answer within %s", opts.Deadline)}
+		if c.ExecPlugin {
+			fe.Message = fmt.Sprintf("credential plugin did not return within %s", opts.Deadline)
+		}
+	case <-ctx.Done():
+		fe = &FetchError{Verb: "collect", Resource: "inventory", Reason: ReasonTimeout,
+			Message: fmt.Sprintf("stopped before the cluster answered: %v", ctx.Err())}
+	}
+	// Collect may still finish in the same instant: prefer its result.
+	select {
+	case inv := <-done:
+		return inv
+	default:
+	}
+	slog.Debug("inventory abandoned", "context", c.Context, "reason", fe.Message)
+	return &Inventory{Context: c.Context, Server: c.Server, FetchedAt: started, Unreachable: fe}
 }
 
 // Collect fetches one cluster's inventory: one request per resource kind,

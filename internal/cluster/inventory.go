@@ -173,12 +173,17 @@ type CABundle struct {
 	Form string `json:"form"`
 	// Keys lists the data keys present (names only).
 	Keys []string `json:"keys"`
-	// CACert, CertChain and Root are PEM text (public certificates).
+	// CACert, CertChain and Root are PEM text: the CERTIFICATE blocks of
+	// the secret's fields, re-encoded, and nothing else.
 	CACert    string `json:"caCert,omitempty"`
 	CertChain string `json:"certChain,omitempty"`
 	Root      string `json:"root,omitempty"`
 	// KeyCheck is "match", "mismatch", "missing" or "invalid: <why>".
 	KeyCheck string `json:"keyCheck"`
+	// Dropped says, by PEM type name only, what the certificate fields held
+	// besides certificates ("ca-cert.pem also holds a PRIVATE KEY block"):
+	// only CERTIFICATE blocks are kept.
+	Dropped []string `json:"dropped,omitempty"`
 }
 
 // RemoteSecret is an istio/multiCluster=true secret with its kubeconfigs

@@ -28,9 +28,16 @@ type Client struct {
 	Istio   istioclient.Interface
 	// Config is the REST config, for exec and port-forward.
 	Config *rest.Config
-	// BuildErr is set when the context exists but no client could be made
-	// from it; the cluster is then reported unreachable.
+	// BuildErr is set when no client could be made (NewClient callers);
+	// the cluster is then reported unreachable. Load returns a ConfigError
+	// instead.
 	BuildErr error
+	// ProxyURL is the kubeconfig's proxy-url for this context ("" for
+	// none): the operator's proxy, trusted for remote secrets too.
+	ProxyURL string
+	// ExecPlugin: the context's user is an exec credential plugin (a hung
+	// plugin is named as such).
+	ExecPlugin bool
 }
 
 // LoadOptions selects the kubeconfig and contexts.
@@ -46,6 +53,8 @@ type LoadOptions struct {
 	// one-shot list traffic).
 	QPS   float32
 	Burst int
+	// MaxResponseSize caps each response body (0: DefaultMaxResponseSize).
+	MaxResponseSize int64
 }
 
 // Load reads the kubeconfig and builds one Client per selected context, in
@@ -83,19 +92,27 @@ func Load(opts LoadOptions) ([]*Client, error) {
 	var clients []*Client
 	for _, name := range names {
 		c := &Client{Context: name}
-		if ctx := raw.Contexts[name]; ctx != nil {
-			if cl := raw.Clusters[ctx.Cluster]; cl != nil {
-				c.Server = cl.Server
-			}
+		kctx := raw.Contexts[name]
+		if kctx == nil {
+			return nil, &ConfigError{fmt.Errorf("context %s is empty", name)}
 		}
+		cl := raw.Clusters[kctx.Cluster]
+		if cl == nil {
+			return nil, &ConfigError{fmt.Errorf("context %s names cluster %q, which the kubeconfig does not have", name, kctx.Cluster)}
+		}
+		c.Server, c.ProxyURL = cl.Server, cl.ProxyURL
+		if u := raw.AuthInfos[kctx.AuthInfo]; u != nil {
+			c.ExecPlugin = u.Exec != nil
+		}
+		// The operator's kubeconfig is trusted: exec plugins and files it
+		// names are used as kubectl would. A kubeconfig that cannot make a
+		// client (a missing CA file, no server) is a configuration error.
 		cfg, err := clientcmd.NewNonInteractiveClientConfig(*raw, name, &clientcmd.ConfigOverrides{}, rules).ClientConfig()
 		if err != nil {
-			c.BuildErr = fmt.Errorf("build client for context %s: %w", name, err)
-			clients = append(clients, c)
-			continue
+			return nil, &ConfigError{fmt.Errorf("context %s: %w", name, err)}
 		}
 		if err := c.setConfig(cfg, opts); err != nil {
-			c.BuildErr = err
+			return nil, &ConfigError{err}
 		}
 		clients = append(clients, c)
 	}
@@ -121,6 +138,7 @@ func (c *Client) setConfig(cfg *rest.Config, opts LoadOptions) error {
 		cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
 	}
 	cfg.UserAgent = "meshdoctor"
+	cfg.Wrap(guardResponses(opts.MaxResponseSize))
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client for %s: %w", c.Context, err)

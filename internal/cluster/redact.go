@@ -1,9 +1,12 @@
 package cluster
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -38,26 +41,102 @@ func caBundle(s *corev1.Secret) *CABundle {
 		b.Keys = append(b.Keys, k)
 	}
 	sort.Strings(b.Keys)
-	var key []byte
+	// Which data key fills which field, as istiod reads them
+	// (pilot/pkg/bootstrap/istio_ca.go): cert-manager's form wins when
+	// tls.crt exists.
+	caName, chainName, rootName, keyName := "ca-cert.pem", "cert-chain.pem", "root-cert.pem", "ca-key.pem"
 	if _, ok := s.Data["tls.crt"]; ok {
-		// cert-manager's form wins when tls.crt exists, as in istiod.
 		b.Form = "tls"
-		b.CACert = string(s.Data["tls.crt"])
-		b.Root = string(s.Data["ca.crt"])
-		b.CertChain = string(s.Data["tls.crt"])
-		key = s.Data["tls.key"]
-	} else {
-		b.CACert = string(s.Data["ca-cert.pem"])
-		b.CertChain = string(s.Data["cert-chain.pem"])
-		b.Root = string(s.Data["root-cert.pem"])
-		key = s.Data["ca-key.pem"]
+		caName, chainName, rootName, keyName = "tls.crt", "tls.crt", "ca.crt", "tls.key"
 	}
-	b.KeyCheck = pki.KeyCheck(key, b.CACert)
+	b.CACert, b.CertChain, b.Root = certsOnly(s.Data[caName]), certsOnly(s.Data[chainName]), certsOnly(s.Data[rootName])
+	names := []string{caName, chainName, rootName}
+	if chainName == caName {
+		names = []string{caName, rootName}
+	}
+	for _, k := range names {
+		b.Dropped = append(b.Dropped, otherBlocks(k, s.Data[k])...)
+	}
+	b.KeyCheck = pki.KeyCheck(s.Data[keyName], b.CACert)
 	return b
 }
 
+// certsOnly re-encodes the CERTIFICATE blocks of a PEM text and nothing
+// else: a private key someone concatenated into ca-cert.pem, PEM headers
+// and any text between blocks stay in the cluster.
+func certsOnly(data []byte) string {
+	var out []byte
+	for rest := data; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type == "CERTIFICATE" {
+			out = append(out, pem.EncodeToMemory(&pem.Block{Type: block.Type, Bytes: block.Bytes})...)
+		}
+	}
+	return string(out)
+}
+
+// otherBlocks describes, by type name only, what a certificate field held
+// besides certificates, for the trust checks to warn about.
+func otherBlocks(key string, data []byte) []string {
+	var out []string
+	seen := map[string]bool{}
+	rest := data
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" && !seen[block.Type] {
+			seen[block.Type] = true
+			out = append(out, fmt.Sprintf("%s also holds a %s block", key, pemTypeName(block.Type)))
+		}
+	}
+	switch trailing := len(bytes.TrimSpace(rest)); {
+	case trailing == 0:
+	case trailing == len(bytes.TrimSpace(data)):
+		out = append(out, key+" holds no PEM block")
+	default:
+		out = append(out, key+" also holds text that is not PEM")
+	}
+	return out
+}
+
+// pemTypeName keeps a PEM type word when it is an ordinary type name and
+// says "non-standard" otherwise: the type line is cluster data too.
+func pemTypeName(t string) string {
+	if len(t) > 40 {
+		return "non-standard"
+	}
+	for _, r := range t {
+		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == ' ' || r == '-') {
+			return "non-standard"
+		}
+	}
+	return t
+}
+
+// keptAnnotations are the remote-secret annotations kept: the only one the
+// checks may read (istioctl create-remote-secret sets it; istiod itself
+// ignores it, pkg/kube/multicluster/secretcontroller.go). Everything else —
+// kubectl's last-applied-configuration, which holds the whole secret with
+// its token after a client-side `kubectl apply` — is dropped here.
+var keptAnnotations = []string{"networking.istio.io/cluster"}
+
 func remoteSecret(s *corev1.Secret) RemoteSecret {
-	rs := RemoteSecret{Name: s.Name, Annotations: s.Annotations}
+	rs := RemoteSecret{Name: s.Name}
+	for _, k := range keptAnnotations {
+		if v, ok := s.Annotations[k]; ok {
+			if rs.Annotations == nil {
+				rs.Annotations = map[string]string{}
+			}
+			rs.Annotations[k] = v
+		}
+	}
 	keys := make([]string, 0, len(s.Data))
 	for k := range s.Data {
 		keys = append(keys, k)
@@ -87,7 +166,7 @@ func parseRemoteKubeconfig(clusterID string, data []byte) RemoteKubeconfig {
 		rk.ParseError = fmt.Sprintf("cluster %q of context %q not found", kctx.Cluster, ctxName)
 		return rk
 	}
-	rk.Server, rk.Insecure = cl.Server, cl.InsecureSkipTLSVerify
+	rk.Server, rk.Insecure = safeServer(cl.Server), cl.InsecureSkipTLSVerify
 	u := cfg.AuthInfos[kctx.AuthInfo]
 	switch {
 	case u == nil:
@@ -132,11 +211,42 @@ func jwtClaims(token string) (*time.Time, string) {
 	if json.Unmarshal(payload, &claims) != nil {
 		return nil, ""
 	}
+	// A service account's subject is system:serviceaccount:<ns>:<name>,
+	// well under 320 characters; anything longer is not kept.
+	if len(claims.Sub) > 320 {
+		claims.Sub = ""
+	}
 	if claims.Exp == nil {
 		return nil, claims.Sub
 	}
 	t := time.Unix(*claims.Exp, 0).UTC()
 	return &t, claims.Sub
+}
+
+// safeServer is a kubeconfig's server URL without what may be a credential:
+// user:password@, a query or a fragment. client-go reads a server without a
+// scheme as https://, so that form is cleaned the same way.
+func safeServer(server string) string {
+	raw, bare := server, !strings.Contains(server, "://")
+	if bare {
+		raw = "https://" + server
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(server URL does not parse)"
+	}
+	if u.User == nil && u.RawQuery == "" && u.Fragment == "" && !u.ForceQuery {
+		return server
+	}
+	u.User, u.RawQuery, u.Fragment, u.ForceQuery = nil, "", "", false
+	out := u.String()
+	if bare {
+		out = strings.TrimPrefix(out, "https://")
+	}
+	if strings.Contains(out, "@") {
+		return "(server URL holds credentials)"
+	}
+	return out
 }
 
 // scrub keeps an error message about a kubeconfig from echoing its content.

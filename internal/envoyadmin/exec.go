@@ -35,6 +35,7 @@ type ExecFetcher struct {
 	Clients   ClientsFunc
 	Timeout   time.Duration // per Get; DefaultTimeout when zero
 	Container string        // istio-proxy when empty
+	MaxBytes  int64         // per response; DefaultMaxDumpBytes when zero
 }
 
 // Get implements Fetcher.
@@ -56,7 +57,8 @@ func (f ExecFetcher) Get(ctx context.Context, pod PodRef, path string) ([]byte, 
 	if port != EnvoyAdminPort {
 		cmd = append(cmd, "--debug-port", fmt.Sprint(port))
 	}
-	stdout, stderr, code, err := Exec(ctx, c.Config, pod, cmp.Or(f.Container, proxyContainer), cmd)
+	stdout, stderr, code, err := ExecLimited(ctx, c.Config, pod, cmp.Or(f.Container, proxyContainer), cmd,
+		ExecLimits{Stdout: cmp.Or(f.MaxBytes, DefaultMaxDumpBytes), Hint: maxDumpHint})
 	if err != nil {
 		return nil, err
 	}
@@ -66,11 +68,33 @@ func (f ExecFetcher) Get(ctx context.Context, pod PodRef, path string) ([]byte, 
 	return stdout, nil
 }
 
+// ExecLimits bound what one exec may return: Stdout bytes of standard
+// output (DefaultMaxDumpBytes when zero) and MaxStderrBytes of standard
+// error. Hint says, in the error, how to raise or avoid the stdout cap.
+type ExecLimits struct {
+	Stdout int64
+	Hint   string
+}
+
+// MaxStderrBytes bounds an exec's standard error: only its first line is
+// ever shown.
+const MaxStderrBytes = 64 << 10
+
 // Exec runs cmd in a container of pod through the API server's pods/exec
 // (websocket first, SPDY when the server does not speak it) and returns its
 // output and exit code. A command that ran and exited non-zero is not an
-// error; one that could not be run is. Output is capped at 512 MiB.
+// error; one that could not be run is. Output is capped at
+// DefaultMaxDumpBytes (see ExecLimited).
 func Exec(ctx context.Context, cfg *rest.Config, pod PodRef, container string, cmd []string) (stdout, stderr []byte, exitCode int, err error) {
+	return ExecLimited(ctx, cfg, pod, container, cmd, ExecLimits{Stdout: DefaultMaxDumpBytes, Hint: maxDumpHint})
+}
+
+// ExecLimited is Exec with a cap on its output: past lim.Stdout bytes the
+// stream is stopped (not drained) and the error, a *TooLargeError, names
+// the cap and lim.Hint. Standard error past MaxStderrBytes is dropped.
+func ExecLimited(ctx context.Context, cfg *rest.Config, pod PodRef, container string, cmd []string, lim ExecLimits) (stdout, stderr []byte, exitCode int, err error) {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	u, err := subresourceURL(cfg, pod, "exec")
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("exec in %s: %w", pod, err)
@@ -103,8 +127,12 @@ func Exec(ctx context.Context, cfg *rest.Config, pod PodRef, container string, c
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("exec in %s: %w", pod, err)
 	}
-	var out, errOut limitedBuffer
-	err = executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &errOut})
+	out := &limitedBuffer{limit: cmp.Or(lim.Stdout, DefaultMaxDumpBytes), stop: stop}
+	errOut := &limitedBuffer{limit: MaxStderrBytes, drop: true}
+	err = executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: out, Stderr: errOut})
+	if out.overflow {
+		return nil, nil, 0, fmt.Errorf("exec in %s: %w", pod, &TooLargeError{What: "output of " + firstWord(cmd), Limit: out.limit, Hint: lim.Hint})
+	}
 	if err != nil {
 		var exit exec.ExitError
 		if errors.As(err, &exit) {
@@ -112,23 +140,44 @@ func Exec(ctx context.Context, cfg *rest.Config, pod PodRef, container string, c
 		}
 		return nil, nil, 0, fmt.Errorf("exec in %s: %w", pod, err)
 	}
-	if out.overflow {
-		return nil, nil, 0, fmt.Errorf("exec in %s: output larger than %d bytes", pod, maxDocumentBytes)
-	}
 	return out.Bytes(), errOut.Bytes(), 0, nil
 }
 
-// limitedBuffer keeps at most maxDocumentBytes and remembers it dropped more.
+func firstWord(cmd []string) string {
+	if len(cmd) == 0 {
+		return "the command"
+	}
+	return cmd[0]
+}
+
+// limitedBuffer keeps at most limit bytes. Past it, it either drops the rest
+// (drop: standard error) or records the overflow, stops the stream and
+// fails the write, so that nothing more is read. It must not embed
+// bytes.Buffer: io.Copy would find the promoted ReadFrom and never call
+// Write, the cap with it.
 type limitedBuffer struct {
-	bytes.Buffer
+	buf      bytes.Buffer
+	limit    int64
+	drop     bool
+	stop     func()
 	overflow bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := maxDocumentBytes - b.Len(); len(p) > room {
-		b.overflow = true
-		b.Buffer.Write(p[:max(room, 0)])
+	room := b.limit - int64(b.buf.Len())
+	if int64(len(p)) <= room {
+		return b.buf.Write(p)
+	}
+	b.buf.Write(p[:max(room, 0)])
+	if b.drop {
 		return len(p), nil
 	}
-	return b.Buffer.Write(p)
+	b.overflow = true
+	if b.stop != nil {
+		b.stop()
+	}
+	return 0, errTooLarge
 }
+
+// Bytes returns what was kept.
+func (b *limitedBuffer) Bytes() []byte { return b.buf.Bytes() }

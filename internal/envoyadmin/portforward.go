@@ -40,8 +40,9 @@ type ClientsFunc func(kubeContext string) (Clients, error)
 // SPDY fallback, to a local listener on 127.0.0.1 with an ephemeral port. The
 // forwarding lives for one Get.
 type PortForwardFetcher struct {
-	Clients ClientsFunc
-	Timeout time.Duration // per Get; DefaultTimeout when zero
+	Clients  ClientsFunc
+	Timeout  time.Duration // per Get; DefaultTimeout when zero
+	MaxBytes int64         // per response; DefaultMaxDumpBytes when zero
 }
 
 // Get implements Fetcher.
@@ -55,7 +56,7 @@ func (f PortForwardFetcher) Get(ctx context.Context, pod PodRef, path string) ([
 	if err := checkPod(ctx, c.Kube, pod, pod.port() == EnvoyAdminPort); err != nil {
 		return nil, fmt.Errorf("port-forward to %s: %w", pod, err)
 	}
-	body, err := portForwardGet(ctx, c.Config, pod, path)
+	body, err := portForwardGet(ctx, c.Config, pod, path, cmp.Or(f.MaxBytes, DefaultMaxDumpBytes))
 	if err != nil {
 		return nil, fmt.Errorf("port-forward to %s: GET %s: %w", pod, path, err)
 	}
@@ -78,7 +79,7 @@ func checkPod(ctx context.Context, kube kubernetes.Interface, pod PodRef, envoyA
 	return nil
 }
 
-func portForwardGet(ctx context.Context, cfg *rest.Config, pod PodRef, path string) ([]byte, error) {
+func portForwardGet(ctx context.Context, cfg *rest.Config, pod PodRef, path string, maxBytes int64) ([]byte, error) {
 	u, err := subresourceURL(cfg, pod, "portforward")
 	if err != nil {
 		return nil, err
@@ -131,7 +132,7 @@ func portForwardGet(ctx context.Context, cfg *rest.Config, pod PodRef, path stri
 		return nil, fmt.Errorf("port-forward has no local port: %w", err)
 	}
 	local := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(int(ports[0].Local)))
-	body, err := httpGet(ctx, local+ensureSlash(path))
+	body, err := httpGet(ctx, local+ensureSlash(path), maxBytes)
 	if err != nil && errOut.String() != "" {
 		return nil, fmt.Errorf("%w (port-forward: %s)", err, strings.TrimSpace(errOut.String()))
 	}
@@ -168,7 +169,7 @@ func (c ctxRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 // WrappedRoundTripper lets client-go find the TLS config underneath.
 func (c ctxRoundTripper) WrappedRoundTripper() http.RoundTripper { return c.rt }
 
-func httpGet(ctx context.Context, u string) ([]byte, error) {
+func httpGet(ctx context.Context, u string, maxBytes int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -180,7 +181,7 @@ func httpGet(ctx context.Context, u string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := readAll(resp.Body)
+	body, err := readCapped(resp.Body, maxBytes, "response of GET "+req.URL.RequestURI())
 	if err != nil {
 		return nil, fmt.Errorf("read response: %w", err)
 	}

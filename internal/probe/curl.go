@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	neturl "net/url"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // PodRef names a pod's container in a cluster (kube context).
@@ -43,12 +46,53 @@ type CurlAttempt struct {
 const marker = "@@meshdoctor@@"
 
 // CurlCommand is the shell command that makes n requests to url from inside
-// a pod with one exec (one round trip through the API server).
-func CurlCommand(url string, n int, timeout time.Duration) []string {
+// a pod with one exec (one round trip through the API server). The target is
+// validated again here (ValidateTarget), whoever built it: a target that
+// starts with "-" would reach curl as an option.
+func CurlCommand(url string, n int, timeout time.Duration) ([]string, error) {
+	if err := ValidateTarget(url); err != nil {
+		return nil, err
+	}
 	secs := max(1, int(timeout.Round(time.Second)/time.Second))
 	script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do i=$((i+1)); curl -sS -m %d -D - -w '\n%s %%{http_code} %%{time_total} ' %s 2>/dev/null; echo "$?"; done`,
 		n, secs, marker, shellQuote(url))
-	return []string{"sh", "-c", script}
+	return []string{"sh", "-c", script}, nil
+}
+
+// ValidateTarget accepts a curl probe target: host[:port][/path] or an
+// http(s) URL. It rejects what curl would read as an option (a leading
+// "-"), whitespace and control characters, other schemes (file://,
+// dict://, ...) and a target without a host.
+func ValidateTarget(target string) error {
+	if target == "" {
+		return errors.New("target is empty")
+	}
+	if strings.HasPrefix(target, "-") {
+		return fmt.Errorf("target %q starts with \"-\": curl would read it as an option", target)
+	}
+	for _, r := range target {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return fmt.Errorf("target %q holds whitespace or a control character", target)
+		}
+	}
+	raw := target
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("target %q: %w", target, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("target %q: want host[:port][/path] or an http(s) URL, not %s://", target, u.Scheme)
+	}
+	if u.Hostname() == "" || strings.HasPrefix(u.Hostname(), "-") {
+		return fmt.Errorf("target %q has no host", target)
+	}
+	if u.User != nil {
+		return fmt.Errorf("target %q holds credentials (user@): not sent from probe pods", target)
+	}
+	return nil
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,7 +37,11 @@ func runCurl(t *testing.T, url string, n int, timeout time.Duration) []CurlAttem
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skipf("curl not installed: %v", err)
 	}
-	out, _, _, err := hostExecer{}.Exec(context.Background(), PodRef{}, CurlCommand(url, n, timeout))
+	cmd, err := CurlCommand(url, n, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, _, err := hostExecer{}.Exec(context.Background(), PodRef{}, cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +209,10 @@ func TestCurlProbeDNSFailure(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(etc, "resolv.conf"), []byte("nameserver 127.0.0.1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := CurlCommand("http://helloworld.sample.svc.cluster.local:5000/hello", 1, time.Second)
+	cmd, err := CurlCommand("http://helloworld.sample.svc.cluster.local:5000/hello", 1, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, _ := ns.Exec(context.Background(), cmd[0], cmd[1:]...)
 	as, err := ParseCurl(out)
 	if err != nil || len(as) != 1 {
@@ -212,5 +220,36 @@ func TestCurlProbeDNSFailure(t *testing.T) {
 	}
 	if as[0].Exit != 6 || !strings.Contains(CurlExitMeaning(6), "resolve") {
 		t.Errorf("exit %d, want 6 (could not resolve host)", as[0].Exit)
+	}
+}
+
+// TestCurlCommandRefusesTargetsCurlWouldReadAsOptions: whoever built the
+// target, CurlCommand does not hand curl an option. The planted -K config
+// would make curl fetch a URL of its choosing (here a local server that
+// records the request) and read local files.
+func TestCurlCommandRefusesTargetsCurlWouldReadAsOptions(t *testing.T) {
+	var hit atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hit.Add(1) }))
+	defer srv.Close()
+	cfg := filepath.Join(t.TempDir(), "curlrc")
+	if err := os.WriteFile(cfg, []byte("url = \""+srv.URL+"/stolen\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"-K" + cfg, "--config=" + cfg, "-K" + cfg + "://x", " -K" + cfg, "a\tb", "x\x00y", "", "gopher://x", "http://user:pw@x/"} {
+		cmd, err := CurlCommand(target, 1, time.Second)
+		if err == nil {
+			if _, lookErr := exec.LookPath("curl"); lookErr == nil {
+				_, _, _, _ = hostExecer{}.Exec(context.Background(), PodRef{}, cmd)
+			}
+			t.Errorf("CurlCommand(%q) = %q, want an error", target, cmd)
+		}
+	}
+	if n := hit.Load(); n > 0 {
+		t.Errorf("curl read a target as its -K option and made %d request(s) the target chose", n)
+	}
+	for _, target := range []string{"helloworld.sample:5000/hello", "http://10.0.0.1:80/", "https://[fd00::1]:8443/x?y=1", "reviews"} {
+		if _, err := CurlCommand(target, 1, time.Second); err != nil {
+			t.Errorf("CurlCommand(%q): %v", target, err)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/meshdoctor/meshdoctor/docs"
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 )
 
@@ -34,14 +35,16 @@ const SchemaVersion = "meshdoctor/v1"
 //	               "cluster", "peer", "target",                      // omitted when empty
 //	               "message", "evidence": [{"key", "value"}],       // evidence omitted when empty
 //	               "remediation", "durationMs",
-//	               "causedBy": ["gateway.address west"]}]           // keys (check and subject) of the
+//	               "causedBy": ["gateway.address west"],            // keys (check and subject) of the
 //	                                                                 // problems that explain this one
 //	                                                                 // (omitted for a cause)
+//	               "doc": "docs/checks/trust.root-match.md"}]      // the check's page (docs.Path),
+//	                                                                 // omitted when it has none
 //	}
 //
 // contexts and results are always arrays, never null. Results keep the
 // order the runner produced them in (catalogue order); CausesFirst gives the
-// order the table shows. causedBy and summary.causes were added within v1:
+// order the table shows. causedBy, summary.causes and doc were added within v1:
 // a v1 reader that does not know them reads the rest as before.
 type Document struct {
 	SchemaVersion string `json:"schemaVersion"`
@@ -65,7 +68,14 @@ func JSON(w io.Writer, m Meta, rs []checks.Result) error {
 	// Messages and remediation commands are read by people: keep <, > and &
 	// as they are rather than \u003c.
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(Document{SchemaVersion: SchemaVersion, Meta: m, Summary: Summarize(rs), Results: rs}); err != nil {
+	out := struct {
+		Document
+		Results []docResult `json:"results"`
+	}{Document: Document{SchemaVersion: SchemaVersion, Meta: m, Summary: Summarize(rs)}, Results: make([]docResult, len(rs))}
+	for i, r := range rs {
+		out.Results[i] = docResult{r}
+	}
+	if err := enc.Encode(out); err != nil {
 		return fmt.Errorf("write JSON report: %w", err)
 	}
 	return nil
@@ -124,4 +134,22 @@ func YAML(w io.Writer, m Meta, rs []checks.Result) error {
 		return fmt.Errorf("write YAML report: %w", err)
 	}
 	return nil
+}
+
+// docResult is a result as the JSON report writes it: with "doc", the path
+// of its check's page, after the result's own fields.
+type docResult struct{ checks.Result }
+
+// MarshalJSON appends "doc" to the result's object.
+func (r docResult) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(r.Result)
+	path := docs.Path(r.CheckID)
+	if err != nil || path == "" || len(b) < 2 || b[len(b)-1] != '}' {
+		return b, err
+	}
+	p, err := json.Marshal(path)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(append(b[:len(b)-1:len(b)-1], `,"doc":`...), p...), '}'), nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshdoctor/meshdoctor/docs"
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 )
 
@@ -341,6 +342,9 @@ func problemText(r checks.Result, full bool) string {
 		for _, line := range strings.Split(strings.TrimRight(r.Remediation, "\n"), "\n") {
 			b.WriteString("  " + line + "\n")
 		}
+	}
+	if d := docs.Path(r.CheckID); d != "" {
+		b.WriteString("doc: " + d + "\n")
 	}
 	return b.String()
 }

@@ -146,50 +146,9 @@ func (c *Certs) funcs(env Env) map[string]any {
 		// as Makefile.selfsigned.mk writes it (cert-chain = intermediate +
 		// root). Variants: expired, expiring, wrong-key, incomplete, not-ca.
 		"cacerts": func(root, cluster string, variants ...string) (string, error) {
-			notAfter := c.Now.Add(2 * 365 * 24 * time.Hour) // as Intermediate
-			v := ""
-			if len(variants) > 0 {
-				v = variants[0]
-			}
-			switch v {
-			case "expired":
-				notAfter = c.Now.Add(-48 * time.Hour)
-			case "expiring":
-				notAfter = c.Now.Add(10 * 24 * time.Hour)
-			}
-			ca, err := c.intermediate(root, cluster, notAfter)
+			data, err := c.cacertsData(root, cluster, first(variants))
 			if err != nil {
 				return "", err
-			}
-			r, _ := c.Root(root)
-			c.mu.Lock()
-			c.issued[cluster] = ca
-			c.mu.Unlock()
-			key := ca.KeyPEM()
-			caCert := ca.CertPEM()
-			switch v {
-			case "wrong-key":
-				other, err := c.intermediate(root, cluster+"-other", notAfter)
-				if err != nil {
-					return "", err
-				}
-				key = other.KeyPEM()
-			case "not-ca":
-				leaf, err := pki.NewLeaf(ca, "not-a-ca", pki.Options{NotBefore: c.Now.Add(-time.Hour), NotAfter: notAfter})
-				if err != nil {
-					return "", err
-				}
-				caCert, key = leaf.CertPEM(), leaf.KeyPEM()
-				c.remember(key)
-			}
-			data := map[string]string{
-				"ca-cert.pem":    b64(caCert),
-				"ca-key.pem":     b64(key),
-				"cert-chain.pem": b64(ca.ChainPEM()),
-				"root-cert.pem":  b64(r.CertPEM()),
-			}
-			if v == "incomplete" {
-				delete(data, "ca-key.pem")
 			}
 			return jsonMap(data)
 		},
@@ -224,46 +183,110 @@ func (c *Certs) funcs(env Env) map[string]any {
 		// writes it. Variants: expired-token, expiring-token, exec,
 		// loopback, bad-yaml.
 		"remoteSecret": func(key, cluster string, variants ...string) (string, error) {
-			v := ""
-			if len(variants) > 0 {
-				v = variants[0]
-			}
-			if v == "bad-yaml" {
-				return jsonMap(map[string]string{key: b64("apiVersion: v1\nclusters: [\n")})
-			}
-			server := env.Server(cluster)
-			if server == "" {
-				server = fmt.Sprintf("https://%s.mesh.test:6443", cluster)
-			}
-			user := &clientcmdapi.AuthInfo{Token: env.Token(cluster)}
-			switch v {
-			case "expired-token":
-				user.Token = c.FakeJWT("system:serviceaccount:istio-system:istio-reader-service-account", c.Now.Add(-72*time.Hour))
-			case "expiring-token":
-				user.Token = c.FakeJWT("system:serviceaccount:istio-system:istio-reader-service-account", c.Now.Add(48*time.Hour))
-			case "exec":
-				user = &clientcmdapi.AuthInfo{Exec: &clientcmdapi.ExecConfig{Command: "aws", Args: []string{"eks", "get-token"}, APIVersion: "client.authentication.k8s.io/v1beta1"}}
-			case "loopback":
-				server = "https://127.0.0.1:6443"
-			}
-			cfg := clientcmdapi.NewConfig()
-			cl := &clientcmdapi.Cluster{Server: server, InsecureSkipTLSVerify: true}
-			if ca, ok := env.(ClusterAccess); ok {
-				if data := ca.CAData(cluster); len(data) > 0 {
-					cl.InsecureSkipTLSVerify = false
-					cl.CertificateAuthorityData = data
-				}
-				cl.ProxyURL = ca.ProxyURL(cluster)
-			}
-			cfg.Clusters[key] = cl
-			cfg.AuthInfos[key] = user
-			cfg.Contexts[key] = &clientcmdapi.Context{Cluster: key, AuthInfo: key}
-			cfg.CurrentContext = key
-			out, err := clientcmd.Write(*cfg)
+			data, err := c.remoteSecretData(env, key, cluster, first(variants))
 			if err != nil {
-				return "", fmt.Errorf("write kubeconfig: %w", err)
+				return "", err
 			}
-			return jsonMap(map[string]string{key: b64(string(out))})
+			return jsonMap(data)
 		},
 	}
+}
+
+func first(vs []string) string {
+	if len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// cacertsData is the data map (base64 values) of a cacerts secret, as
+// Makefile.selfsigned.mk writes it (cert-chain = intermediate + root).
+// Variants: expired, expiring, wrong-key, incomplete, not-ca.
+func (c *Certs) cacertsData(root, cluster, v string) (map[string]string, error) {
+	notAfter := c.Now.Add(2 * 365 * 24 * time.Hour) // as Intermediate
+	switch v {
+	case "expired":
+		notAfter = c.Now.Add(-48 * time.Hour)
+	case "expiring":
+		notAfter = c.Now.Add(10 * 24 * time.Hour)
+	}
+	ca, err := c.intermediate(root, cluster, notAfter)
+	if err != nil {
+		return nil, err
+	}
+	r, _ := c.Root(root)
+	c.mu.Lock()
+	c.issued[cluster] = ca
+	c.mu.Unlock()
+	key := ca.KeyPEM()
+	caCert := ca.CertPEM()
+	switch v {
+	case "wrong-key":
+		other, err := c.intermediate(root, cluster+"-other", notAfter)
+		if err != nil {
+			return nil, err
+		}
+		key = other.KeyPEM()
+	case "not-ca":
+		leaf, err := pki.NewLeaf(ca, "not-a-ca", pki.Options{NotBefore: c.Now.Add(-time.Hour), NotAfter: notAfter})
+		if err != nil {
+			return nil, err
+		}
+		caCert, key = leaf.CertPEM(), leaf.KeyPEM()
+		c.remember(key)
+	}
+	data := map[string]string{
+		"ca-cert.pem":    b64(caCert),
+		"ca-key.pem":     b64(key),
+		"cert-chain.pem": b64(ca.ChainPEM()),
+		"root-cert.pem":  b64(r.CertPEM()),
+	}
+	if v == "incomplete" {
+		delete(data, "ca-key.pem")
+	}
+	return data, nil
+}
+
+// remoteSecretData is a remote secret's data map {KEY: kubeconfig for
+// CLUSTER} (base64), as istioctl create-remote-secret writes it
+// (istioctl/pkg/multicluster/remote_secret.go,
+// createBearerTokenKubeconfig). Variants: expired-token, expiring-token,
+// exec, loopback, bad-yaml.
+func (c *Certs) remoteSecretData(env Env, key, cluster, v string) (map[string]string, error) {
+	if v == "bad-yaml" {
+		return map[string]string{key: b64("apiVersion: v1\nclusters: [\n")}, nil
+	}
+	server := env.Server(cluster)
+	if server == "" {
+		server = fmt.Sprintf("https://%s.mesh.test:6443", cluster)
+	}
+	user := &clientcmdapi.AuthInfo{Token: env.Token(cluster)}
+	switch v {
+	case "expired-token":
+		user.Token = c.FakeJWT("system:serviceaccount:istio-system:istio-reader-service-account", c.Now.Add(-72*time.Hour))
+	case "expiring-token":
+		user.Token = c.FakeJWT("system:serviceaccount:istio-system:istio-reader-service-account", c.Now.Add(48*time.Hour))
+	case "exec":
+		user = &clientcmdapi.AuthInfo{Exec: &clientcmdapi.ExecConfig{Command: "aws", Args: []string{"eks", "get-token"}, APIVersion: "client.authentication.k8s.io/v1beta1"}}
+	case "loopback":
+		server = "https://127.0.0.1:6443"
+	}
+	cfg := clientcmdapi.NewConfig()
+	cl := &clientcmdapi.Cluster{Server: server, InsecureSkipTLSVerify: true}
+	if ca, ok := env.(ClusterAccess); ok {
+		if data := ca.CAData(cluster); len(data) > 0 {
+			cl.InsecureSkipTLSVerify = false
+			cl.CertificateAuthorityData = data
+		}
+		cl.ProxyURL = ca.ProxyURL(cluster)
+	}
+	cfg.Clusters[key] = cl
+	cfg.AuthInfos[key] = user
+	cfg.Contexts[key] = &clientcmdapi.Context{Cluster: key, AuthInfo: key}
+	cfg.CurrentContext = key
+	out, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return nil, fmt.Errorf("write kubeconfig: %w", err)
+	}
+	return map[string]string{key: b64(string(out))}, nil
 }

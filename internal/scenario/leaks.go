@@ -4,17 +4,21 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+
+	"github.com/meshdoctor/meshdoctor/internal/snapshot"
 )
 
 // Leaks lists what of the given secrets (private key PEMs and tokens a
 // scenario handed out) appears in text: the secret itself, its base64
 // form, a key's body without its PEM armour or its first body line, a
-// token's signature, and any PEM private key block at all. Every tier
-// that proves "no key or token is ever printed or stored" asks this.
+// token's signature — and anything the production scan that guards every
+// snapshot write (snapshot.Scan) finds: private key blocks of any type,
+// JWT-shaped tokens, token and bearer values, also inside base64. Every
+// tier that proves "no key or token is ever printed or stored" asks this.
 func Leaks(secrets []string, text string) []string {
 	var out []string
-	if strings.Contains(text, "PRIVATE KEY") {
-		out = append(out, "a PEM private key block")
+	for _, f := range snapshot.Scan([]byte(text)) {
+		out = append(out, f.String())
 	}
 	for _, s := range secrets {
 		needles := []string{s, base64.StdEncoding.EncodeToString([]byte(s))}

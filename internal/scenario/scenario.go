@@ -126,7 +126,7 @@ func Load(dir, name string, env Env, certs *Certs) (*Scenario, error) {
 		if err != nil {
 			return nil, err
 		}
-		rendered, err := render(string(text), cl, partials, env, certs)
+		rendered, err := render(string(text), cl, InstallsDir(dir), partials, env, certs)
 		if err != nil {
 			return nil, fmt.Errorf("scenario %s cluster %s: %w", name, cl, err)
 		}
@@ -140,9 +140,10 @@ func Load(dir, name string, env Env, certs *Certs) (*Scenario, error) {
 	return sc, nil
 }
 
-func render(text, cl string, partials []partial, env Env, certs *Certs) ([]byte, error) {
+func render(text, cl, installs string, partials []partial, env Env, certs *Certs) ([]byte, error) {
 	funcs := certs.funcs(env)
 	funcs["self"] = func() string { return cl }
+	funcs["install"] = installFunc(installs, cl, env, certs)
 	for k, v := range templateFuncs() {
 		funcs[k] = v
 	}

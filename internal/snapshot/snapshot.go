@@ -9,7 +9,10 @@
 //
 // Inventories carry no private key or token by construction (see package
 // cluster); Write also blanks container env values other than Istio's own
-// settings and drops managedFields and last-applied annotations.
+// settings, drops managedFields and last-applied annotations, and scans
+// every byte it is about to write (Scan), refusing to write anything when
+// it finds a private key or a token. Read bounds what a hostile file can
+// make it inflate and allocate (Limits).
 package snapshot
 
 import (
@@ -39,12 +42,8 @@ import (
 // Format is the version this code writes and reads.
 const Format = "meshdoctor-snapshot/v1"
 
-// Limits protect the reader from hostile or broken files.
-const (
-	maxFileSize  = 256 << 20
-	maxFiles     = 10_000
-	maxTotalSize = 1 << 30
-)
+// maxFiles bounds the entries of a snapshot, skipped ones included.
+const maxFiles = 10_000
 
 // Manifest describes a snapshot.
 type Manifest struct {
@@ -269,32 +268,56 @@ func (re replayExecer) Exec(_ context.Context, pod probe.PodRef, cmd []string) (
 	return nil, nil, 0, checks.ErrNotRecorded
 }
 
-// Write writes a snapshot.
+// LeakError is Write refusing to write a snapshot because an entry holds
+// something secret-shaped. It names the entry and the kind of secret, never
+// the secret.
+type LeakError struct {
+	Entry    string
+	Findings []Finding
+}
+
+func (e *LeakError) Error() string {
+	what := make([]string, 0, len(e.Findings))
+	for _, f := range e.Findings[:min(len(e.Findings), 3)] {
+		what = append(what, f.String())
+	}
+	if len(e.Findings) > 3 {
+		what = append(what, fmt.Sprintf("and %d more", len(e.Findings)-3))
+	}
+	return fmt.Sprintf("refusing to write the snapshot: %s holds %s; nothing was written (the cluster data carries a secret meshdoctor failed to redact: please report it)",
+		e.Entry, strings.Join(what, ", "))
+}
+
+// Write writes a snapshot. Every entry is encoded and scanned (Scan) before
+// the first byte is written: when a scan finds a private key or a token,
+// Write writes nothing and returns a *LeakError.
 func Write(w io.Writer, s *Snapshot) error {
 	s.Manifest.Format = Format
-	zw := gzip.NewWriter(w)
-	tw := tar.NewWriter(zw)
+	s.Manifest.Contexts = nil
+	for _, inv := range s.Inventories {
+		s.Manifest.Contexts = append(s.Manifest.Contexts, inv.Context)
+	}
+	type entry struct {
+		name string
+		body []byte
+	}
+	var entries []entry
 	add := func(name string, v any) error {
 		b, err := json.MarshalIndent(v, "", " ")
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", name, err)
 		}
-		hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: s.Manifest.TakenAt, Typeflag: tar.TypeReg}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
+		if f := Scan(b); len(f) > 0 {
+			return &LeakError{Entry: name, Findings: f}
 		}
-		_, err = tw.Write(b)
-		return err
-	}
-	s.Manifest.Contexts = nil
-	for _, inv := range s.Inventories {
-		s.Manifest.Contexts = append(s.Manifest.Contexts, inv.Context)
+		entries = append(entries, entry{name, b})
+		return nil
 	}
 	if err := add("manifest.json", s.Manifest); err != nil {
 		return err
 	}
 	for _, inv := range s.Inventories {
-		if strings.ContainsAny(inv.Context, "/\\") || inv.Context == ".." {
+		if strings.ContainsAny(inv.Context, "/\\") || inv.Context == ".." || inv.Context == "." || inv.Context == "" {
 			return fmt.Errorf("context name %q cannot be a file name", inv.Context)
 		}
 		if err := add("inventory/"+inv.Context+".json", redact(inv)); err != nil {
@@ -303,6 +326,17 @@ func Write(w io.Writer, s *Snapshot) error {
 	}
 	if err := add("network.json", s.Network); err != nil {
 		return err
+	}
+	zw := gzip.NewWriter(w)
+	tw := tar.NewWriter(zw)
+	for _, e := range entries {
+		hdr := &tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.body)), ModTime: s.Manifest.TakenAt, Typeflag: tar.TypeReg}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("write %s: %w", e.name, err)
+		}
+		if _, err := tw.Write(e.body); err != nil {
+			return fmt.Errorf("write %s: %w", e.name, err)
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return fmt.Errorf("close tar: %w", err)
@@ -367,46 +401,102 @@ func redact(inv *cluster.Inventory) *cluster.Inventory {
 		cm.Annotations = scrubMeta(cm.Annotations)
 		c.ConfigMaps = append(c.ConfigMaps, cm)
 	}
+	// The other kinds hold no secret fields, but kubectl's
+	// last-applied-configuration repeats a whole object and managedFields
+	// only describe who wrote what: neither is needed offline.
+	c.Namespaces = nil
+	for _, ns := range inv.Namespaces {
+		ns = *ns.DeepCopy()
+		ns.ManagedFields, ns.Annotations = nil, scrubMeta(ns.Annotations)
+		c.Namespaces = append(c.Namespaces, ns)
+	}
+	c.Services = nil
+	for _, sv := range inv.Services {
+		sv = *sv.DeepCopy()
+		sv.ManagedFields, sv.Annotations = nil, scrubMeta(sv.Annotations)
+		c.Services = append(c.Services, sv)
+	}
+	c.EndpointSlices = nil
+	for _, es := range inv.EndpointSlices {
+		es = *es.DeepCopy()
+		es.ManagedFields, es.Annotations = nil, scrubMeta(es.Annotations)
+		c.EndpointSlices = append(c.EndpointSlices, es)
+	}
+	c.Gateways = nil
+	for _, g := range inv.Gateways {
+		g = g.DeepCopy()
+		g.ManagedFields, g.Annotations = nil, scrubMeta(g.Annotations)
+		c.Gateways = append(c.Gateways, g)
+	}
+	c.ServiceEntries = nil
+	for _, se := range inv.ServiceEntries {
+		se = se.DeepCopy()
+		se.ManagedFields, se.Annotations = nil, scrubMeta(se.Annotations)
+		c.ServiceEntries = append(c.ServiceEntries, se)
+	}
 	return &c
 }
 
 // Read loads a snapshot; a malformed, truncated, oversized or
-// future-version file gives an error, never a panic.
-func Read(r io.Reader) (*Snapshot, error) {
+// future-version file gives an error, never a panic, and never more memory
+// than its limits allow (see Limits).
+func Read(r io.Reader) (*Snapshot, error) { return readWithLimits(r, DefaultLimits()) }
+
+func readWithLimits(r io.Reader, lim Limits) (*Snapshot, error) {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return nil, fmt.Errorf("not a meshdoctor snapshot (gzip): %w", err)
 	}
 	defer zr.Close()
-	tr := tar.NewReader(zr)
+	// Every inflated byte — tar headers, entries read, entries skipped —
+	// counts against one budget.
+	inflated := &budgetReader{r: zr, left: lim.Inflated}
+	tr := tar.NewReader(inflated)
 	s := &Snapshot{}
 	var haveManifest, haveNetwork bool
-	var total int64
+	seen := map[string]bool{}
+	shape := &shapeBudget{objects: lim.Objects, values: lim.Values, nested: lim.NestedItems}
 	for n := 0; ; n++ {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
+			if errors.Is(err, errInflated) {
+				return nil, fmt.Errorf("snapshot inflates to more than %d bytes", lim.Inflated)
+			}
 			return nil, fmt.Errorf("read snapshot: %w", err)
 		}
 		if n >= maxFiles {
 			return nil, fmt.Errorf("snapshot has more than %d files", maxFiles)
 		}
-		if hdr.Typeflag != tar.TypeReg {
-			continue
-		}
-		if hdr.Size > maxFileSize || total+hdr.Size > maxTotalSize {
-			return nil, fmt.Errorf("snapshot file %s is too large (%d bytes)", hdr.Name, hdr.Size)
-		}
-		total += hdr.Size
-		var buf bytes.Buffer
-		if _, err := io.Copy(&buf, io.LimitReader(tr, maxFileSize+1)); err != nil {
-			return nil, fmt.Errorf("read %s: %w", hdr.Name, err)
-		}
 		name := path.Clean(hdr.Name)
-		switch {
-		case name == "manifest.json":
+		kind := entryKind(name)
+		if hdr.Typeflag != tar.TypeReg || kind == "" {
+			continue // discarded unread (the tar reader skips it within the budget)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("snapshot has %s twice", name)
+		}
+		seen[name] = true
+		if hdr.Size > lim.File {
+			return nil, fmt.Errorf("snapshot file %s is too large (%d bytes; at most %d)", name, hdr.Size, lim.File)
+		}
+		// The header's size is a claim: grow past 4 MiB only as bytes arrive.
+		buf := bytes.NewBuffer(make([]byte, 0, min(hdr.Size, 4<<20)))
+		if _, err := io.Copy(buf, io.LimitReader(tr, lim.File+1)); err != nil {
+			if errors.Is(err, errInflated) {
+				return nil, fmt.Errorf("snapshot inflates to more than %d bytes", lim.Inflated)
+			}
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		// Count before allocating: a few bytes of JSON ("{},") become a
+		// struct of a kilobyte or more.
+		if err := shape.check(buf.Bytes(), kind); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		switch kind {
+		case "manifest":
 			if err := json.Unmarshal(buf.Bytes(), &s.Manifest); err != nil {
 				return nil, fmt.Errorf("manifest.json: %w", err)
 			}
@@ -414,12 +504,12 @@ func Read(r io.Reader) (*Snapshot, error) {
 				return nil, fmt.Errorf("snapshot format %q is not supported by this meshdoctor (reads %s); use a matching meshdoctor version", s.Manifest.Format, Format)
 			}
 			haveManifest = true
-		case name == "network.json":
+		case "network":
 			if err := json.Unmarshal(buf.Bytes(), &s.Network); err != nil {
 				return nil, fmt.Errorf("network.json: %w", err)
 			}
 			haveNetwork = true
-		case strings.HasPrefix(name, "inventory/") && strings.HasSuffix(name, ".json"):
+		case "inventory":
 			inv := &cluster.Inventory{}
 			if err := json.Unmarshal(buf.Bytes(), inv); err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
@@ -441,4 +531,18 @@ func Read(r io.Reader) (*Snapshot, error) {
 	}
 	sort.Slice(s.Inventories, func(i, j int) bool { return s.Inventories[i].Context < s.Inventories[j].Context })
 	return s, nil
+}
+
+// entryKind is what Read does with an entry: "manifest", "network",
+// "inventory", or "" (unknown: skipped unread).
+func entryKind(name string) string {
+	switch {
+	case name == "manifest.json":
+		return "manifest"
+	case name == "network.json":
+		return "network"
+	case strings.HasPrefix(name, "inventory/") && strings.HasSuffix(name, ".json") && strings.Count(name, "/") == 1:
+		return "inventory"
+	}
+	return ""
 }

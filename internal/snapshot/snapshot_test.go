@@ -150,6 +150,8 @@ func TestWriteRedactsEnvValues(t *testing.T) {
 	}
 }
 
+// FuzzRead: any input gives a snapshot or an error, never a panic, and
+// never more allocation than readBudget — a snapshot is hostile input.
 func FuzzRead(f *testing.F) {
 	invs := inventories(f, "healthy-multi-primary", time.Now())
 	var buf bytes.Buffer
@@ -158,11 +160,25 @@ func FuzzRead(f *testing.F) {
 	}
 	f.Add(buf.Bytes())
 	f.Add(tarGz(f, map[string]string{"manifest.json": `{"format":"meshdoctor-snapshot/v1","contexts":["a"]}`, "network.json": "{}", "inventory/a.json": `{"context":"a"}`}))
+	f.Add(tarGz(f, map[string]string{"manifest.json": validManifest, "network.json": "{}", "inventory/a.json": bomb("pods", "{}", 30_000)}))
+	f.Add(tarGz(f, map[string]string{"manifest.json": validManifest, "network.json": `{"exec":[` + strings.TrimSuffix(strings.Repeat(`{"command":["a","b"]},`, 9_000), ",") + `]}`, "inventory/a.json": `{"context":"a"}`}))
 	f.Add([]byte{0x1f, 0x8b})
+	// The default limits let one input inflate 1 GiB, seconds of work per
+	// exec; the fuzzer runs the same code with limits a tenth as large, so
+	// that it gets to try many inputs, and holds it to a budget that those
+	// limits must keep (the seeds allocate a few MB).
+	lim := snapshot.DefaultLimits()
+	lim.Inflated, lim.File, lim.Objects, lim.Values = 64<<20, 16<<20, 100_000, 800_000
+	const readBudget = 128 << 20
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := snapshot.Read(bytes.NewReader(data))
+		var s *snapshot.Snapshot
+		var err error
+		n := allocated(func() { s, err = snapshot.ReadWithLimits(bytes.NewReader(data), lim) })
 		if err == nil && s == nil {
 			t.Fatal("nil snapshot without error")
+		}
+		if n > readBudget {
+			t.Fatalf("Read of %d bytes allocated %d MB (budget %d MB)", len(data), n>>20, readBudget>>20)
 		}
 	})
 }

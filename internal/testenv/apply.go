@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,15 +49,49 @@ func (e *Env) Apply(ctx context.Context, sc *scenario.Scenario) error {
 				rest = append(rest, o)
 			}
 		}
-		for _, o := range append(first, rest...) {
-			ref, err := c.apply(ctx, o)
+		for i, o := range append(first, rest...) {
+			ref, existed, err := c.applyObject(ctx, o)
 			if err != nil {
 				return fmt.Errorf("scenario %s cluster %s: %w", sc.Name, name, err)
+			}
+			if existed && !isNamespace(o) {
+				// The environment's own (setUp: istiod's reader account and
+				// role, which a rendered install holds too): Reset must not
+				// delete it, or the tokens minted for it stop working.
+				continue
 			}
 			c.mu.Lock()
 			c.applied = append(c.applied, ref)
 			c.mu.Unlock()
+			if i < len(first) {
+				if err := c.bindExec(ctx, ref.name); err != nil {
+					return fmt.Errorf("scenario %s cluster %s: %w", sc.Name, name, err)
+				}
+			}
 		}
+	}
+	return nil
+}
+
+// ExecClusterRole is deploy/rbac.yaml's ClusterRole for pods/exec and
+// pods/portforward, which it binds in istio-system only.
+const ExecClusterRole = "meshdoctor-exec"
+
+// bindExec does in a scenario namespace what deploy/rbac.yaml tells users to
+// do in each namespace with probe pods or a --proxy sidecar:
+//
+//	kubectl -n NAMESPACE create rolebinding meshdoctor-exec --clusterrole=meshdoctor-exec --group=meshdoctor:readers
+//
+// The binding stays with the namespace across Reset.
+func (c *Cluster) bindExec(ctx context.Context, namespace string) error {
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: ExecClusterRole, Namespace: namespace},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: ExecClusterRole},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: MeshdoctorGroup}},
+	}
+	_, err := c.Admin.RbacV1().RoleBindings(namespace).Create(ctx, rb, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("bind %s in %s: %w", ExecClusterRole, namespace, err)
 	}
 	return nil
 }
@@ -110,19 +145,25 @@ func decodeTyped(data []byte) ([]runtime.Object, error) {
 
 // apply creates (or, if it exists, replaces) one object and sets its status.
 func (c *Cluster) apply(ctx context.Context, o runtime.Object) (objectRef, error) {
+	ref, _, err := c.applyObject(ctx, o)
+	return ref, err
+}
+
+// applyObject is apply that also says whether the object existed before.
+func (c *Cluster) applyObject(ctx context.Context, o runtime.Object) (objectRef, bool, error) {
 	gvk, err := kindOf(o)
 	if err != nil {
-		return objectRef{}, err
+		return objectRef{}, false, err
 	}
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
 	if err != nil {
-		return objectRef{}, err
+		return objectRef{}, false, err
 	}
 	u := &unstructured.Unstructured{Object: m}
 	u.SetGroupVersionKind(gvk)
 	mapping, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
-		return objectRef{}, fmt.Errorf("map %s: %w", gvk, err)
+		return objectRef{}, false, fmt.Errorf("map %s: %w", gvk, err)
 	}
 	ref := objectRef{gvr: mapping.Resource, name: u.GetName()}
 	var r dynamic.ResourceInterface = c.dyn.Resource(mapping.Resource)
@@ -137,24 +178,25 @@ func (c *Cluster) apply(ctx context.Context, o runtime.Object) (objectRef, error
 	delete(u.Object, "status")
 	what := fmt.Sprintf("%s %s/%s", gvk.Kind, ref.namespace, ref.name)
 	created, err := r.Create(ctx, u, metav1.CreateOptions{FieldManager: "testenv"})
-	if apierrors.IsAlreadyExists(err) {
+	existed := apierrors.IsAlreadyExists(err)
+	if existed {
 		cur, gerr := r.Get(ctx, u.GetName(), metav1.GetOptions{})
 		if gerr != nil {
-			return ref, fmt.Errorf("get %s: %w", what, gerr)
+			return ref, existed, fmt.Errorf("get %s: %w", what, gerr)
 		}
 		u.SetResourceVersion(cur.GetResourceVersion())
 		created, err = r.Update(ctx, u, metav1.UpdateOptions{FieldManager: "testenv"})
 	}
 	if err != nil {
-		return ref, fmt.Errorf("create %s: %w", what, err)
+		return ref, existed, fmt.Errorf("create %s: %w", what, err)
 	}
 	if !isEmpty(status) {
 		created.Object["status"] = status
 		if _, err := r.UpdateStatus(ctx, created, metav1.UpdateOptions{FieldManager: "testenv"}); err != nil {
-			return ref, fmt.Errorf("update status of %s: %w", what, err)
+			return ref, existed, fmt.Errorf("update status of %s: %w", what, err)
 		}
 	}
-	return ref, nil
+	return ref, existed, nil
 }
 
 func isEmpty(v any) bool {

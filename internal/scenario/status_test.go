@@ -1,0 +1,139 @@
+package scenario
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+const statusInput = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: helloworld-v1, namespace: sample}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: helloworld, version: v1}}
+  template:
+    metadata: {labels: {app: helloworld, version: v1}}
+    spec:
+      containers:
+      - name: helloworld
+        image: registry.istio.io/release/examples-helloworld-v1:1.0
+        ports: [{containerPort: 5000, name: http-hello}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: helloworld, namespace: sample, labels: {app: helloworld}}
+spec:
+  selector: {app: helloworld}
+  ports: [{name: http, port: 5000, targetPort: http-hello}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nobody, namespace: sample}
+spec:
+  selector: {app: nobody}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: istio-eastwestgateway, namespace: istio-system}
+spec:
+  type: LoadBalancer
+  selector: {istio: eastwestgateway}
+  ports: [{name: tls, port: 15443}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: np, namespace: istio-system}
+spec:
+  type: NodePort
+  selector: {istio: np}
+  ports: [{name: tls, port: 15443}, {name: status-port, port: 15021, nodePort: 30021}]
+`
+
+func TestWriteStatusFillsOnlyWhatTheClusterWrites(t *testing.T) {
+	objs, err := decodeMaps([]byte(statusInput))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := decodeMaps([]byte(statusInput))
+	made, err := WriteStatus(objs, StatusOptions{Cluster: "c1", PodCIDR: "7", LBHostname: "x.elb.amazonaws.com", NodeIP: "198.51.100.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No rendered spec changes, except the node port the API server would
+	// allocate where none was given.
+	for i := range objs {
+		got, want := objs[i]["spec"], before[i]["spec"]
+		if nameOf(objs[i]) == "np" {
+			ports := got.(map[string]any)["ports"].([]any)
+			if np := ports[0].(map[string]any)["nodePort"]; np != int64(30100) {
+				t.Errorf("allocated node port = %v, want 30100", np)
+			}
+			if np := ports[1].(map[string]any)["nodePort"]; fmt.Sprint(np) != "30021" {
+				t.Errorf("given node port changed to %v", np)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: spec changed", refOf(objs[i]))
+		}
+	}
+	byRef := map[string]map[string]any{}
+	for _, o := range append(append([]map[string]any{}, objs...), made...) {
+		byRef[refOf(o)] = o
+	}
+	var pods []string
+	for ref, o := range byRef {
+		if kindOf(o) == "Pod" {
+			pods = append(pods, ref)
+			st := o["status"].(map[string]any)
+			if st["phase"] != "Running" || st["podIP"] == nil {
+				t.Errorf("%s: status %v", ref, st)
+			}
+		}
+	}
+	if len(pods) != 2 {
+		t.Fatalf("pods = %v, want one per replica (2)", pods)
+	}
+	if ready := byRef["Deployment/sample/helloworld-v1"]["status"].(map[string]any)["readyReplicas"]; ready != int64(2) {
+		t.Errorf("deployment readyReplicas = %v", ready)
+	}
+	gw := byRef["Service/istio-system/istio-eastwestgateway"]
+	ing, _ := yaml.Marshal(gw["status"])
+	if string(ing) != "loadBalancer:\n  ingress:\n  - hostname: x.elb.amazonaws.com\n" {
+		t.Errorf("gateway status = %s", ing)
+	}
+	var hello, nobody map[string]any
+	for _, o := range made {
+		if kindOf(o) != "EndpointSlice" {
+			continue
+		}
+		switch metaOf(o)["labels"].(map[string]any)["kubernetes.io/service-name"] {
+		case "helloworld":
+			hello = o
+		case "nobody":
+			nobody = o
+		}
+	}
+	if hello == nil || nobody == nil {
+		t.Fatalf("endpoint slices for helloworld and nobody: %v %v", hello, nobody)
+	}
+	if eps := hello["endpoints"].([]any); len(eps) != 2 {
+		t.Errorf("helloworld endpoints = %v, want the 2 ready pods", eps)
+	}
+	if p := hello["ports"].([]any)[0].(map[string]any)["port"]; p != int64(5000) {
+		t.Errorf("named target port resolved to %v, want 5000", p)
+	}
+	if eps, _ := nobody["endpoints"].([]any); len(eps) != 0 {
+		t.Errorf("a Service selecting no pod has endpoints %v", eps)
+	}
+	node := byRef["Node//c1-node"]
+	addrs, _ := yaml.Marshal(node["status"].(map[string]any)["addresses"])
+	if want := "- address: 10.214.7.250\n  type: InternalIP\n- address: c1-node\n  type: Hostname\n- address: 198.51.100.7\n  type: ExternalIP\n"; string(addrs) != want {
+		t.Errorf("node addresses:\n%s\nwant\n%s", addrs, want)
+	}
+}
