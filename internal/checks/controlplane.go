@@ -3,50 +3,142 @@ package checks
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+
+	"istio.io/api/label"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
 )
 
 var controlPlaneChecks = []Check{
-	{ID: "controlplane.istiod-ready", Title: "istiod runs and is ready (primaries), or the cluster is a configured remote",
+	{ID: "controlplane.istiod-ready", Title: "istiod runs and is ready (primaries, every revision), or the cluster is a configured remote",
 		Scope: PerCluster, DependsOn: []string{ContextsReachable},
 		Needs: []string{cluster.ResDeployments, cluster.ResConfigMaps, cluster.ResServices}, Cluster: istiodReady},
+	{ID: "controlplane.mesh-config", Title: "each revision's mesh ConfigMap and injector values parse",
+		Scope: PerCluster, DependsOn: []string{ContextsReachable}, Needs: []string{cluster.ResConfigMaps}, Cluster: meshConfigParses},
 	{ID: "controlplane.topology", Title: "the control-plane topology is known (multi-primary, primary-remote)",
 		Scope: Mesh, DependsOn: []string{"controlplane.istiod-ready"}, Mesh: topology},
 	{ID: "controlplane.version-skew", Title: "Istio versions are equal or within one minor version",
 		Scope: Mesh, DependsOn: []string{"controlplane.istiod-ready"}, Mesh: versionSkew},
-	{ID: "controlplane.mesh-id", Title: "every cluster has the same meshID", Scope: Mesh,
-		DependsOn: []string{"controlplane.istiod-ready"}, Mesh: meshIDEqual},
+	{ID: "controlplane.mesh-id", Title: "every revision of every cluster has the same meshID", Scope: Mesh,
+		DependsOn: []string{"controlplane.istiod-ready", "controlplane.mesh-config"}, Mesh: meshIDEqual},
 	{ID: "controlplane.cluster-id", Title: "every cluster has its own clusterName (CLUSTER_ID)", Scope: Mesh,
 		DependsOn: []string{"controlplane.istiod-ready"}, Mesh: clusterIDUnique},
-	{ID: "controlplane.trust-domain", Title: "every cluster has the same trust domain", Scope: Mesh,
-		DependsOn: []string{"controlplane.istiod-ready"}, Mesh: trustDomainEqual},
+	{ID: "controlplane.trust-domain", Title: "every revision accepts every other's trust domain (equal, or in trustDomainAliases)", Scope: Mesh,
+		DependsOn: []string{"controlplane.istiod-ready", "controlplane.mesh-config"}, Mesh: trustDomainAccepted},
 	{ID: "controlplane.remote-discovery", Title: "a remote cluster's discovery address points at a primary",
 		Scope: PerCluster, DependsOn: []string{"controlplane.istiod-ready"}, Cluster: remoteDiscovery},
+	{ID: "controlplane.namespace-revision", Title: "every istio.io/rev namespace label names a revision or revision tag of its cluster",
+		Scope: PerCluster, DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResNamespaces}, Cluster: namespaceRevision},
+}
+
+// revResult sets the revision a result is about as its target.
+func revResult(c *mesh.Cluster, r *mesh.Revision, res Result) Result {
+	if res.Target == "" {
+		res.Target = c.RevisionTarget(r)
+	}
+	return res
+}
+
+// revKey names a revision of a cluster in evidence: the context, with the
+// revision when the cluster has more than the default one.
+func revKey(c *mesh.Cluster, r *mesh.Revision) string {
+	if t := c.RevisionTarget(r); t != "" {
+		return c.Name + " " + t
+	}
+	return c.Name
 }
 
 func istiodReady(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 	switch c.Role {
 	case mesh.Primary:
-		d := c.Istiod
-		ev := []Evidence{Ev("deployment", d.Namespace+"/"+d.Name), Ev("ready", fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, d.Status.Replicas)),
-			Ev("version", c.Version), Ev("clusterID", c.ID)}
-		if d.Status.ReadyReplicas < 1 {
-			r := failf(fmt.Sprintf("%s -n istio-system describe deployment %s; %s -n istio-system logs deploy/%s", kc(c.Name), d.Name, kc(c.Name), d.Name),
-				"istiod deployment %s has no ready replica", d.Name)
-			return []Result{with(r, ev...)}
+		var out []Result
+		for _, rev := range c.Revisions {
+			d := rev.Istiod
+			if d == nil {
+				var has []string
+				if rev.HasInjectorConfigMap {
+					has = append(has, "ConfigMap "+rev.InjectorConfigMap)
+				}
+				if rev.Webhook != "" {
+					has = append(has, "webhook "+rev.Webhook)
+				}
+				r := warnf(fmt.Sprintf("%s -n istio-system get deploy,cm -l istio.io/rev=%s; %s get mutatingwebhookconfigurations -l istio.io/rev=%s", kc(c.Name), rev.Name, kc(c.Name), rev.Name),
+					"revision %s has %s but no istiod Deployment in istio-system: a leftover of a removed revision? (a webhook of it calls an istiod that does not run here)", rev.Name, strings.Join(has, " and "))
+				out = append(out, revResult(c, rev, r))
+				continue
+			}
+			ev := []Evidence{Ev("deployment", d.Namespace+"/"+d.Name), Ev("revision", rev.Name), Ev("ready", fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, d.Status.Replicas)),
+				Ev("version", rev.Version), Ev("clusterID", rev.ID)}
+			if d.Status.ReadyReplicas < 1 {
+				r := failf(fmt.Sprintf("%s -n istio-system describe deployment %s; %s -n istio-system logs deploy/%s", kc(c.Name), d.Name, kc(c.Name), d.Name),
+					"istiod deployment %s has no ready replica", d.Name)
+				out = append(out, revResult(c, rev, with(r, ev...)))
+				continue
+			}
+			out = append(out, revResult(c, rev, pass(fmt.Sprintf("deployment %s ready (%d/%d), Istio %s", d.Name, d.Status.ReadyReplicas, d.Status.Replicas, orUnknown(rev.Version)), ev...)))
 		}
-		return []Result{pass(fmt.Sprintf("deployment %s ready (%d/%d), Istio %s", d.Name, d.Status.ReadyReplicas, d.Status.Replicas, orUnknown(c.Version)), ev...)}
+		return out
 	case mesh.Remote:
+		var names []string
+		for _, rev := range c.Revisions {
+			names = append(names, rev.Name)
+		}
 		return []Result{pass("remote cluster: its control plane runs in a primary",
-			Ev("clusterID", c.ID), Ev("clusterID source", c.IDSource), Ev("remotePilotAddress", c.ValuesString("global", "remotePilotAddress")))}
+			Ev("clusterID", c.ID), Ev("clusterID source", c.IDSource), Ev("remotePilotAddress", c.ValuesString("global", "remotePilotAddress")),
+			Ev("revisions", strings.Join(names, ", ")))}
 	}
 	return []Result{failf(fmt.Sprintf("%s -n istio-system get deploy,svc,cm; istioctl --context %s install (or the remote profile)", kc(c.Name), shellQuote(c.Name)),
 		"no istiod and no remote control-plane configuration in istio-system")}
+}
+
+// meshConfigParses reports, per revision, whether its mesh ConfigMap and
+// injector values parse. A ConfigMap that does not is an error naming it:
+// meshdoctor then cannot tell the revision's identity, and the checks that
+// compare identities are skipped rather than run on a default.
+func meshConfigParses(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
+	if len(c.Revisions) == 0 {
+		return []Result{skipf("no revision in istio-system (no istiod Deployment, no %s ConfigMap)", mesh.InjectorConfigMapName(mesh.DefaultRevision))}
+	}
+	var out []Result
+	for _, rev := range c.Revisions {
+		show := func(cm, key string) string {
+			return fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.%s}'", kc(c.Name), cm, key)
+		}
+		bad := false
+		if rev.MeshConfigErr != nil {
+			bad = true
+			out = append(out, revResult(c, rev, Result{Status: Error, Message: rev.MeshConfigErr.Error(), Remediation: show(rev.MeshConfigMap, "mesh"),
+				Evidence: []Evidence{Ev("configmap", cluster.IstioNamespace+"/"+rev.MeshConfigMap), Ev("key", "mesh")}}))
+		}
+		if rev.InjectorErr != nil {
+			bad = true
+			out = append(out, revResult(c, rev, Result{Status: Error, Message: rev.InjectorErr.Error(), Remediation: show(rev.ValuesConfigMap, rev.ValuesKey),
+				Evidence: []Evidence{Ev("configmap", cluster.IstioNamespace+"/"+rev.ValuesConfigMap), Ev("key", rev.ValuesKey)}}))
+		}
+		if bad {
+			continue
+		}
+		meshCM, injCM := rev.MeshConfigMap, rev.InjectorConfigMap
+		if !rev.HasMeshConfigMap {
+			meshCM += " (absent: istiod's defaults)"
+		}
+		switch {
+		case !rev.HasInjectorConfigMap && rev.ValuesConfigMap != "":
+			injCM += " (absent; values read from " + rev.ValuesFrom() + ")"
+		case !rev.HasInjectorConfigMap:
+			injCM += " (absent)"
+		}
+		out = append(out, revResult(c, rev, pass(fmt.Sprintf("revision %s: mesh config and injector values parse", rev.Name),
+			Ev("mesh configmap", meshCM), Ev("injector configmap", injCM), Ev("meshID", rev.MeshID+" ("+rev.MeshIDSource+")"),
+			Ev("trust domain", rev.TrustDomain))))
+	}
+	return out
 }
 
 func topology(_ context.Context, env *Env) []Result {
@@ -72,10 +164,22 @@ func versionSkew(_ context.Context, env *Env) []Result {
 	var ev []Evidence
 	var lo, hi *mv
 	for _, c := range env.Mesh.Reachable() {
+		// Revisions of one cluster may differ during a canary upgrade: that
+		// is expected, so clusters are compared by the revision that speaks
+		// for them (the default tag's, else the default revision).
+		for _, r := range c.Revisions {
+			if r != c.Rev && r.Version != "" {
+				ev = append(ev, Ev(revKey(c, r), r.Version+" (canary: not compared)"))
+			}
+		}
 		if c.Version == "" {
 			continue
 		}
-		ev = append(ev, Ev(c.Name, c.Version))
+		key := c.Name
+		if c.Rev != nil {
+			key = revKey(c, c.Rev)
+		}
+		ev = append(ev, Ev(key, c.Version))
 		maj, min, ok := parseMinor(c.Version)
 		if !ok {
 			continue
@@ -112,44 +216,121 @@ func parseMinor(v string) (int, int, bool) {
 	return maj, min, err1 == nil && err2 == nil
 }
 
-// equalAcross reports whether a per-cluster value is the same everywhere.
-func equalAcross(env *Env, what string, value func(*mesh.Cluster) string, remedy func(*mesh.Cluster) string) []Result {
-	groups := map[string][]string{}
-	var ev []Evidence
-	for _, c := range env.Mesh.Reachable() {
-		v := value(c)
-		groups[v] = append(groups[v], c.Name)
-		ev = append(ev, Ev(c.Name, v))
-	}
-	if len(groups) <= 1 {
-		for v := range groups {
-			return []Result{pass(fmt.Sprintf("%s %q everywhere", what, v), ev...)}
+// clusterRev is one revision of one cluster.
+type clusterRev struct {
+	c *mesh.Cluster
+	r *mesh.Revision
+}
+
+// revisionsOf lists every revision of every reachable cluster.
+func revisionsOf(m *mesh.Mesh) []clusterRev {
+	var out []clusterRev
+	for _, c := range m.Reachable() {
+		for _, r := range c.Revisions {
+			out = append(out, clusterRev{c, r})
 		}
+	}
+	return out
+}
+
+// showMesh is the command that shows where a revision's mesh setting
+// comes from: its mesh ConfigMap, else its injector values.
+func showMesh(c *mesh.Cluster, r *mesh.Revision, grep string) string {
+	switch {
+	case r.HasMeshConfigMap:
+		return fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.mesh}' | grep %s", kc(c.Name), r.MeshConfigMap, grep)
+	case r.HasInjectorConfigMap:
+		return fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.values}'", kc(c.Name), r.InjectorConfigMap)
+	}
+	return fmt.Sprintf("%s -n istio-system get cm -l istio.io/rev=%s", kc(c.Name), r.Name)
+}
+
+// meshIDEqual compares the meshID of every revision of every cluster.
+func meshIDEqual(_ context.Context, env *Env) []Result {
+	groups := map[string][]string{}
+	var fix []string
+	var evs []Evidence
+	for _, cr := range revisionsOf(env.Mesh) {
+		key := revKey(cr.c, cr.r)
+		if cr.r.InjectedElsewhere() {
+			evs = append(evs, Ev(key, "set by the primary's istiod that injects it (no mesh or injector ConfigMap here)"))
+			continue
+		}
+		groups[cr.r.MeshID] = append(groups[cr.r.MeshID], key)
+		evs = append(evs, Ev(key, cr.r.MeshID+" ("+cr.r.MeshIDSource+")"))
+		fix = append(fix, showMesh(cr.c, cr.r, "meshId"))
+	}
+	switch len(groups) {
+	case 0:
 		return []Result{pass("no cluster to compare")}
+	case 1:
+		for v := range groups {
+			return []Result{pass(fmt.Sprintf("meshID %q everywhere", v), evs...)}
+		}
 	}
 	var parts []string
-	var fix []string
 	for _, v := range sortedKeys(groups) {
 		parts = append(parts, fmt.Sprintf("%q in %s", v, strings.Join(groups[v], ", ")))
 	}
-	for _, c := range env.Mesh.Reachable() {
-		fix = append(fix, remedy(c))
+	return []Result{with(failf(strings.Join(fix, "; "), "meshID differs: %s", strings.Join(parts, "; ")), evs...)}
+}
+
+// trustDomainAccepted: a proxy accepts a peer whose SPIFFE trust domain is
+// its mesh's trustDomain or one of its trustDomainAliases. Istio mirrors
+// this on both ends: the client matches the server's SAN against service
+// accounts expanded with the aliases (pilot/pkg/model/push_context.go
+// addServiceAccounts → pkg/spiffe ExpandWithTrustDomains, built from the
+// local trust domain, pilot/pkg/serviceregistry/kube SecureNamingSAN), the
+// server validates the client against trustDomain + aliases
+// (pilot/pkg/networking/plugin/authn TrustDomainsForValidation). So every
+// revision must accept every other revision's trust domain, in every
+// cluster and between revisions of one cluster.
+func trustDomainAccepted(_ context.Context, env *Env) []Result {
+	// A revision injected by a primary's istiod gets that istiod's trust
+	// domain: it is compared through the primary.
+	all := slices.DeleteFunc(revisionsOf(env.Mesh), func(cr clusterRev) bool { return cr.r.InjectedElsewhere() })
+	if len(all) == 0 {
+		return []Result{pass("no cluster to compare")}
 	}
-	return []Result{with(failf(strings.Join(fix, "; "), "%s differs: %s", what, strings.Join(parts, "; ")), ev...)}
-}
-
-func meshIDEqual(_ context.Context, env *Env) []Result {
-	return equalAcross(env, "meshID", func(c *mesh.Cluster) string { return c.MeshID },
-		func(c *mesh.Cluster) string {
-			return kc(c.Name) + " -n istio-system get cm istio -o jsonpath='{.data.mesh}' | grep meshId"
-		})
-}
-
-func trustDomainEqual(_ context.Context, env *Env) []Result {
-	return equalAcross(env, "trust domain", func(c *mesh.Cluster) string { return c.TrustDomain },
-		func(c *mesh.Cluster) string {
-			return kc(c.Name) + " -n istio-system get cm istio -o jsonpath='{.data.mesh}' | grep trustDomain"
-		})
+	var ev []Evidence
+	domains := map[string]bool{}
+	withAliases := false
+	for _, cr := range all {
+		v := cr.r.TrustDomain
+		if len(cr.r.TrustDomainAliases) > 0 {
+			withAliases = true
+			v += " (aliases " + strings.Join(cr.r.TrustDomainAliases, ", ") + ")"
+		}
+		ev = append(ev, Ev(revKey(cr.c, cr.r), v))
+		domains[cr.r.TrustDomain] = true
+	}
+	var problems, fix []string
+	for _, a := range all {
+		missing := false
+		for _, b := range all {
+			if a == b || b.r.TrustDomain == a.r.TrustDomain || slices.Contains(a.r.TrustDomainAliases, b.r.TrustDomain) {
+				continue
+			}
+			missing = true
+			problems = append(problems, fmt.Sprintf("%s (%s) does not accept %s's %s", revKey(a.c, a.r), a.r.TrustDomain, revKey(b.c, b.r), b.r.TrustDomain))
+		}
+		if missing {
+			fix = append(fix, showMesh(a.c, a.r, "-A3 trustDomain"))
+		}
+	}
+	names := slices.Sorted(maps.Keys(domains))
+	if len(problems) == 0 {
+		if len(names) == 1 {
+			return []Result{pass(fmt.Sprintf("trust domain %q everywhere", names[0]), ev...)}
+		}
+		return []Result{pass(fmt.Sprintf("trust domains %s differ, but every revision lists the others in trustDomainAliases", strings.Join(names, ", ")), ev...)}
+	}
+	hint := "add the other trust domain to trustDomainAliases, or use one trust domain"
+	if !withAliases {
+		hint = "use one trust domain, or list the others in trustDomainAliases"
+	}
+	r := failf(strings.Join(fix, "; "), "trust domains differ and are not aliased: %s; mTLS between them fails the SAN check (%s)", strings.Join(problems, "; "), hint)
+	return []Result{with(r, ev...)}
 }
 
 func clusterIDUnique(_ context.Context, env *Env) []Result {
@@ -157,6 +338,12 @@ func clusterIDUnique(_ context.Context, env *Env) []Result {
 	var ev []Evidence
 	for _, c := range env.Mesh.Reachable() {
 		if c.Role == mesh.NoControlPlane {
+			continue
+		}
+		if c.ID == "" {
+			// The injector values do not parse (controlplane.mesh-config
+			// says so): the cluster's name cannot be compared.
+			ev = append(ev, Ev(c.Name, "unknown ("+c.IDSource+")"))
 			continue
 		}
 		byID[c.ID] = append(byID[c.ID], c.Name)
@@ -181,9 +368,16 @@ func remoteDiscovery(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	if c.Role != mesh.Remote {
 		return []Result{skipf("not a remote cluster (role %s)", c.Role)}
 	}
+	if err := c.Rev.InjectorErr; err != nil {
+		return []Result{skipf("the injector values do not parse (see controlplane.mesh-config): %v", err)}
+	}
 	addr := c.ValuesString("global", "remotePilotAddress")
 	if addr == "" {
-		return []Result{failf(kc(c.Name)+" -n istio-system get cm istio-sidecar-injector -o jsonpath='{.data.values}'",
+		show := fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.values}'", kc(c.Name), c.Rev.InjectorConfigMap)
+		if c.Rev.ValuesConfigMap != "" {
+			show = fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.%s}'", kc(c.Name), c.Rev.ValuesConfigMap, c.Rev.ValuesKey)
+		}
+		return []Result{failf(show,
 			"remote cluster has no global.remotePilotAddress: its injector and proxies cannot reach a primary istiod")}
 	}
 	for _, p := range env.Mesh.Primaries() {
@@ -200,6 +394,20 @@ func remoteDiscovery(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 			}
 		}
 	}
+	// A primary gateway still without an address may be the one: that is
+	// gateway.address's failure, and this check cannot tell.
+	var pending []string
+	for _, p := range env.Mesh.Primaries() {
+		for _, g := range p.Gateways {
+			if len(g.Addresses) == 0 {
+				pending = append(pending, p.Name+"/"+g.Service.Namespace+"/"+g.Service.Name)
+			}
+		}
+	}
+	if len(pending) > 0 {
+		return []Result{with(skipf("discovery address %s is no primary's gateway or istiod address, but gateway %s has no address yet (see gateway.address): cannot tell", addr, strings.Join(pending, ", ")),
+			Ev("remotePilotAddress", addr))}
+	}
 	var known []string
 	for a, gc := range env.Mesh.GatewayAddresses() {
 		known = append(known, a+" ("+gc.Name+")")
@@ -207,6 +415,66 @@ func remoteDiscovery(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	r := failf(fmt.Sprintf("%s -n istio-system get svc istio-eastwestgateway -o wide (on the primary); reinstall the remote with --set values.global.remotePilotAddress=<that address>", kc(c.Name)),
 		"remote cluster's discovery address %s is not the east-west gateway or istiod address of any primary", addr)
 	return []Result{with(r, Ev("remotePilotAddress", addr), Ev("known gateway addresses", strings.Join(slices.Sorted(slices.Values(known)), ", ")))}
+}
+
+// namespaceRevision resolves every istio.io/rev namespace label the way the
+// injector webhooks select namespaces (istio-discovery templates
+// mutatingwebhook.yaml and revision-tags-mwc.yaml): each revision's webhook
+// matches istio.io/rev=<revision>, each tag's istio.io/rev=<tag>, and all
+// of them require istio-injection to be absent, since istio-injection wins.
+func namespaceRevision(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
+	var revs, tags []string
+	for _, r := range c.Revisions {
+		revs = append(revs, r.Name)
+	}
+	for _, t := range sortedKeys(c.Tags) {
+		tags = append(tags, t+" → "+c.Tags[t])
+	}
+	known := []Evidence{Ev("revisions", orNone(strings.Join(revs, ", "))), Ev("tags", orNone(strings.Join(tags, ", ")))}
+	webhookErr := c.Inv.Err(cluster.ResMutatingWebhooks)
+	if webhookErr != nil {
+		known[1] = Ev("tags", "unknown: "+webhookErr.Error())
+	}
+	fixRev := mesh.DefaultRevision
+	if c.Rev != nil {
+		fixRev = c.Rev.Name
+	}
+	var out []Result
+	nss := slices.Clone(c.Inv.Namespaces)
+	slices.SortFunc(nss, func(a, b corev1.Namespace) int { return strings.Compare(a.Name, b.Name) })
+	for _, ns := range nss {
+		v, ok := ns.Labels[label.IoIstioRev.Name]
+		if !ok {
+			continue
+		}
+		target := "namespace " + ns.Name
+		relabel := fmt.Sprintf("%s label namespace %s %s=%s --overwrite", kc(c.Name), shellQuote(ns.Name), label.IoIstioRev.Name, shellQuote(fixRev))
+		var r Result
+		if inj, ok := ns.Labels["istio-injection"]; ok {
+			// istioctl analyze reports the same (IST0123 NamespaceMultipleInjectionLabels).
+			r = warnf(fmt.Sprintf("%s label namespace %s istio-injection-", kc(c.Name), shellQuote(ns.Name)),
+				"namespace %s has istio-injection=%s and istio.io/rev=%s: istio-injection wins, the revision label is ignored", ns.Name, inj, v)
+		} else if rev, tag := c.ResolveRevision(v); rev != nil {
+			msg := fmt.Sprintf("namespace %s uses revision %s", ns.Name, rev.Name)
+			if tag != "" {
+				msg = fmt.Sprintf("namespace %s uses tag %s → revision %s", ns.Name, tag, rev.Name)
+			}
+			r = pass(msg)
+		} else if tag != "" {
+			r = failf(relabel, "namespace %s uses tag %s, whose webhook points at revision %s, which has no istiod or injector ConfigMap in this cluster: pods there cannot be injected", ns.Name, tag, c.Tags[tag])
+		} else if webhookErr != nil {
+			r = warnf(fmt.Sprintf("%s get mutatingwebhookconfigurations -l istio.io/tag", kc(c.Name)),
+				"namespace %s has istio.io/rev=%s, which is no revision of this cluster, and revision tags could not be read", ns.Name, v)
+		} else {
+			r = failf(relabel, "namespace %s has istio.io/rev=%s, which names no revision or revision tag of this cluster: no injector webhook matches it, its new pods get no sidecar", ns.Name, v)
+		}
+		r.Target = target
+		out = append(out, with(r, append([]Evidence{Ev("istio.io/rev", v)}, known...)...))
+	}
+	if len(out) == 0 {
+		return []Result{pass("no namespace selects a revision with istio.io/rev", known...)}
+	}
+	return out
 }
 
 func orUnknown(s string) string {

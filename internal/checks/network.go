@@ -16,7 +16,7 @@ var networkChecks = []Check{
 	{ID: "network.namespace-label", Title: "istio-system carries topology.istio.io/network (multi-network meshes)", Scope: PerCluster,
 		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResNamespaces}, Cluster: namespaceLabel},
 	{ID: "network.injector-network", Title: "the injector's global.network equals the namespace's network", Scope: PerCluster,
-		DependsOn: []string{"network.namespace-label"}, Needs: []string{cluster.ResConfigMaps}, Cluster: injectorNetwork},
+		DependsOn: []string{"network.namespace-label", "controlplane.mesh-config"}, Needs: []string{cluster.ResConfigMaps}, Cluster: injectorNetwork},
 	{ID: "network.gateway-label", Title: "each east-west gateway Service and its pods carry the cluster's network", Scope: PerCluster,
 		DependsOn: []string{"network.namespace-label"}, Needs: []string{cluster.ResServices, cluster.ResPods}, Cluster: gatewayLabel},
 	{ID: "network.gateway-per-network", Title: "every network with peers on other networks has an east-west gateway", Scope: Mesh,
@@ -42,17 +42,45 @@ func namespaceLabel(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	return []Result{with(r, Ev("other clusters", strings.Join(labelled, ", ")))}
 }
 
+// injectorNetwork compares, per revision, the network the injector gives
+// sidecars (global.network → ISTIO_META_NETWORK) with istio-system's label.
 func injectorNetwork(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
-	v := c.ValuesString("global", "network")
-	if v == "" || c.Network == "" {
-		return []Result{pass("no conflicting network in the injector values", Ev("global.network", orNone(v)), Ev("namespace", orNone(c.Network)))}
+	if len(c.Revisions) == 0 {
+		return []Result{skipf("no injector ConfigMap in istio-system: nothing to compare")}
 	}
-	if v != c.Network {
-		r := failf(fmt.Sprintf("reinstall with --set values.global.network=%s, or relabel: %s label namespace istio-system %s=%s --overwrite", c.Network, kc(c.Name), label.TopologyNetwork.Name, v),
-			"sidecars are injected with network %q but istio-system says %q", v, c.Network)
-		return []Result{with(r, Ev("global.network", v), Ev("namespace label", c.Network))}
+	var out []Result
+	for _, rev := range c.Revisions {
+		var r Result
+		v := rev.Network
+		// Where the sidecars' ISTIO_META_NETWORK comes from: the webhook's
+		// injection path wins over the values (parseInjectEnvs).
+		src := rev.InjectorConfigMap
+		switch {
+		case rev.InjectNetwork != "":
+			src = "webhook " + rev.Webhook + " injection path"
+		case !rev.HasInjectorConfigMap && rev.ValuesConfigMap != "":
+			src = rev.ValuesFrom()
+		}
+		ev := []Evidence{Ev("source", src), Ev("network", orNone(v)), Ev("namespace label", orNone(c.Network))}
+		switch {
+		case src == rev.InjectorConfigMap && !rev.HasInjectorConfigMap:
+			r = skipf("revision %s has no injector ConfigMap %s: nothing to compare", rev.Name, rev.InjectorConfigMap)
+		case rev.InjectorErr != nil:
+			r = skipf("the injector values do not parse (see controlplane.mesh-config)")
+		case v != "" && c.Network != "" && v != c.Network:
+			r = failf(fmt.Sprintf("reinstall with --set values.global.network=%s, or relabel: %s label namespace istio-system %s=%s --overwrite", c.Network, kc(c.Name), label.TopologyNetwork.Name, v),
+				"sidecars are injected with network %q (%s) but istio-system says %q", v, src, c.Network)
+		case v == "":
+			r = pass(fmt.Sprintf("%s sets no network: sidecars carry no network of their own, nothing conflicts", src))
+		case c.Network == "":
+			r = pass(fmt.Sprintf("%s sets network %s; istio-system has no network label (see network.namespace-label)", src, v))
+		default:
+			r = pass(fmt.Sprintf("%s network equals the namespace network: %s", src, v))
+		}
+		r.Target = c.RevisionTarget(rev)
+		out = append(out, with(r, ev...))
 	}
-	return []Result{pass("injector network equals the namespace network: " + v)}
+	return out
 }
 
 func gatewayLabel(_ context.Context, env *Env, c *mesh.Cluster) []Result {

@@ -65,7 +65,7 @@ func gatewayReachability(ctx context.Context, env *Env, c *mesh.Cluster) []Resul
 			continue
 		}
 		t := probe.GatewayTarget{Cluster: c.Name, Network: c.Network, Address: addrs[0], Ports: ports,
-			Roots: roots, TrustDomain: c.TrustDomain, SNI: sniFor(c)}
+			Roots: roots, TrustDomain: c.TrustDomain, TrustDomainAliases: trustDomainAliases(c), SNI: sniFor(c)}
 		results := env.Probe(ctx, t)
 		if len(results) == 0 {
 			out = append(out, forGateway(skipf("no recorded probe of %s in the snapshot", t.Address), g, len(c.Gateways) > 1, ""))
@@ -73,6 +73,21 @@ func gatewayReachability(ctx context.Context, env *Env, c *mesh.Cluster) []Resul
 		}
 		for _, pr := range results {
 			out = append(out, portResult(c, g, t, pr, rootFPs, env.RecordedAt))
+		}
+	}
+	return out
+}
+
+// trustDomainAliases are the trust domains a workload behind the gateway
+// may present besides the cluster's own: the other revisions' trust
+// domains and every revision's trustDomainAliases.
+func trustDomainAliases(c *mesh.Cluster) []string {
+	var out []string
+	for _, r := range c.Revisions {
+		for _, d := range append([]string{r.TrustDomain}, r.TrustDomainAliases...) {
+			if d != c.TrustDomain && !slices.Contains(out, d) {
+				out = append(out, d)
+			}
 		}
 	}
 	return out

@@ -245,6 +245,12 @@ func (r *Runner) runOne(ctx context.Context, env *Env, c *Check, deps [][]Result
 	}
 	var out []Result
 	for _, cl := range env.Mesh.Clusters {
+		if cl.IsAlias() && c.Area() != Area(ContextsReachable) {
+			// Another context of the same API server stands for this one
+			// (contexts.aliases names it): checking it twice would compare
+			// the cluster with itself.
+			continue
+		}
 		if !cl.Reachable() && c.ID != ContextsReachable {
 			// The contexts check reports it; nothing else can run here.
 			out = append(out, Result{Status: Skipped, Cluster: cl.Name,
@@ -338,6 +344,9 @@ func scopeSkip(env *Env, c *Check, why string) []Result {
 	}
 	var out []Result
 	for _, cl := range env.Mesh.Clusters {
+		if cl.IsAlias() && c.Area() != Area(ContextsReachable) {
+			continue
+		}
 		out = append(out, Result{Status: Skipped, Cluster: cl.Name, Message: why, cascade: true})
 	}
 	return out

@@ -111,7 +111,7 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		opts.ProbeSelector = DefaultProbeSelector
 	}
 	inv := &Inventory{Context: c.Context, Server: c.Server, FetchedAt: now().UTC(), Errors: map[string]*FetchError{},
-		ProbeSelector: opts.ProbeSelector}
+		CAFingerprint: caFingerprint(c.Config), ProbeSelector: opts.ProbeSelector}
 	if c.BuildErr != nil {
 		inv.Unreachable = &FetchError{Verb: "connect", Resource: "cluster", Reason: ReasonUnreachable, Message: c.BuildErr.Error()}
 		return inv
@@ -223,6 +223,15 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 			return nil
 		}
 		inv.ServiceEntries = l.Items
+		return nil
+	})
+	g.Go(func() error {
+		l, err := c.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(gctx, lo)
+		if err != nil {
+			record(ResMutatingWebhooks, err)
+			return nil
+		}
+		inv.MutatingWebhooks = reduceWebhooks(l.Items)
 		return nil
 	})
 	g.Go(func() error {

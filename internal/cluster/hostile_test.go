@@ -18,7 +18,7 @@ var listKinds = map[string]string{
 	"namespaces": "NamespaceList", "deployments": "DeploymentList", "configmaps": "ConfigMapList",
 	"secrets": "SecretList", "services": "ServiceList", "pods": "PodList",
 	"endpointslices": "EndpointSliceList", "gateways": "GatewayList", "serviceentries": "ServiceEntryList",
-	"nodes": "NodeList",
+	"nodes": "NodeList", "mutatingwebhookconfigurations": "MutatingWebhookConfigurationList",
 }
 
 // apiServer is a TLS server (clientcmd applies a user's credentials only

@@ -27,6 +27,8 @@ const (
 	// ResGatewayPods is the list of gateway pods in all namespaces (pods
 	// labelled istio, GatewayPodSelector).
 	ResGatewayPods = "pods (gateways)"
+	// ResMutatingWebhooks is cluster-scoped (admissionregistration.k8s.io).
+	ResMutatingWebhooks = "mutatingwebhookconfigurations"
 )
 
 // GatewayPodSelector selects the pods of Istio's gateways in every
@@ -65,6 +67,12 @@ type Inventory struct {
 	CACerts        *CABundle                   `json:"caCerts,omitempty"`
 	IstioCASecret  *CABundle                   `json:"istioCASecret,omitempty"`
 	RemoteSecrets  []RemoteSecret              `json:"remoteSecrets,omitempty"`
+	// MutatingWebhooks are the cluster's MutatingWebhookConfigurations,
+	// reduced (injectors of every revision, revision tags).
+	MutatingWebhooks []WebhookConfig `json:"mutatingWebhooks,omitempty"`
+	// CAFingerprint identifies the CA this context trusts (see
+	// caFingerprint); with Server it tells two contexts of one API server.
+	CAFingerprint string `json:"caFingerprint,omitempty"`
 
 	// ProbeSelector is the label selector the probe clients were listed
 	// with (empty in snapshots of older versions, which used app=sleep).

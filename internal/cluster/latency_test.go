@@ -49,7 +49,8 @@ func newSlowAPIServer(t testing.TB, rtt time.Duration) *slowAPIServer {
 		res := parts[len(parts)-1]
 		kind := map[string]string{"namespaces": "NamespaceList", "deployments": "DeploymentList", "configmaps": "ConfigMapList",
 			"secrets": "SecretList", "services": "ServiceList", "pods": "PodList", "endpointslices": "EndpointSliceList",
-			"gateways": "GatewayList", "serviceentries": "ServiceEntryList"}[res]
+			"gateways": "GatewayList", "serviceentries": "ServiceEntryList",
+			"mutatingwebhookconfigurations": "MutatingWebhookConfigurationList"}[res]
 		if kind == "" {
 			http.NotFound(w, r)
 			return
@@ -122,8 +123,8 @@ func TestCollectIsBoundByRoundTripsNotRequests(t *testing.T) {
 	clients, servers := slowClients(t, 2, time.Millisecond)
 	cluster.CollectAll(context.Background(), clients, cluster.CollectOptions{})
 	for _, s := range servers {
-		if got := s.requests.Load(); got != 13 {
-			t.Errorf("%s served %d requests, want 13 (version + 12 lists): %v", s.URL, got, s.paths)
+		if got := s.requests.Load(); got != 14 {
+			t.Errorf("%s served %d requests, want 14 (version + 13 lists): %v", s.URL, got, s.paths)
 		}
 	}
 }

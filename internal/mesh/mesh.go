@@ -4,16 +4,13 @@
 package mesh
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"istio.io/api/label"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 )
@@ -56,6 +53,22 @@ type Cluster struct {
 	MeshConfigErr error
 	// InjectorValues are the `values` of istio-sidecar-injector.
 	InjectorValues map[string]any
+
+	// Revisions are every control-plane revision of the cluster (the
+	// default one first); Rev is the one that speaks for the cluster (see
+	// pickRevision), whose identity the fields above repeat. Tags maps
+	// each revision tag to its revision.
+	Revisions []*Revision
+	Rev       *Revision
+	Tags      map[string]string
+
+	// AliasOf is set when this context reaches the same API server as
+	// another context, which represents both (see findAliases); Aliases
+	// lists, on the representative, the contexts it stands for, and
+	// AliasHow how they were found to be one server.
+	AliasOf  string
+	Aliases  []string
+	AliasHow string
 }
 
 // Reachable reports whether the inventory could be taken.
@@ -73,14 +86,16 @@ func Build(invs []*cluster.Inventory) *Mesh {
 		m.Clusters = append(m.Clusters, buildCluster(inv))
 	}
 	sort.SliceStable(m.Clusters, func(i, j int) bool { return m.Clusters[i].Name < m.Clusters[j].Name })
+	findAliases(m.Clusters)
 	return m
 }
 
-// Reachable returns the clusters whose inventory was taken.
+// Reachable returns the clusters whose inventory was taken, one per API
+// server: a context that is an alias of another is left out.
 func (m *Mesh) Reachable() []*Cluster {
 	var out []*Cluster
 	for _, c := range m.Clusters {
-		if c.Reachable() {
+		if c.Reachable() && !c.IsAlias() {
 			out = append(out, c)
 		}
 	}
@@ -108,11 +123,15 @@ func (m *Mesh) ByID(id string) []*Cluster {
 	return out
 }
 
-// ByServer returns the cluster whose API server URL is server.
+// ByServer returns the cluster whose API server URL is server (the
+// representative when several contexts share it).
 func (m *Mesh) ByServer(server string) *Cluster {
 	norm := strings.TrimSuffix(server, "/")
 	for _, c := range m.Clusters {
 		if strings.TrimSuffix(c.Inv.Server, "/") == norm && norm != "" {
+			if c.IsAlias() {
+				return m.Cluster(c.AliasOf)
+			}
 			return c
 		}
 	}
@@ -196,71 +215,9 @@ func buildCluster(inv *cluster.Inventory) *Cluster {
 	if ns := inv.Namespace(cluster.IstioNamespace); ns != nil {
 		c.Network = ns.Labels[label.TopologyNetwork.Name]
 	}
-	c.Istiod = istiodDeployment(inv)
-	c.InjectorValues = injectorValues(inv)
-	if c.Istiod != nil {
-		c.Role = Primary
-		c.ID, c.IDSource = DefaultClusterID, "default (istiod has no CLUSTER_ID)"
-		if v, ok := envValue(c.Istiod, "CLUSTER_ID"); ok && v != "" {
-			c.ID, c.IDSource = v, "istiod env CLUSTER_ID"
-		}
-		c.Version = imageTag(c.Istiod)
-	} else if isRemote(inv, c.InjectorValues) {
-		c.Role = Remote
-	}
-	if c.Role != Primary {
-		if id := valuesString(c.InjectorValues, "global", "multiCluster", "clusterName"); id != "" {
-			c.ID, c.IDSource = id, "istio-sidecar-injector values global.multiCluster.clusterName"
-		} else if c.Role == Remote {
-			c.ID, c.IDSource = DefaultClusterID, "default (no clusterName in injector values)"
-		}
-		if c.Version == "" {
-			c.Version = valuesString(c.InjectorValues, "global", "tag")
-		}
-	}
-	c.MeshConfig, c.MeshConfigErr = meshConfig(inv)
-	c.TrustDomain = "cluster.local"
-	if c.MeshConfig != nil {
-		if td := c.MeshConfig.GetTrustDomain(); td != "" {
-			c.TrustDomain = td
-		}
-		c.MeshID = c.MeshConfig.GetDefaultConfig().GetMeshId()
-	}
-	if c.MeshID == "" {
-		if id := valuesString(c.InjectorValues, "global", "meshID"); id != "" {
-			c.MeshID = id
-		} else {
-			// Istio's default mesh ID is the trust domain.
-			c.MeshID = c.TrustDomain
-		}
-	}
+	c.identify(inv)
 	c.Gateways, c.GatewayCandidates = discoverGateways(inv)
 	return c
-}
-
-func istiodDeployment(inv *cluster.Inventory) *appsv1.Deployment {
-	for i := range inv.Deployments {
-		d := &inv.Deployments[i]
-		if d.Labels["app"] == "istiod" || strings.HasPrefix(d.Name, "istiod") {
-			return d
-		}
-	}
-	return nil
-}
-
-// isRemote: the istiod-remote chart leaves an injector ConfigMap and an
-// istiod(-remote) Service without a local istiod.
-func isRemote(inv *cluster.Inventory, values map[string]any) bool {
-	if inv.Service(cluster.IstioNamespace, "istiod-remote") != nil {
-		return true
-	}
-	if valuesString(values, "global", "remotePilotAddress") != "" {
-		return true
-	}
-	if s := inv.Service(cluster.IstioNamespace, "istiod"); s != nil && len(s.Spec.Selector) == 0 {
-		return true
-	}
-	return false
 }
 
 func envValue(d *appsv1.Deployment, name string) (string, bool) {
@@ -293,38 +250,6 @@ func imageTag(d *appsv1.Deployment) string {
 		}
 	}
 	return ""
-}
-
-func meshConfig(inv *cluster.Inventory) (*meshv1alpha1.MeshConfig, error) {
-	cm := inv.ConfigMap("istio")
-	if cm == nil {
-		return nil, nil
-	}
-	text, ok := cm.Data["mesh"]
-	if !ok {
-		return nil, nil
-	}
-	js, err := yaml.YAMLToJSON([]byte(text))
-	if err != nil {
-		return nil, fmt.Errorf("istio ConfigMap key mesh is not YAML: %w", err)
-	}
-	mc := &meshv1alpha1.MeshConfig{}
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(js, mc); err != nil {
-		return nil, fmt.Errorf("istio ConfigMap key mesh: %w", err)
-	}
-	return mc, nil
-}
-
-func injectorValues(inv *cluster.Inventory) map[string]any {
-	cm := inv.ConfigMap("istio-sidecar-injector")
-	if cm == nil {
-		return nil
-	}
-	var v map[string]any
-	if err := json.Unmarshal([]byte(cm.Data["values"]), &v); err != nil {
-		return nil
-	}
-	return v
 }
 
 func valuesString(v map[string]any, path ...string) string {

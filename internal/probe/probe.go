@@ -76,6 +76,9 @@ type GatewayTarget struct {
 	// TrustDomain is the SPIFFE trust domain expected on 15443
 	// (DefaultTrustDomain if empty).
 	TrustDomain string
+	// TrustDomainAliases are accepted as well (MeshConfig
+	// trustDomainAliases of the gateway's cluster).
+	TrustDomainAliases []string
 	// SNI for 15443: Istio's "outbound_.PORT_._.HOST" of a service behind
 	// the gateway. Empty: TCP connect only, Outcome TCPOnly.
 	SNI string

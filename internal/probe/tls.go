@@ -33,17 +33,26 @@ func passthroughCheck(t GatewayTarget) tlsCheck {
 	if td == "" {
 		td = DefaultTrustDomain
 	}
+	// The trust domain and its aliases are one for Istio
+	// (pkg/spiffe ExpandWithTrustDomains).
+	accepted := append([]string{td}, t.TrustDomainAliases...)
 	return tlsCheck{
 		sni:   t.SNI,
 		alpn:  []string{"istio-peer-exchange", "istio"},
 		roots: t.Roots,
 		identity: func(leaf *x509.Certificate) (string, string) {
 			for _, u := range leaf.URIs {
-				if spiffeWorkload(u, td) {
-					return "workload " + u.String(), ""
+				for _, d := range accepted {
+					if spiffeWorkload(u, d) {
+						return "workload " + u.String(), ""
+					}
 				}
 			}
-			return "", fmt.Sprintf("workload certificate URI SANs %v carry no spiffe://%s/ns/<ns>/sa/<sa> identity", uriStrings(leaf.URIs), td)
+			want := "spiffe://" + td + "/ns/<ns>/sa/<sa>"
+			if len(accepted) > 1 {
+				want += " (or the aliases " + strings.Join(t.TrustDomainAliases, ", ") + ")"
+			}
+			return "", fmt.Sprintf("workload certificate URI SANs %v carry no %s identity", uriStrings(leaf.URIs), want)
 		},
 	}
 }

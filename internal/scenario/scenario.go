@@ -9,6 +9,7 @@ package scenario
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -239,6 +240,8 @@ func templateFuncs() map[string]any {
 		},
 		"splitList": func(sep, s string) []string { return strings.Split(s, sep) },
 		"contains":  func(sub, s string) bool { return strings.Contains(s, sub) },
+		// quote makes a YAML double-quoted scalar (JSON string syntax).
+		"quote": func(v any) string { b, _ := json.Marshal(fmt.Sprint(v)); return string(b) },
 		"portName": func(p any) string {
 			switch fmt.Sprint(p) {
 			case "15021":

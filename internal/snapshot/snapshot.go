@@ -346,7 +346,7 @@ func Write(w io.Writer, s *Snapshot) error {
 
 // keepEnv are the env vars whose values the checks read.
 func keepEnv(name string) bool {
-	return name == "CLUSTER_ID" || strings.HasPrefix(name, "ISTIO_META_") || strings.HasPrefix(name, "PILOT_")
+	return name == "CLUSTER_ID" || name == "REVISION" || strings.HasPrefix(name, "ISTIO_META_") || strings.HasPrefix(name, "PILOT_")
 }
 
 func redact(inv *cluster.Inventory) *cluster.Inventory {
