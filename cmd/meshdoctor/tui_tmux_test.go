@@ -17,31 +17,11 @@ import (
 // TestTUIInARealTerminal runs the built binary in tmux on the demo
 // snapshot, navigates to a failure with the keyboard and reads the screen.
 func TestTUIInARealTerminal(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skipf("tmux not installed: %v", err)
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "meshdoctor")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	demo, err := filepath.Abs(filepath.Join("..", "..", "testdata", "demo", "mesh.tar.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(dir, "tmux.sock")
-	exitFile := filepath.Join(dir, "exit")
-	tmux := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	script := bin + " --from " + demo + "; echo $? > " + exitFile + "; sleep 30"
-	tmux("new-session", "-d", "-s", "md", "-x", "120", "-y", "40", "env", "TERM=xterm-256color", "sh", "-c", script)
-	t.Cleanup(func() { _ = exec.Command("tmux", "-S", sock, "kill-server").Run() })
+	tmux, exitFile := tmuxSession(t, 120, 40, nil, "--from", demo)
 
 	// What the non-interactive path says about the same snapshot.
 	out, _, _ := runCLI(t, "check", "--from", demo, "-o", "json")
@@ -88,14 +68,7 @@ func waitExit(t *testing.T, exitFile string) string {
 // never answers, the first frame already says which context is being read
 // and for how long; q quits (exit 3: nothing was read).
 func TestTUIFirstFrameBeforeTheClustersAnswer(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skipf("tmux not installed: %v", err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "meshdoctor")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	stall := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -114,19 +87,7 @@ current-context: slow-cluster
 `, slow.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(dir, "tmux.sock")
-	exitFile := filepath.Join(dir, "exit")
-	tmux := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	script := bin + " --kubeconfig " + kc + " --timeout 5m; echo $? > " + exitFile + "; sleep 30"
-	tmux("new-session", "-d", "-s", "md", "-x", "100", "-y", "30", "env", "TERM=xterm-256color", "KUBECONFIG=/dev/null", "sh", "-c", script)
-	t.Cleanup(func() { _ = exec.Command("tmux", "-S", sock, "kill-server").Run() })
+	tmux, exitFile := tmuxSession(t, 100, 30, []string{"KUBECONFIG=/dev/null"}, "--kubeconfig", kc, "--timeout", "5m")
 
 	waitFor(t, func() string { return tmux("capture-pane", "-p", "-t", "md") }, "reading 1 context")
 	screen := waitFor(t, func() string { return tmux("capture-pane", "-p", "-t", "md") }, "slow-cluster")
@@ -137,6 +98,36 @@ current-context: slow-cluster
 	if code := waitExit(t, exitFile); code != "3" {
 		t.Errorf("exit %s after quitting before the cluster answered, want 3", code)
 	}
+}
+
+// tmuxSession builds the binary, runs it in a detached tmux session of
+// w×h with args (the exit code goes to the returned file) and returns a
+// function that runs tmux commands on that session's server.
+func tmuxSession(t *testing.T, w, h int, env []string, args ...string) (tmux func(args ...string) string, exitFile string) {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skipf("tmux not installed: %v", err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "meshdoctor")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	sock := filepath.Join(dir, "tmux.sock")
+	exitFile = filepath.Join(dir, "exit")
+	tmux = func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	script := bin + " " + strings.Join(args, " ") + "; echo $? > " + exitFile + "; sleep 30"
+	cmd := append([]string{"new-session", "-d", "-s", "md", "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), "env", "TERM=xterm-256color"}, env...)
+	tmux(append(cmd, "sh", "-c", script)...)
+	t.Cleanup(func() { _ = exec.Command("tmux", "-S", sock, "kill-server").Run() })
+	return tmux, exitFile
 }
 
 func waitFor(t *testing.T, capture func() string, want string) string {
