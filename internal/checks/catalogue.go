@@ -44,6 +44,13 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// noted sets the Note of r: the prose that explains or conditions its
+// Remediation, which stays shell only.
+func noted(r Result, note string) Result {
+	r.Note = note
+	return r
+}
+
 func pass(msg string, ev ...Evidence) Result { return Result{Status: Pass, Message: msg, Evidence: ev} }
 
 func failf(remedy, format string, a ...any) Result {

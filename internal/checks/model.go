@@ -87,10 +87,15 @@ type Result struct {
 	// Peer is the other cluster of a pair result.
 	Peer string `json:"peer,omitempty"`
 	// Target names what inside the cluster: a secret key, a port, a service.
-	Target      string     `json:"target,omitempty"`
-	Message     string     `json:"message"`
-	Evidence    []Evidence `json:"evidence,omitempty"`
-	Remediation string     `json:"remediation,omitempty"`
+	Target   string     `json:"target,omitempty"`
+	Message  string     `json:"message"`
+	Evidence []Evidence `json:"evidence,omitempty"`
+	// Remediation is shell only: one or a few lines that run as pasted,
+	// every context, namespace and name filled in. Prose goes in Note.
+	Remediation string `json:"remediation,omitempty"`
+	// Note explains or conditions the fix (when to run it, what to look
+	// for, why no command is safe); it is never pasted into a shell.
+	Note string `json:"note,omitempty"`
 	// CausedBy holds the keys (Key) of the problems that explain this one
 	// (Explain); empty for a cause and for results that are not problems.
 	CausedBy []string `json:"causedBy,omitempty"`

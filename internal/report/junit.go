@@ -322,7 +322,7 @@ func problemText(r checks.Result, full bool) string {
 	var b strings.Builder
 	if full {
 		b.WriteString(r.Subject() + ": " + r.Message + "\n")
-	} else if len(r.Evidence) > 0 || r.Remediation != "" {
+	} else if len(r.Evidence) > 0 || r.Remediation != "" || r.Note != "" {
 		b.WriteString("\n")
 	}
 	if len(r.Evidence) > 0 {
@@ -335,6 +335,12 @@ func problemText(r checks.Result, full bool) string {
 		b.WriteString("caused by:\n")
 		for _, k := range r.CausedBy {
 			b.WriteString("  " + k + "\n")
+		}
+	}
+	if r.Note != "" {
+		b.WriteString("note:\n")
+		for _, line := range strings.Split(strings.TrimRight(r.Note, "\n"), "\n") {
+			b.WriteString("  " + line + "\n")
 		}
 	}
 	if r.Remediation != "" {

@@ -198,7 +198,7 @@ func TestJUnitCases(t *testing.T) {
 		if c.Failure == nil || c.Failure.Type != "trust.root-match" || !strings.HasPrefix(c.Failure.Message, "clusters trust different root CAs") {
 			t.Fatalf("failure = %+v", c.Failure)
 		}
-		for _, want := range []string{`cluster-2 root subject: O=Müller & Söhne <istio>, CN="Root CA"`, "remediation:\n  create both cacerts from one root:\n    make -f"} {
+		for _, want := range []string{`cluster-2 root subject: O=Müller & Söhne <istio>, CN="Root CA"`, "note:\n  run it from the Istio release directory", "remediation:\n  make -f tools/certs/Makefile.selfsigned.mk root-ca\n  make -f"} {
 			if !strings.Contains(c.Failure.Text, want) {
 				t.Errorf("failure text lacks %q:\n%s", want, c.Failure.Text)
 			}
@@ -224,7 +224,7 @@ func TestJUnitCases(t *testing.T) {
 		if c.Failure != nil || c.Error != nil || c.Skipped != nil {
 			t.Errorf("a warning failed the test case: %+v", c)
 		}
-		if !strings.HasPrefix(c.SystemOut, "WARNING: Istio versions differ") || !strings.Contains(c.SystemOut, "remediation:\n  upgrade cluster-2") {
+		if !strings.HasPrefix(c.SystemOut, "WARNING: Istio versions differ") || !strings.Contains(c.SystemOut, "note:\n  upgrade cluster-2 to 1.27 (istioctl x precheck, then istioctl upgrade)\nremediation:\n  istioctl --context kind-west version\n") {
 			t.Errorf("system-out = %q", c.SystemOut)
 		}
 	})

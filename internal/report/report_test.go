@@ -45,7 +45,7 @@ func fixtureResults() []checks.Result {
 		{CheckID: "contexts.reachable", Status: checks.Pass, Cluster: "cluster-2", Message: "API server answered (Kubernetes v1.34.2)", Duration: 41 * ms},
 		{CheckID: "controlplane.version-skew", Status: checks.Warn, Message: "Istio versions differ by one minor version: 1.27.1 and 1.26.4",
 			Evidence:    []checks.Evidence{{Key: "cluster-1", Value: "1.27.1"}, {Key: "cluster-2", Value: "1.26.4"}},
-			Remediation: "upgrade cluster-2 to 1.27 (istioctl upgrade --context kind-west)", Duration: 3 * ms},
+			Remediation: "istioctl --context kind-west version", Note: "upgrade cluster-2 to 1.27 (istioctl x precheck, then istioctl upgrade)", Duration: 3 * ms},
 		{CheckID: "trust.cacerts-valid", Status: checks.Pass, Cluster: "cluster-1", Target: "istio-system/cacerts", Message: "CA chain valid", Duration: 12 * ms},
 		{CheckID: "trust.root-match", Status: checks.Fail, Message: "clusters trust different root CAs, so mTLS between them fails with \"unknown authority\"",
 			Evidence: []checks.Evidence{
@@ -53,7 +53,8 @@ func fixtureResults() []checks.Result {
 				{Key: "cluster-2 root sha256", Value: "b0:4e:19:…:0d"},
 				{Key: "cluster-2 root subject", Value: `O=Müller & Söhne <istio>, CN="Root CA"`},
 			},
-			Remediation: "create both cacerts from one root:\n  make -f tools/certs/Makefile.selfsigned.mk root-ca\n  kubectl --context kind-west -n istio-system create secret generic cacerts ...",
+			Remediation: "make -f tools/certs/Makefile.selfsigned.mk root-ca\nmake -f tools/certs/Makefile.selfsigned.mk kind-west-cacerts\nkubectl --context kind-west -n istio-system create secret generic cacerts --from-file=kind-west/ca-cert.pem --from-file=kind-west/ca-key.pem --from-file=kind-west/root-cert.pem --from-file=kind-west/cert-chain.pem",
+			Note:        "run it from the Istio release directory: one new root, an intermediate from it in every primary",
 			Duration:    1500 * ms},
 		{CheckID: "gateway.reachable", Status: checks.Error, Cluster: "cluster-1", Peer: "cluster-2", Target: "15443", Message: "dial 172.18.255.2:15443: i/o timeout after 5s",
 			Evidence: []checks.Evidence{{Key: "address", Value: "172.18.255.2:15443"}}, Duration: 5002 * ms},

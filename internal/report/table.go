@@ -85,7 +85,7 @@ func Table(w io.Writer, m Meta, rs []checks.Result, opts TableOptions) error {
 			continue
 		}
 		msg := termSafe(r.Message, false)
-		if (opts.Wide || needsAttention(r.Status)) && (len(r.Evidence) > 0 || r.Remediation != "") {
+		if (opts.Wide || needsAttention(r.Status)) && (len(r.Evidence) > 0 || r.Remediation != "" || r.Note != "") {
 			detailed = append(detailed, r)
 			msg = strings.TrimSpace(fmt.Sprintf("%s [%d]", msg, len(detailed)))
 		}
@@ -300,6 +300,10 @@ func writeDetail(buf *bytes.Buffer, n int, r checks.Result, color bool, width in
 		for _, k := range r.CausedBy {
 			writeIndented(buf, pad+"  ", "  ", fitLines(termSafe(k, false), width-len(pad)-2, wrap))
 		}
+	}
+	if r.Note != "" {
+		buf.WriteString(pad + "note:\n")
+		writeIndented(buf, pad+"  ", "", fitLines(termSafe(r.Note, true), width-len(pad)-2, wrap))
 	}
 	if r.Remediation != "" {
 		buf.WriteString(pad + "remediation:\n")

@@ -142,6 +142,14 @@ func (m *Model) detailText(r *row, w int) string {
 			line("  " + m.st.command.Render(l))
 		}
 	}
+	// The note follows the command here, unlike the text report: the pane
+	// is short, and the command is what "c" copies (the note never is).
+	if res.Note != "" {
+		section("Note")
+		for _, l := range wrapText(res.Note, w-2) {
+			line("  " + l)
+		}
+	}
 	m.dependencies(r.e, &res, w, line, section)
 	return strings.TrimRight(b.String(), "\n")
 }

@@ -74,6 +74,9 @@ func testCatalogue() []checks.Check {
 	}
 }
 
+// cacertsNote is the prose that goes with cacertsFix: shown, never copied.
+const cacertsNote = "run it where cluster-2's intermediate CA files are, issued from the mesh's root"
+
 const cacertsFix = "kubectl --context cluster-2 -n istio-system create secret generic cacerts --from-file=ca-cert.pem --from-file=ca-key.pem --from-file=root-cert.pem --from-file=cert-chain.pem"
 
 // testResults are the results of the scenario: cluster-2's cacerts does
@@ -103,7 +106,7 @@ func testResults() map[string][]checks.Result {
 					checks.Ev("root subject", "CN=Root CA,O=Istio"),
 					checks.Ev("root sha256", "3f:a1:09:7c:22:be:51:0e:9d:44:c8:7a:01:6b:f2:93"),
 				},
-				Remediation: cacertsFix},
+				Remediation: cacertsFix, Note: cacertsNote},
 		},
 		"trust.root-match": {{CheckID: "trust.root-match", Status: checks.Skipped, Duration: ms,
 			Message: "prerequisite trust.cacerts-valid fail for cluster-2"}},

@@ -183,7 +183,7 @@ func TestEvidenceAndRemediationInDetail(t *testing.T) {
 	for _, want := range []string{
 		"subject cluster-2  took 120ms",
 		"Evidence\n  secret:         istio-system/cacerts\n  ca-cert issuer: CN=Intermediate CA,O=cluster-2",
-		"Remediation  c copies it\n  " + cacertsFix,
+		"Remediation  c copies it\n  " + cacertsFix + "\n\nNote\n  " + cacertsNote + "\n",
 		"Needed by\n  trust.root-match, trust.istiod-uses-cacerts",
 	} {
 		if !strings.Contains(got, want) {

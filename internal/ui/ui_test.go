@@ -297,6 +297,7 @@ func TestCopyWritesOSC52(t *testing.T) {
 	h.keys("c")
 	h.waitFor("copied")
 	m := h.final()
+	// Only the command: the result's Note is not copied.
 	if want := osc52.New(cacertsFix).String(); h.clip.String() != want {
 		t.Errorf("clipboard output %q, want %q", h.clip.String(), want)
 	}
