@@ -68,7 +68,7 @@ func istiodReady(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 				if rev.Webhook != "" {
 					has = append(has, "webhook "+rev.Webhook)
 				}
-				r := warnf(fmt.Sprintf("%s -n istio-system get deploy,cm -l istio.io/rev=%s; %s get mutatingwebhookconfigurations -l istio.io/rev=%s", kc(c.Name), rev.Name, kc(c.Name), rev.Name),
+				r := warnf(fmt.Sprintf("%s -n istio-system get deploy,cm -l istio.io/rev=%s; %s get mutatingwebhookconfigurations -l istio.io/rev=%s", kc(c.Name), shellQuote(rev.Name), kc(c.Name), shellQuote(rev.Name)),
 					"revision %s has %s but no istiod Deployment in istio-system: a leftover of a removed revision? (a webhook of it calls an istiod that does not run here)", rev.Name, strings.Join(has, " and "))
 				out = append(out, revResult(c, rev, r))
 				continue
@@ -76,7 +76,7 @@ func istiodReady(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 			ev := []Evidence{Ev("deployment", d.Namespace+"/"+d.Name), Ev("revision", rev.Name), Ev("ready", fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, d.Status.Replicas)),
 				Ev("version", rev.Version), Ev("clusterID", rev.ID)}
 			if d.Status.ReadyReplicas < 1 {
-				r := failf(fmt.Sprintf("%s -n istio-system describe deployment %s; %s -n istio-system logs deploy/%s", kc(c.Name), d.Name, kc(c.Name), d.Name),
+				r := failf(fmt.Sprintf("%s -n istio-system describe deployment %s; %s -n istio-system logs %s", kc(c.Name), shellQuote(d.Name), kc(c.Name), shellQuote("deploy/"+d.Name)),
 					"istiod deployment %s has no ready replica", d.Name)
 				out = append(out, revResult(c, rev, with(r, ev...)))
 				continue
@@ -93,8 +93,9 @@ func istiodReady(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 			Ev("clusterID", c.ID), Ev("clusterID source", c.IDSource), Ev("remotePilotAddress", c.ValuesString("global", "remotePilotAddress")),
 			Ev("revisions", strings.Join(names, ", ")))}
 	}
-	return []Result{failf(fmt.Sprintf("%s -n istio-system get deploy,svc,cm; istioctl --context %s install (or the remote profile)", kc(c.Name), shellQuote(c.Name)),
-		"no istiod and no remote control-plane configuration in istio-system")}
+	return []Result{noted(failf(fmt.Sprintf("%s -n istio-system get deploy,svc,cm", kc(c.Name)),
+		"no istiod and no remote control-plane configuration in istio-system"),
+		fmt.Sprintf("install a control plane: istioctl --context %s install, with the remote profile if its istiod runs in a primary", shellQuote(c.Name)))}
 }
 
 // meshConfigParses reports, per revision, whether its mesh ConfigMap and
@@ -108,7 +109,7 @@ func meshConfigParses(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 	var out []Result
 	for _, rev := range c.Revisions {
 		show := func(cm, key string) string {
-			return fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.%s}'", kc(c.Name), cm, key)
+			return fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.%s}'", kc(c.Name), shellQuote(cm), key)
 		}
 		bad := false
 		if rev.MeshConfigErr != nil {
@@ -149,7 +150,12 @@ func topology(_ context.Context, env *Env) []Result {
 	}
 	t := m.Topology()
 	if t == "none" {
-		return []Result{with(failf("istioctl install on at least one cluster", "no cluster runs istiod: there is no primary"), ev...)}
+		var show []string
+		for _, c := range m.Reachable() {
+			show = append(show, kc(c.Name)+" -n istio-system get deploy,cm")
+		}
+		return []Result{with(noted(failf(strings.Join(show, "\n"), "no cluster runs istiod: there is no primary"),
+			"install istiod (istioctl install) on at least one cluster: it becomes the primary"), ev...)}
 	}
 	nets := m.Networks()
 	netDesc := "single network"
@@ -200,9 +206,32 @@ func versionSkew(_ context.Context, env *Env) []Result {
 	case skew == 0:
 		return []Result{pass(fmt.Sprintf("all clusters run Istio %d.%d", lo.major, lo.minor), ev...)}
 	case skew == 1:
-		return []Result{with(warnf("istioctl x precheck; upgrade the older control planes", "Istio versions differ by one minor version (%d.%d vs %d.%d): supported, but finish the upgrade", lo.major, lo.minor, hi.major, hi.minor), ev...)}
+		return []Result{with(noted(warnf(versionCmds(env), "Istio versions differ by one minor version (%d.%d vs %d.%d): supported, but finish the upgrade", lo.major, lo.minor, hi.major, hi.minor),
+			"finish the upgrade: upgrade the older control planes (istioctl x precheck, then istioctl upgrade)"), ev...)}
 	}
-	return []Result{with(failf("upgrade the older control planes one minor version at a time (istioctl upgrade)", "Istio versions %d.%d and %d.%d are more than one minor version apart", lo.major, lo.minor, hi.major, hi.minor), ev...)}
+	return []Result{with(noted(failf(versionCmds(env), "Istio versions %d.%d and %d.%d are more than one minor version apart", lo.major, lo.minor, hi.major, hi.minor),
+		"upgrade the older control planes one minor version at a time (istioctl x precheck, then istioctl upgrade)"), ev...)}
+}
+
+// versionCmds shows the Istio version of every reachable cluster.
+func versionCmds(env *Env) string {
+	var out []string
+	for _, c := range env.Mesh.Reachable() {
+		out = append(out, fmt.Sprintf("istioctl --context %s version", shellQuote(c.Name)))
+	}
+	return strings.Join(out, "\n")
+}
+
+// showValues is the command that shows a cluster's injector values, where
+// clusterName, network and remotePilotAddress are set.
+func showValues(c *mesh.Cluster) string {
+	switch {
+	case c.Rev != nil && c.Rev.ValuesConfigMap != "":
+		return fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.%s}'", kc(c.Name), shellQuote(c.Rev.ValuesConfigMap), c.Rev.ValuesKey)
+	case c.Rev != nil && c.Rev.InjectorConfigMap != "":
+		return fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.values}'", kc(c.Name), shellQuote(c.Rev.InjectorConfigMap))
+	}
+	return fmt.Sprintf("%s -n istio-system get cm -l istio.io/rev", kc(c.Name))
 }
 
 func parseMinor(v string) (int, int, bool) {
@@ -238,11 +267,11 @@ func revisionsOf(m *mesh.Mesh) []clusterRev {
 func showMesh(c *mesh.Cluster, r *mesh.Revision, grep string) string {
 	switch {
 	case r.HasMeshConfigMap:
-		return fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.mesh}' | grep %s", kc(c.Name), r.MeshConfigMap, grep)
+		return fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.mesh}' | grep %s", kc(c.Name), shellQuote(r.MeshConfigMap), grep)
 	case r.HasInjectorConfigMap:
-		return fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.values}'", kc(c.Name), r.InjectorConfigMap)
+		return fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.values}'", kc(c.Name), shellQuote(r.InjectorConfigMap))
 	}
-	return fmt.Sprintf("%s -n istio-system get cm -l istio.io/rev=%s", kc(c.Name), r.Name)
+	return fmt.Sprintf("%s -n istio-system get cm -l istio.io/rev=%s", kc(c.Name), shellQuote(r.Name))
 }
 
 // meshIDEqual compares the meshID of every revision of every cluster.
@@ -352,8 +381,15 @@ func clusterIDUnique(_ context.Context, env *Env) []Result {
 	var out []Result
 	for _, id := range sortedKeys(byID) {
 		if names := byID[id]; len(names) > 1 {
-			r := failf("reinstall with a distinct --set values.global.multiCluster.clusterName=<name> per cluster",
-				"clusterName %q is used by %s: istiod keeps one registry per cluster ID, so these clusters shadow each other", id, strings.Join(names, ", "))
+			var show []string
+			for _, n := range names {
+				if c := env.Mesh.Cluster(n); c != nil {
+					show = append(show, showValues(c))
+				}
+			}
+			r := noted(failf(strings.Join(show, "\n"),
+				"clusterName %q is used by %s: istiod keeps one registry per cluster ID, so these clusters shadow each other", id, strings.Join(names, ", ")),
+				"reinstall each of these clusters with its own --set values.global.multiCluster.clusterName")
 			r.Target = id
 			out = append(out, with(r, ev...))
 		}
@@ -373,12 +409,9 @@ func remoteDiscovery(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	}
 	addr := c.ValuesString("global", "remotePilotAddress")
 	if addr == "" {
-		show := fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.values}'", kc(c.Name), c.Rev.InjectorConfigMap)
-		if c.Rev.ValuesConfigMap != "" {
-			show = fmt.Sprintf("%s -n istio-system get cm %s -o jsonpath='{.data.%s}'", kc(c.Name), c.Rev.ValuesConfigMap, c.Rev.ValuesKey)
-		}
-		return []Result{failf(show,
-			"remote cluster has no global.remotePilotAddress: its injector and proxies cannot reach a primary istiod")}
+		return []Result{noted(failf(showValues(c),
+			"remote cluster has no global.remotePilotAddress: its injector and proxies cannot reach a primary istiod"),
+			"reinstall the remote with --set values.global.remotePilotAddress set to a primary's east-west gateway address")}
 	}
 	for _, p := range env.Mesh.Primaries() {
 		if p.GatewayWithAddress(addr) != nil {
@@ -412,8 +445,13 @@ func remoteDiscovery(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	for a, gc := range env.Mesh.GatewayAddresses() {
 		known = append(known, a+" ("+gc.Name+")")
 	}
-	r := failf(fmt.Sprintf("%s -n istio-system get svc istio-eastwestgateway -o wide (on the primary); reinstall the remote with --set values.global.remotePilotAddress=<that address>", kc(c.Name)),
-		"remote cluster's discovery address %s is not the east-west gateway or istiod address of any primary", addr)
+	show := []string{showValues(c)}
+	for _, p := range env.Mesh.Primaries() {
+		show = append(show, fmt.Sprintf("%s get svc -A -l %s -o wide", kc(p.Name), label.TopologyNetwork.Name))
+	}
+	r := noted(failf(strings.Join(show, "\n"),
+		"remote cluster's discovery address %s is not the east-west gateway or istiod address of any primary", addr),
+		"reinstall the remote with --set values.global.remotePilotAddress set to a primary's east-west gateway address (see the evidence \"known gateway addresses\")")
 	return []Result{with(r, Ev("remotePilotAddress", addr), Ev("known gateway addresses", strings.Join(slices.Sorted(slices.Values(known)), ", ")))}
 }
 

@@ -263,7 +263,7 @@ func (r *Runner) runOne(ctx context.Context, env *Env, c *Check, deps [][]Result
 		}
 		if fe := missingResource(c, cl); fe != "" {
 			out = append(out, Result{Status: Error, Cluster: cl.Name, Message: fe,
-				Remediation: fmt.Sprintf("kubectl --context %s auth can-i --list -n istio-system", cl.Name)})
+				Remediation: kc(cl.Name) + " auth can-i --list -n istio-system"})
 			continue
 		}
 		res := safeRun(c, cl.Name, func() []Result { return c.Cluster(cctx, env, cl) })
