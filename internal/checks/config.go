@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"istio.io/api/label"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
@@ -76,8 +75,13 @@ func serviceSameness(_ context.Context, env *Env) []Result {
 		}
 		if differs {
 			ns, name, _ := strings.Cut(key, "/")
-			r := failf(fmt.Sprintf("kubectl --context <each> -n %s get svc %s -o yaml: make type, clusterIP None-ness and ports identical", ns, name),
-				"Service %s differs between clusters (namespace sameness broken): Istio merges them into one host", key)
+			var cmds []string
+			for _, s := range ss {
+				cmds = append(cmds, fmt.Sprintf("%s -n %s get svc %s -o yaml", kc(s.cluster), shellQuote(ns), shellQuote(name)))
+			}
+			r := noted(failf(strings.Join(cmds, "\n"),
+				"Service %s differs between clusters (namespace sameness broken): Istio merges them into one host", key),
+				"make type, clusterIP None-ness and ports identical in every cluster that has the Service")
 			r.Target = key
 			out = append(out, with(r, ev...))
 		}
@@ -131,8 +135,9 @@ func serviceEntryGateway(_ context.Context, env *Env) []Result {
 				target := fmt.Sprintf("%s/%s %s", se.Namespace, se.Name, addr)
 				gws, ok := byAddr[addr]
 				if !ok {
-					r := failf(fmt.Sprintf("%s -n %s edit serviceentry %s: replace %s with a current gateway address (%s get svc -A -l %s)", kc(c.Name), se.Namespace, se.Name, addr, kc("<remote>"), label.TopologyNetwork.Name),
-						"ServiceEntry %s/%s sends to %s:%d, which is no cluster's east-west gateway address (stale after a gateway change?)", se.Namespace, se.Name, addr, used[0])
+					r := noted(failf(fmt.Sprintf("%s -n %s edit serviceentry %s", kc(c.Name), shellQuote(se.Namespace), shellQuote(se.Name)),
+						"ServiceEntry %s/%s sends to %s:%d, which is no cluster's east-west gateway address (stale after a gateway change?)", se.Namespace, se.Name, addr, used[0]),
+						fmt.Sprintf("replace %s with a current gateway address (see the evidence \"current gateways\")", addr))
 					r.Cluster, r.Target = c.Name, target
 					out = append(out, with(r, Ev("hosts", strings.Join(se.Spec.GetHosts(), ",")), Ev("current gateways", strings.Join(known, ", "))))
 					continue
@@ -150,8 +155,9 @@ func serviceEntryGateway(_ context.Context, env *Env) []Result {
 					continue
 				}
 				g := gws[0]
-				r := failf(fmt.Sprintf("%s -n %s edit serviceentry %s: send to %s:%d", kc(c.Name), se.Namespace, se.Name, addr, g.gw.Port),
-					"ServiceEntry %s/%s sends to %s:%d, but %s's gateway %s there is reached on port %d", se.Namespace, se.Name, addr, used[0], g.cluster.Name, g.gw.Name(), g.gw.Port)
+				r := noted(failf(fmt.Sprintf("%s -n %s edit serviceentry %s", kc(c.Name), shellQuote(se.Namespace), shellQuote(se.Name)),
+					"ServiceEntry %s/%s sends to %s:%d, but %s's gateway %s there is reached on port %d", se.Namespace, se.Name, addr, used[0], g.cluster.Name, g.gw.Name(), g.gw.Port),
+					fmt.Sprintf("send the endpoint to %s:%d", addr, g.gw.Port))
 				r.Cluster, r.Target = c.Name, target
 				out = append(out, with(r, Ev("hosts", strings.Join(se.Spec.GetHosts(), ",")), Ev("current gateways", strings.Join(known, ", "))))
 			}
