@@ -64,10 +64,16 @@ func fetchDebug(ctx context.Context, env *Env, c *mesh.Cluster, path string) ([]
 			return nil, &r
 		}
 		r := Result{Status: Error, Message: fmt.Sprintf("read istiod %s: %v", path, err),
-			Remediation: fmt.Sprintf("%s -n istio-system port-forward %s 15014 & curl -s localhost:15014%s", kc(c.Name), pod.Name, path)}
+			Remediation: istiodDebugCmd(c.Name, pod.Name, path)}
 		return nil, &r
 	}
 	return body, nil
+}
+
+// istiodDebugCmd reads an istiod debug path through the API server's pod
+// proxy: one read-only command, no port-forward left running.
+func istiodDebugCmd(context, pod, path string) string {
+	return fmt.Sprintf("%s get --raw %s", kc(context), shellQuote("/api/v1/namespaces/istio-system/pods/"+pod+":15014/proxy"+path))
 }
 
 func istiodSync(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
@@ -98,7 +104,8 @@ func istiodSync(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 			r.Remediation = fmt.Sprintf("%s -n istio-system get secrets -l istio/multiCluster=true ; istioctl --context %s remote-clusters", kc(c.Name), shellQuote(c.Name))
 		case e.SyncStatus != "synced":
 			r.Status, r.Message = Fail, fmt.Sprintf("istiod's watch of %s is %s", o.ID, e.SyncStatus)
-			r.Remediation = fmt.Sprintf("%s -n istio-system logs deploy/istiod | grep -i %s (credentials, reachability of %s's API server)", kc(c.Name), o.ID, o.Name)
+			r.Remediation = fmt.Sprintf("%s -n istio-system logs deploy/istiod | grep -i %s", kc(c.Name), shellQuote(o.ID))
+			r.Note = fmt.Sprintf("look for credential errors and for whether istiod reaches %s's API server", o.Name)
 		default:
 			r.Status, r.Message = Pass, fmt.Sprintf("watching %s: synced (secret %s)", o.ID, e.SecretName)
 		}
@@ -108,8 +115,9 @@ func istiodSync(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		if e.ID == c.ID || len(env.Mesh.ByID(e.ID)) > 0 || e.SyncStatus == "synced" {
 			continue
 		}
-		r := warnf(fmt.Sprintf("%s -n istio-system get secret %s (see secrets.remote-stale)", kc(c.Name), strings.TrimPrefix(e.SecretName, "istio-system/")),
-			"istiod still tries to watch %s, which is not in the mesh (%s)", e.ID, e.SyncStatus)
+		r := noted(warnf(fmt.Sprintf("%s -n istio-system get secret %s", kc(c.Name), shellQuote(strings.TrimPrefix(e.SecretName, "istio-system/"))),
+			"istiod still tries to watch %s, which is not in the mesh (%s)", e.ID, e.SyncStatus),
+			"see secrets.remote-stale: delete the secret if that cluster is gone")
 		r.Target = e.ID
 		out = append(out, with(r, ev...))
 	}
@@ -135,7 +143,10 @@ func istiodNetworks(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		ev = append(ev, Ev(g.Network, fmt.Sprintf("%s:%d (%s)", g.Addr, g.Port, g.Cluster)))
 	}
 	hosts := resolveGatewayHosts(ctx, env, gws, true)
-	remedy := fmt.Sprintf("%s -n istio-system port-forward deploy/istiod 15014 & curl -s localhost:15014/debug/networkz", kc(c.Name))
+	remedy := fmt.Sprintf("%s -n istio-system get pods -l app=istiod -o name", kc(c.Name))
+	if pod := istiodPod(c); pod != nil {
+		remedy = istiodDebugCmd(c.Name, pod.Name, "/debug/networkz")
+	}
 	var missing, unresolved []string
 	for _, o := range env.Mesh.Reachable() {
 		for _, g := range o.Gateways {
@@ -501,7 +512,7 @@ func proxyTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		proxyPod = pod
 		if pod == nil {
 			r := skipf("no sidecar to inspect: %s (or name one with --proxy namespace/pod)", why)
-			r.Remediation = deployHint(c)
+			r.Remediation, r.Note = deployHint(c), deployNote
 			return []Result{r}
 		}
 		ref = envoyadmin.PodRef{Context: c.Name, Namespace: pod.Namespace, Name: pod.Name, Port: envoyadmin.EnvoyAdminPort}
@@ -521,13 +532,13 @@ func proxyTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		if envoyadmin.IsForbidden(err) {
 			return []Result{{Status: Error, Message: fmt.Sprintf("forbidden: create pods/portforward and pods/exec in %s: cannot read the Envoy endpoints of %s", ref.Namespace, ref),
 				Evidence:    []Evidence{Ev("error", err)},
-				Remediation: fmt.Sprintf("%s auth can-i create pods/portforward -n %s; %s auth can-i create pods/exec -n %s", kc(c.Name), ref.Namespace, kc(c.Name), ref.Namespace)}}
+				Remediation: fmt.Sprintf("%s auth can-i create pods/portforward -n %s; %s auth can-i create pods/exec -n %s", kc(c.Name), shellQuote(ref.Namespace), kc(c.Name), shellQuote(ref.Namespace))}}
 		}
 		if apierrors.IsNotFound(err) && env.Probes.Proxy != "" {
 			return []Result{skipf("--proxy %s: no such pod in this cluster", env.Probes.Proxy)}
 		}
 		return []Result{{Status: Error, Message: fmt.Sprintf("read Envoy endpoints of %s: %v", ref, err),
-			Remediation: fmt.Sprintf("istioctl --context %s proxy-config endpoints %s -n %s", shellQuote(c.Name), ref.Name, ref.Namespace)}}
+			Remediation: fmt.Sprintf("istioctl --context %s proxy-config endpoints %s -n %s", shellQuote(c.Name), shellQuote(ref.Name), shellQuote(ref.Namespace))}}
 	}
 	via := "port-forward to localhost:15000"
 	if fb, ok := env.Admin.(interface {
@@ -583,7 +594,7 @@ func proxyTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		if len(notes) > 0 {
 			r.Message += "; " + strings.Join(notes, "; ")
 		}
-		r.Remediation = fmt.Sprintf("istioctl --context %s proxy-config endpoints %s -n %s --cluster '%s'", shellQuote(c.Name), ref.Name, ref.Namespace, in.ClusterName())
+		r.Remediation = fmt.Sprintf("istioctl --context %s proxy-config endpoints %s -n %s --cluster %s", shellQuote(c.Name), shellQuote(ref.Name), shellQuote(ref.Namespace), shellQuote(in.ClusterName()))
 		out = append(out, r)
 	}
 	return out

@@ -47,9 +47,12 @@ type ProbeSettings struct {
 // deployHint applies Istio's samples/curl (app=curl), which replaced
 // samples/sleep.
 func deployHint(c *mesh.Cluster) string {
-	return fmt.Sprintf("%s create namespace sample; %s label namespace sample istio-injection=enabled; %s -n sample apply -f samples/curl/curl.yaml (or run meshdoctor with --deploy-probes)",
+	return fmt.Sprintf("%s create namespace sample\n%s label namespace sample istio-injection=enabled\n%s -n sample apply -f samples/curl/curl.yaml",
 		kc(c.Name), kc(c.Name), kc(c.Name))
 }
+
+// deployNote goes with deployHint.
+const deployNote = "samples/curl/curl.yaml is in the Istio release; or run meshdoctor with --deploy-probes, which deploys a probe client and removes it after"
 
 // probeSelector is the label selector the cluster's probe clients were
 // listed with.
@@ -239,7 +242,7 @@ func probeFrom(env *Env, c *mesh.Cluster) (*corev1.Pod, probe.PodRef, time.Durat
 			why = "--deploy-probes: " + err.Error()
 		}
 		r := skipf("%s", why)
-		r.Remediation = deployHint(c)
+		r.Remediation, r.Note = deployHint(c), deployNote
 		return nil, probe.PodRef{}, 0, []Result{r}
 	}
 	timeout := env.Probes.Timeout
@@ -276,7 +279,7 @@ func crossCluster(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		}
 		if err != nil {
 			r.Status, r.Message = Error, fmt.Sprintf("exec in %s: %v", ref, err)
-			r.Remediation = fmt.Sprintf("%s auth can-i create pods/exec -n %s", kc(c.Name), pod.Namespace)
+			r.Remediation = fmt.Sprintf("%s auth can-i create pods/exec -n %s", kc(c.Name), shellQuote(pod.Namespace))
 			out = append(out, r)
 			continue
 		}
@@ -284,7 +287,7 @@ func crossCluster(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		if perr != nil || len(attempts) == 0 {
 			r.Status = Error
 			r.Message = fmt.Sprintf("probe command gave no result (exit %d): %s", code, firstLine(string(stderr)))
-			r.Remediation = fmt.Sprintf("%s -n %s exec %s -c %s -- curl -v %s", kc(c.Name), pod.Namespace, pod.Name, ref.Container, t.url)
+			r.Remediation = fmt.Sprintf("%s -n %s exec %s -c %s -- curl -v %s", kc(c.Name), shellQuote(pod.Namespace), shellQuote(pod.Name), shellQuote(ref.Container), shellQuote(t.url))
 			out = append(out, r)
 			continue
 		}
@@ -294,7 +297,7 @@ func crossCluster(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 }
 
 func judgeCurl(c *mesh.Cluster, ref probe.PodRef, t target, attempts []probe.CurlAttempt, owners map[string]string, r Result) Result {
-	confirm := fmt.Sprintf("%s -n %s exec %s -c %s -- curl -sS %s", kc(c.Name), ref.Namespace, ref.Name, ref.Container, t.url)
+	confirm := fmt.Sprintf("%s -n %s exec %s -c %s -- curl -sS %s", kc(c.Name), shellQuote(ref.Namespace), shellQuote(ref.Name), shellQuote(ref.Container), shellQuote(t.url))
 	byCluster := map[string]int{}
 	failures := map[string]int{}
 	ok := 0
@@ -333,7 +336,7 @@ func judgeCurl(c *mesh.Cluster, ref probe.PodRef, t target, attempts []probe.Cur
 		sort.Strings(fs)
 		r.Status = Fail
 		r.Message = fmt.Sprintf("%d of %d requests failed: %s", len(attempts)-ok, len(attempts), strings.Join(fs, "; "))
-		r.Remediation = confirm + fmt.Sprintf(" ; istioctl --context %s proxy-config endpoints %s -n %s | grep %s", shellQuote(c.Name), ref.Name, ref.Namespace, hostOf(t.url))
+		r.Remediation = confirm + fmt.Sprintf("\nistioctl --context %s proxy-config endpoints %s -n %s | grep -F %s", shellQuote(c.Name), shellQuote(ref.Name), shellQuote(ref.Namespace), shellQuote(hostOf(t.url)))
 		return r
 	}
 	remote := 0
@@ -345,8 +348,9 @@ func judgeCurl(c *mesh.Cluster, ref probe.PodRef, t target, attempts []probe.Cur
 	if len(t.clusters) > 1 && remote == 0 && byCluster["unknown"] == 0 {
 		r.Status = Fail
 		r.Message = fmt.Sprintf("no cross-cluster traffic: all %d answers came from %s, though the service serves in %s", ok, c.Name, strings.Join(t.clusters, ", "))
-		r.Remediation = fmt.Sprintf("istioctl --context %s proxy-config endpoints %s -n %s --cluster 'outbound|%s||%s' (remote endpoints missing? see the gateway, network and secrets checks; locality load balancing in a DestinationRule can also keep traffic local)",
-			shellQuote(c.Name), ref.Name, ref.Namespace, portOf(t.url), hostOf(t.url))
+		r.Remediation = fmt.Sprintf("istioctl --context %s proxy-config endpoints %s -n %s --cluster %s",
+			shellQuote(c.Name), shellQuote(ref.Name), shellQuote(ref.Namespace), shellQuote(fmt.Sprintf("outbound|%s||%s", portOf(t.url), hostOf(t.url))))
+		r.Note = "remote endpoints missing? see the gateway, network and secrets checks; locality load balancing in a DestinationRule can also keep traffic local"
 		return r
 	}
 	r.Status = Pass
@@ -439,8 +443,9 @@ func probeGatewayFromPod(ctx context.Context, env *Env, c, o *mesh.Cluster, g *m
 		} else {
 			r.Status = Fail
 			r.Message = fmt.Sprintf("cannot reach %s's gateway %s from inside %s: %s", o.Name, g.Name(), c.Name, probe.CurlExitMeaning(res.Exit))
-			r.Remediation = fmt.Sprintf("%s -n %s exec %s -c %s -- curl -sv --connect-timeout 3 telnet://%s:%d ; check egress rules from %s's nodes to %s",
-				kc(c.Name), pod.Namespace, pod.Name, ref.Container, addr, port, c.Name, addr)
+			r.Remediation = fmt.Sprintf("%s -n %s exec %s -c %s -- curl -sv --connect-timeout 3 %s",
+				kc(c.Name), shellQuote(pod.Namespace), shellQuote(pod.Name), shellQuote(ref.Container), shellQuote(fmt.Sprintf("telnet://%s:%d", addr, port)))
+			r.Note = fmt.Sprintf("check the egress rules from %s's nodes to %s", c.Name, addr)
 		}
 		out = append(out, r)
 	}

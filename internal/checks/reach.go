@@ -125,29 +125,32 @@ func portResult(c *mesh.Cluster, g *mesh.Gateway, t probe.GatewayTarget, pr prob
 		r.Evidence = append(r.Evidence, Ev("sni", t.SNI))
 	}
 	svc := g.Service
-	getSvc := fmt.Sprintf("%s -n %s get svc %s -o wide", kc(c.Name), svc.Namespace, svc.Name)
+	getSvc := fmt.Sprintf("%s -n %s get svc %s -o wide", kc(c.Name), shellQuote(svc.Namespace), shellQuote(svc.Name))
 	timing := fmt.Sprintf("connect %s, handshake %s", pr.Connect.Round(10*time.Microsecond), pr.Handshake.Round(10*time.Microsecond))
 	switch {
 	case pr.Outcome.OK():
 		r.Status, r.Message = Pass, fmt.Sprintf("%s answers (%s)", pr.Port.Kind, timing)
 	case pr.Outcome.Warning():
 		r.Status, r.Message = Warn, "TCP open, but no service known behind the gateway to try a TLS handshake with"
-		r.Remediation = fmt.Sprintf("%s get svc -A (deploy a sample service in %s to let meshdoctor test 15443 end to end)", kc(c.Name), c.Name)
+		r.Remediation = kc(c.Name) + " get svc -A"
+		r.Note = fmt.Sprintf("deploy a sample service in %s to let meshdoctor test 15443 end to end", c.Name)
 	default:
 		r.Status = Fail
 		r.Message = fmt.Sprintf("%s: %s", pr.Outcome, pr.Detail)
 		switch pr.Outcome {
 		case probe.OutcomeTimeout:
-			r.Remediation = getSvc + " ; check firewall/security-group rules for port " + fmt.Sprint(pr.Port.Number) + " from this host to the load balancer"
+			r.Remediation = getSvc
+			r.Note = fmt.Sprintf("check the firewall and security-group rules for port %d from this host to the load balancer", pr.Port.Number)
 		case probe.OutcomeRefused, probe.OutcomeReset, probe.OutcomeClosed:
-			r.Remediation = getSvc + fmt.Sprintf(" ; %s -n %s get pods -l '%s' ; istioctl --context %s proxy-config listeners deploy/%s -n %s --port %d",
-				kc(c.Name), svc.Namespace, k8slabels.SelectorFromSet(svc.Spec.Selector), shellQuote(c.Name), svc.Name, svc.Namespace, pr.Port.Number)
+			r.Remediation = getSvc + fmt.Sprintf("\n%s -n %s get pods -l %s\nistioctl --context %s proxy-config listeners %s -n %s --port %d",
+				kc(c.Name), shellQuote(svc.Namespace), shellQuote(k8slabels.SelectorFromSet(svc.Spec.Selector).String()), shellQuote(c.Name), shellQuote("deploy/"+svc.Name), shellQuote(svc.Namespace), pr.Port.Number)
 		case probe.OutcomeRootMismatch:
-			r.Remediation = fmt.Sprintf("compare roots: %s -n istio-system get secret cacerts -o jsonpath='{.data.root-cert\\.pem}' | base64 -d | openssl x509 -noout -fingerprint -sha256 (mesh roots %s)", kc(c.Name), pki.JoinShort(rootFPs))
+			r.Remediation = fmt.Sprintf("%s -n istio-system get cm istio-ca-root-cert -o jsonpath='{.data.root-cert\\.pem}' | openssl x509 -noout -fingerprint -sha256", kc(c.Name))
+			r.Note = fmt.Sprintf("compare this cluster's root with the mesh roots %s", pki.JoinShort(rootFPs))
 		case probe.OutcomeDNS:
-			r.Remediation = "dig " + t.Address + " ; " + getSvc
+			r.Remediation = "dig " + shellQuote(t.Address) + "\n" + getSvc
 		default:
-			r.Remediation = getSvc + fmt.Sprintf(" ; openssl s_client -connect %s -servername %s", pr.Address, orDefault(t.SNI, probe.DefaultIstiodSAN))
+			r.Remediation = getSvc + fmt.Sprintf("\nopenssl s_client -connect %s -servername %s </dev/null", shellQuote(pr.Address), shellQuote(orDefault(t.SNI, probe.DefaultIstiodSAN)))
 		}
 	}
 	return r
