@@ -64,7 +64,7 @@ func gatewayAddress(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 func oneGatewayAddress(env *Env, c *mesh.Cluster, g *mesh.Gateway) Result {
 	svc := g.Service
 	ev := []Evidence{Ev("service", g.Name()), Ev("type", svc.Spec.Type), Ev("address source", g.SourceText())}
-	getSvc := fmt.Sprintf("%s -n %s get svc %s -o wide", kc(c.Name), svc.Namespace, svc.Name)
+	getSvc := fmt.Sprintf("%s -n %s get svc %s -o wide", kc(c.Name), shellQuote(svc.Namespace), shellQuote(svc.Name))
 	if g.NodesUnread != "" {
 		return Result{Status: Error, Message: fmt.Sprintf("cannot tell the addresses of NodePort gateway %s (istiod uses its nodes' ExternalIPs): %s", g.Name(), g.NodesUnread),
 			Remediation: kc(c.Name) + " auth can-i list nodes", Evidence: ev}
@@ -75,7 +75,7 @@ func oneGatewayAddress(env *Env, c *mesh.Cluster, g *mesh.Gateway) Result {
 		case g.NodePort:
 			fix := kc(c.Name) + " get nodes -o wide"
 			if sel := k8slabels.SelectorFromSet(g.NodeSelector).String(); sel != "" {
-				fix = fmt.Sprintf("%s get nodes -l '%s' -o wide", kc(c.Name), sel)
+				fix = fmt.Sprintf("%s get nodes -l %s -o wide", kc(c.Name), shellQuote(sel))
 			}
 			r = failf(fix,
 				"no node matching %s=%s has an ExternalIP: istiod has no address for NodePort gateway %s, remote clusters cannot reach it",
@@ -83,10 +83,11 @@ func oneGatewayAddress(env *Env, c *mesh.Cluster, g *mesh.Gateway) Result {
 			r.Evidence = append(ev, Ev("nodes", nodeList(c.Inv, g.NodeSelector)))
 			return r
 		case svc.Spec.Type == corev1.ServiceTypeLoadBalancer:
-			r = failf(getSvc+fmt.Sprintf("; %s -n %s describe svc %s (is a load-balancer controller running? set spec.externalIPs otherwise)", kc(c.Name), svc.Namespace, svc.Name),
-				"gateway %s has no external address (LoadBalancer pending): remote clusters cannot reach it", g.Name())
+			r = noted(failf(getSvc+fmt.Sprintf("\n%s -n %s describe svc %s", kc(c.Name), shellQuote(svc.Namespace), shellQuote(svc.Name)),
+				"gateway %s has no external address (LoadBalancer pending): remote clusters cannot reach it", g.Name()),
+				"is a load-balancer controller running? Without one, set spec.externalIPs on the Service")
 		case svc.Spec.Type == corev1.ServiceTypeNodePort:
-			r = failf(fmt.Sprintf("%s -n %s annotate svc %s %s='{}'", kc(c.Name), svc.Namespace, svc.Name, annotation.TrafficNodeSelector.Name),
+			r = failf(fmt.Sprintf("%s -n %s annotate svc %s %s='{}'", kc(c.Name), shellQuote(svc.Namespace), shellQuote(svc.Name), annotation.TrafficNodeSelector.Name),
 				"gateway Service %s is type NodePort without the %s annotation or externalIPs: istiod has no address for it", g.Name(), annotation.TrafficNodeSelector.Name)
 		default:
 			r = failf(getSvc, "gateway Service %s is type %s with no externalIPs: remote clusters cannot reach it", g.Name(), orUnknown(string(svc.Spec.Type)))
@@ -103,7 +104,7 @@ func oneGatewayAddress(env *Env, c *mesh.Cluster, g *mesh.Gateway) Result {
 		// RESOLVE_HOSTNAME_GATEWAYS=false istiod drops hostname gateways.
 		for _, p := range env.Mesh.Primaries() {
 			if v, ok := p.EnvValue("RESOLVE_HOSTNAME_GATEWAYS"); ok && strings.EqualFold(v, "false") {
-				r := failf(fmt.Sprintf("%s -n %s set env deploy/%s RESOLVE_HOSTNAME_GATEWAYS=true", kc(p.Name), p.Istiod.Namespace, p.Istiod.Name),
+				r := failf(fmt.Sprintf("%s -n %s set env %s RESOLVE_HOSTNAME_GATEWAYS=true", kc(p.Name), shellQuote(p.Istiod.Namespace), shellQuote("deploy/"+p.Istiod.Name)),
 					"gateway %s is addressed by hostname %s, but istiod in %s has RESOLVE_HOSTNAME_GATEWAYS=false and drops hostname gateways", g.Name(), strings.Join(hosts, ", "), p.Name)
 				return with(r, ev...)
 			}
@@ -186,7 +187,7 @@ func oneGatewayPorts(c *mesh.Cluster, g *mesh.Gateway, all []*mesh.Gateway, hasR
 			}
 		}
 		fix := fmt.Sprintf("%s -n %s patch svc %s --type=json -p '[{\"op\":\"add\",\"path\":\"/spec/ports/-\",\"value\":{\"name\":\"%s\",\"port\":%d,\"targetPort\":%d}}]'",
-			kc(c.Name), svc.Namespace, svc.Name, w.name, w.port, w.port)
+			kc(c.Name), shellQuote(svc.Namespace), shellQuote(svc.Name), w.name, w.port, w.port)
 		var r Result
 		switch {
 		case w.warn, w.remote && !(hasRemotes && c.Role == mesh.Primary):
@@ -255,9 +256,9 @@ func oneCrossNetwork(c *mesh.Cluster, g *mesh.Gateway) Result {
 			}
 		}
 	}
-	fix := fmt.Sprintf("%s apply -n %s -f samples/multicluster/expose-services.yaml (Gateway cross-network-gateway: selector %s, port %d TLS AUTO_PASSTHROUGH hosts \"*.local\")",
-		kc(c.Name), svc.Namespace, podLabels, port)
-	r := failf(fix, "no Gateway selects the east-west gateway %s with port %d TLS AUTO_PASSTHROUGH for *.local: cross-network traffic is refused", g.Name(), port)
+	fix := fmt.Sprintf("%s apply -n %s -f samples/multicluster/expose-services.yaml", kc(c.Name), shellQuote(svc.Namespace))
+	r := noted(failf(fix, "no Gateway selects the east-west gateway %s with port %d TLS AUTO_PASSTHROUGH for *.local: cross-network traffic is refused", g.Name(), port),
+		fmt.Sprintf("samples/multicluster/expose-services.yaml is in the Istio release; its Gateway cross-network-gateway must select %s and serve port %d TLS AUTO_PASSTHROUGH for hosts \"*.local\" (edit it if your gateway differs)", podLabels, port))
 	r.Evidence = append(r.Evidence, Ev("gateway pod labels", podLabels.String()))
 	for _, s := range seen {
 		r.Evidence = append(r.Evidence, Ev("server seen", s))

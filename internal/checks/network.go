@@ -25,7 +25,13 @@ var networkChecks = []Check{
 
 func namespaceLabel(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	key := label.TopologyNetwork.Name
-	fix := fmt.Sprintf("%s label namespace istio-system %s=<network>", kc(c.Name), key)
+	// The network is known when the injector gives sidecars one; else the
+	// command shows the values it would come from.
+	fix, note := showValues(c), fmt.Sprintf("label istio-system with this cluster's network: %s label namespace istio-system %s=NETWORK", kc(c.Name), key)
+	if c.Rev != nil && c.Rev.Network != "" {
+		fix = fmt.Sprintf("%s label namespace istio-system %s=%s", kc(c.Name), key, shellQuote(c.Rev.Network))
+		note = fmt.Sprintf("the network is the one the injector gives sidecars (global.network=%s)", c.Rev.Network)
+	}
 	if c.Network != "" {
 		return []Result{pass("istio-system is on network "+c.Network, Ev(key, c.Network))}
 	}
@@ -38,7 +44,7 @@ func namespaceLabel(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	if len(labelled) == 0 {
 		return []Result{pass("no cluster sets a network: a single-network mesh")}
 	}
-	r := failf(fix, "istio-system has no %s label while other clusters set one: istiod cannot tell this cluster's network, endpoints cross networks without the gateway", key)
+	r := noted(failf(fix, "istio-system has no %s label while other clusters set one: istiod cannot tell this cluster's network, endpoints cross networks without the gateway", key), note)
 	return []Result{with(r, Ev("other clusters", strings.Join(labelled, ", ")))}
 }
 
@@ -68,8 +74,9 @@ func injectorNetwork(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 		case rev.InjectorErr != nil:
 			r = skipf("the injector values do not parse (see controlplane.mesh-config)")
 		case v != "" && c.Network != "" && v != c.Network:
-			r = failf(fmt.Sprintf("reinstall with --set values.global.network=%s, or relabel: %s label namespace istio-system %s=%s --overwrite", c.Network, kc(c.Name), label.TopologyNetwork.Name, v),
-				"sidecars are injected with network %q (%s) but istio-system says %q", v, src, c.Network)
+			r = noted(failf(fmt.Sprintf("%s label namespace istio-system %s=%s --overwrite", kc(c.Name), label.TopologyNetwork.Name, shellQuote(v)),
+				"sidecars are injected with network %q (%s) but istio-system says %q", v, src, c.Network),
+				fmt.Sprintf("the command relabels istio-system to the sidecars' network %s; if %s is the right network, reinstall instead with --set values.global.network=%s", v, c.Network, c.Network))
 		case v == "":
 			r = pass(fmt.Sprintf("%s sets no network: sidecars carry no network of their own, nothing conflicts", src))
 		case c.Network == "":
@@ -98,7 +105,10 @@ func gatewayLabel(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 func oneGatewayLabel(env *Env, c *mesh.Cluster, gw *mesh.Gateway) Result {
 	key := label.TopologyNetwork.Name
 	svc := gw.Service
-	fix := fmt.Sprintf("%s -n %s label svc %s %s=%s --overwrite", kc(c.Name), svc.Namespace, svc.Name, key, orNone(c.Network))
+	fix := fmt.Sprintf("%s -n %s label svc %s %s=%s --overwrite", kc(c.Name), shellQuote(svc.Namespace), shellQuote(svc.Name), key, shellQuote(c.Network))
+	if c.Network == "" {
+		fix = fmt.Sprintf("%s -n %s label svc %s %s-", kc(c.Name), shellQuote(svc.Namespace), shellQuote(svc.Name), key)
+	}
 	if !env.Mesh.MultiNetwork() && gw.Network == "" {
 		return pass(fmt.Sprintf("single-network mesh: gateway %s needs no network label", gw.Name()))
 	}
@@ -112,11 +122,11 @@ func oneGatewayLabel(env *Env, c *mesh.Cluster, gw *mesh.Gateway) Result {
 	sel := k8slabels.SelectorFromSet(svc.Spec.Selector).String()
 	if gw.PodsUnread != "" {
 		r := skipf("gateway Service %s is on network %s; its pods were not read: %s", gw.Name(), c.Network, gw.PodsUnread)
-		r.Remediation = fmt.Sprintf("%s -n %s get pods -l '%s' -L %s", kc(c.Name), svc.Namespace, sel, key)
+		r.Remediation = fmt.Sprintf("%s -n %s get pods -l %s -L %s", kc(c.Name), shellQuote(svc.Namespace), shellQuote(sel), key)
 		return r
 	}
 	if len(gw.Pods) == 0 {
-		return warnf(fmt.Sprintf("%s -n %s get pods -l '%s'", kc(c.Name), svc.Namespace, sel),
+		return warnf(fmt.Sprintf("%s -n %s get pods -l %s", kc(c.Name), shellQuote(svc.Namespace), shellQuote(sel)),
 			"gateway Service %s is on network %s, but no pod matches its selector %s: nothing behind it answers", gw.Name(), c.Network, sel)
 	}
 	var bad, names []string
@@ -128,7 +138,7 @@ func oneGatewayLabel(env *Env, c *mesh.Cluster, gw *mesh.Gateway) Result {
 	}
 	ev := []Evidence{Ev("cluster network", c.Network), Ev("pods", strings.Join(names, ", "))}
 	if len(bad) > 0 {
-		return with(failf(fmt.Sprintf("%s -n %s set env deploy/%s ISTIO_META_NETWORK=%s", kc(c.Name), svc.Namespace, svc.Name, c.Network),
+		return with(failf(fmt.Sprintf("%s -n %s set env %s ISTIO_META_NETWORK=%s", kc(c.Name), shellQuote(svc.Namespace), shellQuote("deploy/"+svc.Name), shellQuote(c.Network)),
 			"gateway %s's pods are on another network than the cluster (%s)", gw.Name(), strings.Join(bad, ", ")), ev...)
 	}
 	return pass(fmt.Sprintf("gateway Service %s and its %d pod(s) are on network %s", gw.Name(), len(gw.Pods), c.Network), ev...)
@@ -172,8 +182,9 @@ func gatewayPerNetwork(_ context.Context, env *Env) []Result {
 					ignored = append(ignored, Ev("ignored "+c.Name+"/"+g.Name(), g.Ignored))
 				}
 			}
-			r := failf(fmt.Sprintf("istioctl --context %s install -f eastwest-gateway.yaml (samples/multicluster/gen-eastwest-gateway.sh --network %s)", shellQuote(members[0]), n),
-				"network %s (%s) has no east-west gateway: other networks cannot reach its endpoints", n, strings.Join(members, ", "))
+			r := noted(failf(fmt.Sprintf("samples/multicluster/gen-eastwest-gateway.sh --network %s | istioctl --context %s install -y -f -", shellQuote(n), shellQuote(members[0])),
+				"network %s (%s) has no east-west gateway: other networks cannot reach its endpoints", n, strings.Join(members, ", ")),
+				"run from the Istio release directory (samples/multicluster is part of it); add --revision if the cluster runs a revision")
 			r.Target = n
 			out = append(out, with(r, ignored...))
 			continue
