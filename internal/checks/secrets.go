@@ -61,17 +61,57 @@ func insecureOptions(c *mesh.Cluster) string {
 	return v
 }
 
-func remoteKubeconfig(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
+// remoteContextOf is the kubeconfig context of the cluster a remote
+// secret's kubeconfig names: by clusterName when one cluster has it, else
+// by API server; "" when meshdoctor does not know it.
+func remoteContextOf(env *Env, rk cluster.RemoteKubeconfig) string {
+	if t := env.Mesh.ByID(rk.ClusterID); len(t) == 1 {
+		return t[0].Name
+	}
+	if t := env.Mesh.ByServer(rk.Server); t != nil {
+		return t.Name
+	}
+	return ""
+}
+
+// regenerate rewrites the remote secret of clusterID in c from the remote
+// cluster's context. Without the context the command lists the contexts to
+// pick it from, and the note says what to run then.
+func regenerate(c *mesh.Cluster, remote, clusterID, server string) (cmd, note string) {
+	if remote == "" {
+		return "kubectl config get-contexts", fmt.Sprintf("meshdoctor has no context for cluster %s (server %s): pick it from the list, then run istioctl create-remote-secret --context=CONTEXT --name=%s | %s apply -f -",
+			clusterID, orNone(server), shellQuote(clusterID), kc(c.Name))
+	}
+	return fmt.Sprintf("istioctl create-remote-secret --context=%s --name=%s | %s apply -f -", shellQuote(remote), shellQuote(clusterID), kc(c.Name)), ""
+}
+
+// secretServer shows only the server lines of a remote secret's
+// kubeconfig: never its credentials.
+func secretServer(c *mesh.Cluster, secret, key string) string {
+	return fmt.Sprintf("%s -n istio-system get secret %s -o jsonpath=%s | base64 -d | grep -E '^ *server:'", kc(c.Name), shellQuote(secret), shellQuote("{.data."+strings.ReplaceAll(key, ".", `\.`)+"}"))
+}
+
+func remoteKubeconfig(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	allowed := insecureOptions(c)
 	return eachKubeconfig(c, func(rs cluster.RemoteSecret, rk cluster.RemoteKubeconfig, _ string) []Result {
-		regen := fmt.Sprintf("istioctl create-remote-secret --context=<remote context> --name=%s | %s apply -f -", rk.ClusterID, kc(c.Name))
+		remote := remoteContextOf(env, rk)
+		regen, note := regenerate(c, remote, rk.ClusterID, rk.Server)
 		if rk.ParseError != "" {
-			return []Result{failf(regen, "secret %s key %s: %s", rs.Name, rk.ClusterID, rk.ParseError)}
+			return []Result{noted(failf(regen, "secret %s key %s: %s", rs.Name, rk.ClusterID, rk.ParseError), note)}
 		}
 		ev := []Evidence{Ev("server", rk.Server), Ev("auth", rk.Auth)}
 		if kind := cluster.LocalAddressKind(serverHost(rk.Server)); kind != "" {
-			return []Result{with(failf(regen+" --server=https://<address istiod can reach>",
-				"server %s is a %s address: istiod would dial itself or its own node, not the remote cluster", rk.Server, kind), ev...)}
+			fix, note := "kubectl config get-contexts", fmt.Sprintf("regenerate the secret with istioctl create-remote-secret --server=https://ADDRESS, an address of %s's API server that istiod can reach", rk.ClusterID)
+			if remote != "" {
+				// The API server's endpoint as the cluster itself publishes
+				// it (default/kubernetes), not the local address of this
+				// machine's kubeconfig.
+				fix = fmt.Sprintf("server=$(%s -n default get endpoints kubernetes -o jsonpath='https://{.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}')\nistioctl create-remote-secret --context=%s --name=%s --server=\"$server\" | %s apply -f -",
+					kc(remote), shellQuote(remote), shellQuote(rk.ClusterID), kc(c.Name))
+				note = fmt.Sprintf("the address is the one %s's API server publishes in default/kubernetes; check that istiod in %s can reach it (another network may need the load balancer's address instead)", remote, c.Name)
+			}
+			return []Result{with(noted(failf(fix,
+				"server %s is a %s address: istiod would dial itself or its own node, not the remote cluster", rk.Server, kind), note), ev...)}
 		}
 		option := ""
 		switch {
@@ -84,10 +124,13 @@ func remoteKubeconfig(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 		case rk.Auth == "client-cert-file":
 			option = "clientKey"
 		case rk.Auth == "none":
-			return []Result{with(failf(regen, "kubeconfig has no credentials"), ev...)}
+			return []Result{with(noted(failf(regen, "kubeconfig has no credentials"), note), ev...)}
 		}
 		if option != "" && !strings.Contains(allowed, option) {
-			return []Result{with(failf(regen, "user authenticates with %s, which istiod rejects unless PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS allows %s", rk.Auth, option), ev...)}
+			if note == "" {
+				note = fmt.Sprintf("istioctl create-remote-secret writes a service-account token, which istiod accepts; or allow %s in istiod's PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS", option)
+			}
+			return []Result{with(noted(failf(regen, "user authenticates with %s, which istiod rejects unless PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS allows %s", rk.Auth, option), note), ev...)}
 		}
 		return []Result{pass(fmt.Sprintf("kubeconfig for %s parses (%s auth)", rk.ClusterID, rk.Auth), ev...)}
 	})
@@ -106,11 +149,11 @@ func remoteClusterID(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	return eachKubeconfig(c, func(rs cluster.RemoteSecret, rk cluster.RemoteKubeconfig, _ string) []Result {
 		ev := []Evidence{Ev("key", rk.ClusterID), Ev("server", rk.Server)}
 		if rk.ClusterID == c.ID {
-			return []Result{with(warnf(fmt.Sprintf("%s -n istio-system delete secret %s", kc(c.Name), rs.Name),
+			return []Result{with(warnf(fmt.Sprintf("%s -n istio-system delete secret %s", kc(c.Name), shellQuote(rs.Name)),
 				"key %s is this cluster's own clusterName: istiod ignores it", rk.ClusterID), ev...)}
 		}
 		if prev, dup := registered[rk.ClusterID]; dup {
-			return []Result{with(warnf(fmt.Sprintf("%s -n istio-system delete secret %s", kc(c.Name), rs.Name),
+			return []Result{with(warnf(fmt.Sprintf("%s -n istio-system delete secret %s", kc(c.Name), shellQuote(rs.Name)),
 				"cluster ID %s is already registered by secret %s: istiod ignores this one", rk.ClusterID, prev), ev...)}
 		}
 		registered[rk.ClusterID] = rs.Name
@@ -118,8 +161,8 @@ func remoteClusterID(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 			return []Result{with(pass(fmt.Sprintf("key %s is a cluster of the mesh", rk.ClusterID)), ev...)}
 		}
 		if target := env.Mesh.ByServer(rk.Server); target != nil && target.Reachable() {
-			r := failf(fmt.Sprintf("istioctl create-remote-secret --context=%s --name=%s | %s apply -f - ; %s -n istio-system delete secret %s",
-				shellQuote(target.Name), target.ID, kc(c.Name), kc(c.Name), rs.Name),
+			r := failf(fmt.Sprintf("istioctl create-remote-secret --context=%s --name=%s | %s apply -f -\n%s -n istio-system delete secret %s",
+				shellQuote(target.Name), shellQuote(target.ID), kc(c.Name), kc(c.Name), shellQuote(rs.Name)),
 				"key %s but its server is cluster %s, whose clusterName is %s: istiod registers the endpoints under the wrong cluster ID", rk.ClusterID, target.Name, target.ID)
 			return []Result{with(r, append(ev, Ev("clusterName of "+target.Name, target.ID))...)}
 		}
@@ -137,8 +180,9 @@ func remoteStale(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 		for _, o := range env.Mesh.Reachable() {
 			known = append(known, o.ID)
 		}
-		r := failf(fmt.Sprintf("%s -n istio-system delete secret %s (if cluster %s is gone), or add its context to the kubeconfig", kc(c.Name), rs.Name, rk.ClusterID),
-			"stale remote secret: cluster %s is not in the mesh; istiod keeps trying to watch it", rk.ClusterID)
+		r := noted(failf(fmt.Sprintf("%s -n istio-system delete secret %s", kc(c.Name), shellQuote(rs.Name)),
+			"stale remote secret: cluster %s is not in the mesh; istiod keeps trying to watch it", rk.ClusterID),
+			fmt.Sprintf("delete the secret only if cluster %s is gone; if it is not, add its context to the kubeconfig (and to --contexts) so meshdoctor checks it", rk.ClusterID))
 		return []Result{with(r, append(ev, Ev("mesh cluster IDs", strings.Join(known, ", ")))...)}
 	})
 }
@@ -172,7 +216,7 @@ func remoteCoverage(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 			out = append(out, r)
 			continue
 		}
-		r := failf(fmt.Sprintf("istioctl create-remote-secret --context=%s --name=%s | %s apply -f -", shellQuote(o.Name), o.ID, kc(c.Name)),
+		r := failf(fmt.Sprintf("istioctl create-remote-secret --context=%s --name=%s | %s apply -f -", shellQuote(o.Name), shellQuote(o.ID), kc(c.Name)),
 			"no remote secret for %s (clusterName %s): istiod in %s does not see its endpoints", o.Name, o.ID, c.Name)
 		r.Peer = o.Name
 		out = append(out, r)
@@ -193,12 +237,12 @@ func remoteTokenExpiry(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 		}
 		exp := *rk.TokenExpiry
 		ev := []Evidence{Ev("token exp", exp.Format(time.RFC3339)), Ev("subject", rk.TokenSubject)}
-		fix := fmt.Sprintf("istioctl create-remote-secret --context=<context of %s> --name=%s | %s apply -f -", rk.ClusterID, rk.ClusterID, kc(c.Name))
+		fix, note := regenerate(c, remoteContextOf(env, rk), rk.ClusterID, rk.Server)
 		switch {
 		case env.Now.After(exp):
-			return []Result{with(failf(fix, "token expired %s ago: istiod cannot watch %s", env.Now.Sub(exp).Round(time.Minute), rk.ClusterID), ev...)}
+			return []Result{with(noted(failf(fix, "token expired %s ago: istiod cannot watch %s", env.Now.Sub(exp).Round(time.Minute), rk.ClusterID), note), ev...)}
 		case exp.Sub(env.Now) < TokenExpiryWarning:
-			return []Result{with(warnf(fix, "token expires in %s", exp.Sub(env.Now).Round(time.Minute)), ev...)}
+			return []Result{with(noted(warnf(fix, "token expires in %s", exp.Sub(env.Now).Round(time.Minute)), note), ev...)}
 		}
 		return []Result{with(pass("token valid until "+exp.Format("2006-01-02")), ev...)}
 	})
@@ -228,14 +272,21 @@ func remoteAccess(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 		if errors.As(err, &fe) && fe.Reason == cluster.ReasonNotTried {
 			// meshdoctor never runs a plugin or reads a file named by
 			// cluster data (cluster.RemoteAccess): it cannot tell.
-			r := warnf(fmt.Sprintf("%s -n istio-system get secret %s -o jsonpath='{.data.%s}' | base64 -d | grep -nE 'exec:|tokenFile|client-key:|client-certificate:|certificate-authority:|proxy-url|server:'", kc(c.Name), rs.Name, rk.ClusterID),
-				"%s", fe.Message)
+			r := noted(warnf(fmt.Sprintf("%s -n istio-system get secret %s -o jsonpath=%s | base64 -d | grep -noE '^ *(server|exec|tokenFile|client-key|client-certificate|certificate-authority|proxy-url|auth-provider):'",
+				kc(c.Name), shellQuote(rs.Name), shellQuote("{.data."+strings.ReplaceAll(rk.ClusterID, ".", `\.`)+"}")),
+				"%s", fe.Message),
+				"the command prints only the names of the kubeconfig's fields that need a plugin or a file on istiod's host, never their values or the credentials")
 			r.Peer = peer
 			return []Result{with(r, ev...)}
 		}
 		if err != nil {
-			r := failf(fmt.Sprintf("%s -n istio-system get secret %s -o jsonpath='{.data.%s}' | base64 -d > /tmp/remote.kubeconfig && kubectl --kubeconfig /tmp/remote.kubeconfig auth can-i list endpointslices -A", kc(c.Name), rs.Name, rk.ClusterID),
-				"%s", accessProblem(rk.ClusterID, err))
+			fix := secretServer(c, rs.Name, rk.ClusterID)
+			note := "the command shows only the server the secret sends istiod to; compare it with the cluster's API server, and see what the secret's identity may do without printing its token"
+			if remote := remoteContextOf(env, rk); remote != "" && rk.TokenSubject != "" {
+				fix += fmt.Sprintf("\n%s auth can-i list endpointslices.discovery.k8s.io -A --as=%s", kc(remote), shellQuote(rk.TokenSubject))
+				note = "the first command shows only the server the secret sends istiod to; the second asks, as the secret's identity (impersonated with your own credentials, its token never printed), whether it may list what istiod watches"
+			}
+			r := noted(failf(fix, "%s", accessProblem(rk.ClusterID, err)), note)
 			r.Peer = peer
 			return []Result{with(r, ev...)}
 		}
