@@ -74,10 +74,11 @@ func cacertsPresent(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 	if r := primaryOnly(c); r != nil {
 		return r
 	}
-	fix := fmt.Sprintf("%s -n istio-system create secret generic cacerts --from-file=ca-cert.pem --from-file=ca-key.pem --from-file=root-cert.pem --from-file=cert-chain.pem && %s -n istio-system rollout restart deploy/istiod", kc(c.Name), kc(c.Name))
+	fix := fmt.Sprintf("%s -n istio-system create secret generic cacerts --from-file=ca-cert.pem --from-file=ca-key.pem --from-file=root-cert.pem --from-file=cert-chain.pem --dry-run=client -o yaml | %s apply -f -\n%s -n istio-system rollout restart deploy/istiod", kc(c.Name), kc(c.Name), kc(c.Name))
+	note := fmt.Sprintf("run it in the directory that holds %s's intermediate CA, issued from the mesh's one root (Istio release: make -f tools/certs/Makefile.selfsigned.mk %s-cacerts writes them to %s/)", c.Name, c.Name, c.Name)
 	b := c.Inv.CACerts
 	if b == nil {
-		r := failf(fix, "no cacerts secret in istio-system: istiod is not using a plugged-in CA")
+		r := noted(failf(fix, "no cacerts secret in istio-system: istiod is not using a plugged-in CA"), note)
 		if s := c.Inv.IstioCASecret; s != nil {
 			r.Message = "no cacerts secret: istiod is not using cacerts, it signs with its self-signed istio-ca-secret (a different root in every cluster)"
 			if roots, err := pki.ParseCerts(firstNonEmpty(s.Root, s.CACert)); err == nil {
@@ -97,7 +98,7 @@ func cacertsPresent(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 		}
 	}
 	if len(missing) > 0 {
-		r := failf(fix, "cacerts is incomplete, missing %s: istiod fails with \"incomplete signing CA bundle\"", strings.Join(missing, ", "))
+		r := noted(failf(fix, "cacerts is incomplete, missing %s: istiod fails with \"incomplete signing CA bundle\"", strings.Join(missing, ", ")), note)
 		return []Result{with(r, Ev("keys", strings.Join(b.Keys, ", ")), Ev("form", b.Form))}
 	}
 	return []Result{pass(fmt.Sprintf("cacerts present (%s form)", b.Form), Ev("keys", strings.Join(b.Keys, ", ")))}
@@ -129,7 +130,10 @@ func cacertsValid(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 		return []Result{with(failf(inspect, "ca-key: %s", kc), ev...)}
 	}
 	if err := verifyChain(bu); err != nil {
-		return []Result{with(failf(inspect+" ; openssl verify -CAfile root-cert.pem -untrusted cert-chain.pem ca-cert.pem",
+		field := func(k string) string {
+			return fmt.Sprintf("<(%s -n istio-system get secret cacerts -o jsonpath='{.data.%s}' | base64 -d)", kc(c.Name), strings.ReplaceAll(k, ".", `\.`))
+		}
+		return []Result{with(failf(inspect+"\nopenssl verify -CAfile "+field("root-cert.pem")+" -untrusted "+field("cert-chain.pem")+" "+field("ca-cert.pem"),
 			"ca-cert does not chain to root-cert: %v", err), ev...)}
 	}
 	if d := c.Inv.CACerts.Dropped; len(d) > 0 {
@@ -199,12 +203,13 @@ func cacertsExpiry(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 			soon = append(soon, fmt.Sprintf("%s expires %s", x.Subject.String(), x.NotAfter.UTC().Format(time.RFC3339)))
 		}
 	}
-	fix := "rotate the plugged-in CA: issue a new intermediate from the root and replace cacerts (" + kc(c.Name) + " -n istio-system get secret cacerts)"
+	fix := kc(c.Name) + " -n istio-system get secret cacerts -o jsonpath='{.data.ca-cert\\.pem}' | base64 -d | openssl x509 -noout -subject -enddate"
+	note := "rotate the plugged-in CA: issue a new intermediate from the root, replace cacerts, then restart istiod"
 	if len(expired) > 0 {
-		return []Result{with(failf(fix, "expired CA certificate: %s", strings.Join(expired, "; ")), ev...)}
+		return []Result{with(noted(failf(fix, "expired CA certificate: %s", strings.Join(expired, "; ")), note), ev...)}
 	}
 	if len(soon) > 0 {
-		return []Result{with(warnf(fix, "CA certificate expires within 30 days: %s", strings.Join(soon, "; ")), ev...)}
+		return []Result{with(noted(warnf(fix, "CA certificate expires within 30 days: %s", strings.Join(soon, "; ")), note), ev...)}
 	}
 	return []Result{pass(fmt.Sprintf("CA certificates valid until %s", earliest.UTC().Format("2006-01-02")), ev...)}
 }
@@ -232,7 +237,19 @@ func rootMatch(_ context.Context, env *Env) []Result {
 	if len(ms) < 2 {
 		return []Result{pass("one primary: nothing to compare", ev...)}
 	}
-	fix := "plug the same root into every cluster: create each cacerts from one root-cert.pem (istio tools/certs: make -f Makefile.selfsigned.mk <cluster>-cacerts), then restart istiod"
+	// One new root, then per primary an intermediate from it in cacerts
+	// and an istiod restart (Istio release tools/certs, the
+	// plugin-ca-cert task).
+	fix := []string{"make -f tools/certs/Makefile.selfsigned.mk root-ca"}
+	var show []string
+	for _, c := range env.Mesh.Primaries() {
+		d := shellQuote(c.Name + "/")
+		fix = append(fix, fmt.Sprintf("make -f tools/certs/Makefile.selfsigned.mk %s", shellQuote(c.Name+"-cacerts")),
+			fmt.Sprintf("%s -n istio-system create secret generic cacerts --from-file=%sca-cert.pem --from-file=%sca-key.pem --from-file=%sroot-cert.pem --from-file=%scert-chain.pem --dry-run=client -o yaml | %s apply -f -", kc(c.Name), d, d, d, d, kc(c.Name)),
+			kc(c.Name)+" -n istio-system rollout restart deploy/istiod")
+		show = append(show, kc(c.Name)+" -n istio-system get secret cacerts -o jsonpath='{.data.root-cert\\.pem}' | base64 -d | openssl x509 -noout -fingerprint -sha256")
+	}
+	const fixNote = "run it from the Istio release directory: it makes one new root and plugs an intermediate from it into every primary; to keep an existing root instead, issue the intermediates from that one. Restart the workloads afterwards so they get certificates of the new root"
 	var disjoint, differ []string
 	for i := 1; i < len(ms); i++ {
 		a, b := ms[0], ms[i]
@@ -246,10 +263,11 @@ func rootMatch(_ context.Context, env *Env) []Result {
 		}
 	}
 	if len(disjoint) > 0 {
-		return []Result{with(failf(fix, "clusters trust different roots (%s): mTLS between them fails with certificate verify errors", strings.Join(disjoint, ", ")), ev...)}
+		return []Result{with(noted(failf(strings.Join(fix, "\n"), "clusters trust different roots (%s): mTLS between them fails with certificate verify errors", strings.Join(disjoint, ", ")), fixNote), ev...)}
 	}
 	if len(differ) > 0 {
-		return []Result{with(warnf("finish the root rotation: make every root-cert.pem hold the same roots", "root bundles differ but share a root (%s): a rotation in progress", strings.Join(differ, ", ")), ev...)}
+		return []Result{with(noted(warnf(strings.Join(show, "\n"), "root bundles differ but share a root (%s): a rotation in progress", strings.Join(differ, ", ")),
+			"finish the root rotation: make every cluster's root-cert.pem hold the same roots"), ev...)}
 	}
 	return []Result{pass("one root for the whole mesh: "+pki.JoinShort(ms[0].fps), ev...)}
 }
@@ -287,7 +305,7 @@ func istiodUsesCacerts(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	} else {
 		_, want = meshRoots(env)
 	}
-	fix := fmt.Sprintf("%s -n istio-system rollout restart deploy/istiod; then %s -n istio-system get cm istio-ca-root-cert -o jsonpath='{.data.root-cert\\.pem}' | openssl x509 -noout -fingerprint -sha256", kc(c.Name), kc(c.Name))
+	fix := fmt.Sprintf("%s -n istio-system rollout restart deploy/istiod\n%s -n istio-system get cm istio-ca-root-cert -o jsonpath='{.data.root-cert\\.pem}' | openssl x509 -noout -fingerprint -sha256", kc(c.Name), kc(c.Name))
 	cm := c.Inv.ConfigMap("istio-ca-root-cert")
 	if cm == nil {
 		return []Result{failf(fix, "no istio-ca-root-cert ConfigMap in istio-system: istiod has not distributed a root")}
