@@ -1,48 +1,13 @@
 package checks_test
 
 import (
-	"fmt"
 	"os/exec"
-	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/meshdoctor/meshdoctor/internal/checks"
 	"github.com/meshdoctor/meshdoctor/internal/scenario"
 )
-
-// remediationCommands is the explicit list of words a remediation line may
-// start with: a line starting with anything else is taken for prose.
-var remediationCommands = map[string]bool{
-	"kubectl": true, "istioctl": true, "curl": true, "make": true, "openssl": true,
-	"for": true, "if": true, "echo": true, "dig": true, "helm": true,
-}
-
-var (
-	placeholderRE = regexp.MustCompile(`<[^<>|&;]*>|…|\.\.\.|YOUR_`)
-	assignmentRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
-)
-
-// remediationProblems returns why a remediation would not run as pasted.
-func remediationProblems(rem string) []string {
-	var out []string
-	if err := exec.Command("bash", "-n", "-c", rem).Run(); err != nil {
-		out = append(out, fmt.Sprintf("bash -n: %v", err))
-	}
-	if m := placeholderRE.FindString(rem); m != "" {
-		out = append(out, fmt.Sprintf("placeholder %q", m))
-	}
-	for _, line := range strings.Split(rem, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || line == "done" || line == "fi" {
-			continue
-		}
-		word, _, _ := strings.Cut(line, " ")
-		if !remediationCommands[word] && !assignmentRE.MatchString(word) {
-			out = append(out, fmt.Sprintf("line %q does not start with a known command", line))
-		}
-	}
-	return out
-}
 
 // TestRemediationsRun runs the catalogue on every scenario and holds every
 // remediation to "runs as pasted": it parses as shell, has no placeholder
@@ -63,7 +28,7 @@ func TestRemediationsRun(t *testing.T) {
 				continue
 			}
 			seen[r.Remediation] = true
-			if p := remediationProblems(r.Remediation); len(p) > 0 {
+			if p := checks.RemediationProblems(r.Remediation); len(p) > 0 {
 				bad++
 				t.Errorf("%s: %s %s: remediation %q: %s", name, r.CheckID, r.Cluster, r.Remediation, strings.Join(p, "; "))
 			}
@@ -81,8 +46,10 @@ func TestRemediationProblemsCatchesProse(t *testing.T) {
 		"reinstall with --set values.global.network=net1",
 		"kubectl -n <ns> get pods",
 		"kubectl get pods ...",
+		"kubectl get svc ; check firewall rules for port 15443",
+		"kubectl get svc && then look at the logs",
 	} {
-		if len(remediationProblems(bad)) == 0 {
+		if len(checks.RemediationProblems(bad)) == 0 {
 			t.Errorf("%q passed", bad)
 		}
 	}
@@ -90,8 +57,9 @@ func TestRemediationProblemsCatchesProse(t *testing.T) {
 		"kubectl --context c1 -n istio-system get svc",
 		"for c in a b; do\n  kubectl --context \"$c\" get ns\ndone",
 		"ns=$(kubectl get ns -o name)",
+		"kubectl get cm x -o jsonpath='{.a;b}' | grep -E 'x|y' && kubectl get ns; kubectl get svc",
 	} {
-		if p := remediationProblems(good); len(p) > 0 {
+		if p := checks.RemediationProblems(good); len(p) > 0 {
 			t.Errorf("%q: %v", good, p)
 		}
 	}
