@@ -68,6 +68,8 @@ func commandsOf(line string) []string {
 	for i := 0; i < len(line); i++ {
 		ch := rune(line[i])
 		switch {
+		case ch == '\\' && quote != '\'':
+			i++ // an escaped character, also inside double quotes
 		case quote != 0:
 			if ch == quote {
 				quote = 0
