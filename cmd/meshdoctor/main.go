@@ -82,8 +82,10 @@ func run() int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
+	// Never signal.Stop: main exits right after run returns, and an
+	// interrupt in between must not kill the process by the default action
+	// (exit by signal instead of meshdoctor's exit code); it is dropped.
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
