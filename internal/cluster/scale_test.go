@@ -34,6 +34,8 @@ type pagedAPIServer struct {
 	// expire, when set, answers the continue token of that resource with
 	// 410 Gone once, as kube-apiserver does when the token has expired.
 	expire map[string]bool
+	// expireAlways answers every continue token of that resource with 410.
+	expireAlways string
 }
 
 func newPagedAPIServer(t testing.TB, svcs *corev1.ServiceList, slices *discoveryv1.EndpointSliceList) *pagedAPIServer {
@@ -50,7 +52,7 @@ func newPagedAPIServer(t testing.TB, svcs *corev1.ServiceList, slices *discovery
 		q := r.URL.Query()
 		s.mu.Lock()
 		s.requests = append(s.requests, res+"?"+r.URL.RawQuery)
-		expire := q.Get("continue") != "" && s.expire[res]
+		expire := q.Get("continue") != "" && (s.expire[res] || s.expireAlways == res)
 		if expire {
 			delete(s.expire, res)
 		}
