@@ -83,6 +83,9 @@ func listAll[T any](ctx context.Context, resource string, lo metav1.ListOptions,
 // (internal/snapshot redact), so offline runs have always run without them.
 func reduceMeta(m *metav1.ObjectMeta) {
 	m.ManagedFields = nil
+	// No check reads a Service's, slice's or pod's identity beyond its
+	// namespace and name (only kube-system's namespace UID is read).
+	m.UID, m.ResourceVersion, m.GenerateName = "", "", ""
 	if _, ok := m.Annotations[lastApplied]; ok {
 		delete(m.Annotations, lastApplied)
 	}
@@ -99,15 +102,21 @@ func ReduceService(s *corev1.Service) { reduceMeta(&s.ObjectMeta) }
 func ReducePod(p *corev1.Pod) { reduceMeta(&p.ObjectMeta) }
 
 // ReduceEndpointSlice keeps of an EndpointSlice what the checks read:
-// metadata without managedFields, last-applied and ownerReferences (the
-// Service is named by the kubernetes.io/service-name label, which stays),
+// namespace, name and the kubernetes.io/service-name label (the only label
+// read: internal/checks endpoints.go and probes.go find a Service's slices
+// by it; no annotation and no ownerReference is read),
 // address type, ports, and per endpoint its addresses, conditions and the
 // kind, namespace and name of its targetRef. Node names, zones, hints and
 // the deprecated topology are read by no check (internal/checks,
 // internal/mesh, internal/envoyadmin).
 func ReduceEndpointSlice(es *discoveryv1.EndpointSlice) {
 	reduceMeta(&es.ObjectMeta)
-	es.OwnerReferences = nil
+	es.OwnerReferences, es.Annotations = nil, nil
+	if svc, ok := es.Labels[discoveryv1.LabelServiceName]; ok {
+		es.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
+	} else {
+		es.Labels = nil
+	}
 	for i := range es.Endpoints {
 		ep := &es.Endpoints[i]
 		ep.NodeName, ep.Zone, ep.Hints, ep.DeprecatedTopology = nil, nil, nil, nil
