@@ -86,9 +86,7 @@ func reduceMeta(m *metav1.ObjectMeta) {
 	// No check reads a Service's, slice's or pod's identity beyond its
 	// namespace and name (only kube-system's namespace UID is read).
 	m.UID, m.ResourceVersion, m.GenerateName = "", "", ""
-	if _, ok := m.Annotations[lastApplied]; ok {
-		delete(m.Annotations, lastApplied)
-	}
+	delete(m.Annotations, lastApplied)
 }
 
 // ReduceService keeps of a Service what the checks read: its metadata
