@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -31,6 +32,9 @@ type CollectOptions struct {
 	// Deadline is the hard limit on one cluster's whole inventory (0: no
 	// limit beyond ctx). The CLI sets InventoryDeadline(--timeout).
 	Deadline time.Duration
+	// Unreduced keeps every listed field (managedFields and all): only for
+	// the test that the reduction at the edge changes no check's result.
+	Unreduced bool
 }
 
 // InventoryDeadline is the hard deadline of one cluster's inventory for a
@@ -100,8 +104,11 @@ func collectBounded(ctx context.Context, c *Client, opts CollectOptions) *Invent
 	return &Inventory{Context: c.Context, Server: c.Server, FetchedAt: started, Unreachable: fe}
 }
 
-// Collect fetches one cluster's inventory: one request per resource kind,
-// concurrently, each bounded by the client's timeout and ctx.
+// Collect fetches one cluster's inventory: one list per resource kind,
+// concurrently, each request bounded by the client's timeout and ctx.
+// Services, EndpointSlices and pods, the lists that grow with a cluster,
+// are read in pages of PageSize and reduced as each page arrives (see
+// listAll): a small cluster costs one request per list.
 func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 	now := time.Now
 	if opts.Now != nil {
@@ -170,41 +177,53 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		return nil
 	})
 	g.Go(func() error {
-		l, err := c.Kube.CoreV1().Services("").List(gctx, lo)
+		l, err := listAll(gctx, ResServices, lo, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Service, string, error) {
+			l, err := c.Kube.CoreV1().Services("").List(ctx, o)
+			if err != nil {
+				return nil, "", err
+			}
+			return l.Items, l.Continue, nil
+		}, reduce(opts, ReduceService))
 		if err != nil {
 			record(ResServices, err)
 			return nil
 		}
-		inv.Services = l.Items
+		inv.Services = l
 		return nil
 	})
 	// istio-system pods and the probe clients are two lists, made at once.
 	var systemPods, probePods []corev1.Pod
 	g.Go(func() error {
-		l, err := c.Kube.CoreV1().Pods(ns).List(gctx, lo)
+		l, err := listAll(gctx, ResPods, lo, pods(c, ns), reduce(opts, ReducePod))
 		if err != nil {
 			record(ResPods, err)
 			return nil
 		}
-		systemPods = l.Items
+		systemPods = l
 		return nil
 	})
 	g.Go(func() error {
-		l, err := c.Kube.CoreV1().Pods("").List(gctx, metav1.ListOptions{LabelSelector: opts.ProbeSelector})
+		l, err := listAll(gctx, ResPods, metav1.ListOptions{LabelSelector: opts.ProbeSelector}, pods(c, ""), reduce(opts, ReducePod))
 		if err != nil {
 			record(ResPods, err)
 			return nil
 		}
-		probePods = l.Items
+		probePods = l
 		return nil
 	})
 	g.Go(func() error {
-		l, err := c.Kube.DiscoveryV1().EndpointSlices("").List(gctx, lo)
+		l, err := listAll(gctx, ResEndpointSlices, lo, func(ctx context.Context, o metav1.ListOptions) ([]discoveryv1.EndpointSlice, string, error) {
+			l, err := c.Kube.DiscoveryV1().EndpointSlices("").List(ctx, o)
+			if err != nil {
+				return nil, "", err
+			}
+			return l.Items, l.Continue, nil
+		}, reduce(opts, ReduceEndpointSlice))
 		if err != nil {
 			record(ResEndpointSlices, err)
 			return nil
 		}
-		inv.EndpointSlices = l.Items
+		inv.EndpointSlices = l
 		return nil
 	})
 	g.Go(func() error {
@@ -248,13 +267,13 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		return nil
 	})
 	g.Go(func() error {
-		l, err := c.Kube.CoreV1().Pods("").List(gctx, metav1.ListOptions{LabelSelector: GatewayPodSelector})
+		l, err := listAll(gctx, ResGatewayPods, metav1.ListOptions{LabelSelector: GatewayPodSelector}, pods(c, ""), nil)
 		if err != nil {
 			record(ResGatewayPods, err)
 			return nil
 		}
-		for i := range l.Items {
-			inv.GatewayPods = append(inv.GatewayPods, GatewayPodOf(&l.Items[i]))
+		for i := range l {
+			inv.GatewayPods = append(inv.GatewayPods, GatewayPodOf(&l[i]))
 		}
 		inv.GatewayPodsSelector = GatewayPodSelector
 		return nil
@@ -272,6 +291,25 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		inv.Errors = nil
 	}
 	return inv
+}
+
+// pods lists pods of namespace ns ("": all), one page at a time.
+func pods(c *Client, ns string) listPage[corev1.Pod] {
+	return func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
+		l, err := c.Kube.CoreV1().Pods(ns).List(ctx, o)
+		if err != nil {
+			return nil, "", err
+		}
+		return l.Items, l.Continue, nil
+	}
+}
+
+// reduce is f unless opts keep every field.
+func reduce[T any](opts CollectOptions, f func(*T)) func(*T) {
+	if opts.Unreduced {
+		return nil
+	}
+	return f
 }
 
 func serverVersion(ctx context.Context, c *Client) (string, error) {

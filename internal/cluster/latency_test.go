@@ -119,7 +119,9 @@ func BenchmarkFullRunWithLatency(b *testing.B) {
 
 func TestCollectIsBoundByRoundTripsNotRequests(t *testing.T) {
 	// Not a timing assertion: the count of requests per cluster is the
-	// contract (list once, share the inventory across checks).
+	// contract (list once, share the inventory across checks); a small
+	// cluster's lists are one page each (TestLargeListsAreReadInPages
+	// counts the pages of a big one).
 	clients, servers := slowClients(t, 2, time.Millisecond)
 	cluster.CollectAll(context.Background(), clients, cluster.CollectOptions{})
 	for _, s := range servers {
