@@ -184,7 +184,7 @@ behaves like "meshdoctor check".`,
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log diagnostics to stderr")
-	root.AddCommand(newCheckCmd(streams, nil), newChecksCmd(streams), newSnapshotCmd(streams), newVersionCmd(streams), newExplainCmd(streams))
+	root.AddCommand(newCheckCmd(streams, nil), newChecksCmd(streams), newSnapshotCmd(streams), newVersionCmd(streams), newExplainCmd(streams), newServeCmd(streams))
 	attachRootRun(root, streams)
 	return root
 }

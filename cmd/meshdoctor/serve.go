@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshdoctor/meshdoctor/internal/mesh"
+	"github.com/meshdoctor/meshdoctor/internal/serve"
+)
+
+// ServeOptions are the options of `meshdoctor serve`: those of check (the
+// clusters, the checks, the timeouts) and the loop's.
+type ServeOptions struct {
+	CheckOptions
+	Interval time.Duration
+	Listen   string
+}
+
+func newServeCmd(streams IO) *cobra.Command {
+	o := &ServeOptions{CheckOptions: CheckOptions{IO: streams}}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the checks continuously and expose Prometheus metrics, health and the last results over HTTP",
+		Long: `serve runs every check every --interval (±10% jitter, never two runs at once),
+reading the clusters anew each time as "meshdoctor check" does, and serves:
+
+  /metrics                  Prometheus metrics (meshdoctor_check_status{check,cluster,peer,status}, ...)
+  /healthz                  200 while the process is up
+  /readyz                   200 once a first run has finished, 503 before
+  /results, /api/v1/results the last run's report, as "meshdoctor check -o json" writes it
+
+It listens on loopback by default: the results name clusters, gateways and
+addresses of the mesh and the endpoints have no authentication, so exposing
+them is a choice (--listen :9090 in a pod, behind a NetworkPolicy). Logs are
+JSON on stderr: "listening" with the bound address, each run, and each
+status change. SIGINT or SIGTERM stops it cleanly.`,
+		Example: `  meshdoctor serve                                   # every context of $KUBECONFIG, every minute
+  meshdoctor serve --interval 5m --listen :9090
+  meshdoctor serve --from mesh.tar.gz                # a snapshot, for trying the metrics`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			if err := o.Validate(); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	addRunFlags(cmd, &o.CheckOptions)
+	cmd.Flags().StringVar(&o.From, "from", "", "check a snapshot file (meshdoctor snapshot) instead of live clusters")
+	cmd.Flags().DurationVar(&o.Interval, "interval", time.Minute, "time between runs (each wait varies by ±10%)")
+	cmd.Flags().StringVar(&o.Listen, "listen", "127.0.0.1:9090", "address to serve HTTP on (loopback by default: the endpoints have no authentication)")
+	return cmd
+}
+
+// Validate rejects bad combinations.
+func (o *ServeOptions) Validate() error {
+	if err := o.CheckOptions.Validate(); err != nil {
+		return err
+	}
+	if o.Interval < time.Second {
+		return errors.New("--interval must be at least 1s")
+	}
+	if o.DeployProbes != "" {
+		return errors.New("--deploy-probes creates pods for one run; serve needs probe pods that stay (label them with --probe-selector)")
+	}
+	return nil
+}
+
+// Run serves until ctx ends.
+func (o *ServeOptions) Run(ctx context.Context) error {
+	log := slog.New(slog.NewJSONHandler(o.IO.ErrOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	src, err := o.source(ctx)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	defer src.close()
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.Listen)
+	if err != nil {
+		return &exitError{code: exitCouldNotRun, err: fmt.Errorf("--listen: %w", err)}
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "interval", o.Interval.String(), "source", src.name)
+	store := &serve.Store{}
+	b := buildInfo()
+	metrics := serve.NewMetrics(store, serve.BuildInfo{Version: b.Version, Commit: b.Commit, GoVersion: b.GoVersion})
+	loop := &serve.Loop{
+		Interval: o.Interval,
+		Jitter:   0.1,
+		Store:    store,
+		Metrics:  metrics,
+		Log:      log,
+		Run: func(ctx context.Context) serve.Run {
+			m := src.mesh(ctx)
+			rs := o.runner().Run(ctx, src.env(m), nil)
+			return serve.Run{Meta: metaOf(m, src.name), Results: rs, Clusters: healthOf(m)}
+		},
+	}
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		loop.Start(ctx)
+	}()
+	err = serve.Serve(ctx, serve.NewServer(serve.Handler(store, metrics)), ln, 5*time.Second)
+	<-loopDone
+	log.Info("stopped")
+	if err != nil {
+		return &exitError{code: exitCouldNotRun, err: err}
+	}
+	return nil
+}
+
+// healthOf is how well each cluster of m could be read.
+func healthOf(m *mesh.Mesh) map[string]serve.ClusterHealth {
+	out := map[string]serve.ClusterHealth{}
+	for _, c := range m.Clusters {
+		out[c.Name] = serve.ClusterHealth{Reachable: c.Reachable(), InventoryErrors: len(c.Inv.Errors)}
+	}
+	return out
+}
