@@ -36,6 +36,24 @@ func (s Status) String() string {
 	return fmt.Sprintf("status(%d)", int(s))
 }
 
+// Weight orders statuses for "the worst result decides" (a JUnit test case
+// of several results, a metric series of several targets): skipped <
+// pass < warn < fail < error, and any unknown status weighs as an error.
+func (s Status) Weight() int {
+	switch s {
+	case Skipped:
+		return 0
+	case Pass:
+		return 1
+	case Warn:
+		return 2
+	case Fail:
+		return 3
+	default:
+		return 4
+	}
+}
+
 // MarshalText implements encoding.TextMarshaler.
 func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 

@@ -258,27 +258,11 @@ func groupCases(rs []checks.Result) [][]checks.Result {
 	return out
 }
 
-// junitRank orders statuses for a test case: the worst result decides it.
-func junitRank(s checks.Status) int {
-	switch s {
-	case checks.Skipped:
-		return 0
-	case checks.Pass:
-		return 1
-	case checks.Warn:
-		return 2
-	case checks.Fail:
-		return 3
-	default: // error, and anything unknown
-		return 4
-	}
-}
-
 // worstOf returns the first result of the worst status in g.
 func worstOf(g []checks.Result) checks.Result {
 	w := g[0]
 	for _, r := range g[1:] {
-		if junitRank(r.Status) > junitRank(w.Status) {
+		if r.Status.Weight() > w.Status.Weight() {
 			w = r
 		}
 	}
@@ -304,7 +288,7 @@ func caseText(g []checks.Result, worst checks.Result) (string, string) {
 		return msg, problemText(worst, true)
 	}
 	sorted := slices.Clone(g)
-	slices.SortStableFunc(sorted, func(a, b checks.Result) int { return junitRank(b.Status) - junitRank(a.Status) })
+	slices.SortStableFunc(sorted, func(a, b checks.Result) int { return b.Status.Weight() - a.Status.Weight() })
 	var b strings.Builder
 	for k, r := range sorted {
 		if k > 0 {

@@ -43,28 +43,12 @@ type seriesKey struct{ check, cluster, peer string }
 
 func keyOf(r checks.Result) seriesKey { return seriesKey{r.CheckID, r.Cluster, r.Peer} }
 
-// rank orders statuses from least to most severe, as JUnit's worst-of.
-func rank(s checks.Status) int {
-	switch s {
-	case checks.Skipped:
-		return 0
-	case checks.Pass:
-		return 1
-	case checks.Warn:
-		return 2
-	case checks.Fail:
-		return 3
-	default:
-		return 4
-	}
-}
-
 // worst folds results into the worst status of each key.
 func worst(rs []checks.Result) map[seriesKey]checks.Status {
 	out := map[seriesKey]checks.Status{}
 	for _, r := range rs {
 		k := keyOf(r)
-		if was, ok := out[k]; !ok || rank(r.Status) > rank(was) {
+		if was, ok := out[k]; !ok || r.Status.Weight() > was.Weight() {
 			out[k] = r.Status
 		}
 	}
