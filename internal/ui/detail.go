@@ -93,13 +93,13 @@ func (m *Model) detailText(r *row, w int) string {
 	if len(res.CausedBy) > 0 {
 		section("Caused by", "  fix these first")
 		for _, k := range res.CausedBy {
-			line("  " + m.problemLine(k))
+			m.problemLines(k, w, line)
 		}
 	}
 	if explained := m.explainedBy(res.Key()); len(explained) > 0 {
 		section("Explains")
 		for _, k := range explained {
-			line("  " + m.problemLine(k))
+			m.problemLines(k, w, line)
 		}
 	}
 	if res.Status == checks.Skipped {
@@ -154,17 +154,26 @@ func (m *Model) detailText(r *row, w int) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// problemLine is a result named by its key, with its status when it is
-// among the results.
-func (m *Model) problemLine(key string) string {
+// problemLines writes a result named by its key, with its status when it
+// is among the results, wrapped to the pane's width w with a hanging
+// indent (keys hold long targets such as outbound|5000||host).
+func (m *Model) problemLines(key string, w int, line func(string)) {
+	status := ""
 	for _, e := range m.entries {
 		for _, r := range e.results {
-			if r.Key() == key {
-				return m.st.statusStyle(r.Status).Render(glyphOf(r.Status)+" "+wordOf(r.Status)) + " " + key
+			if r.Key() == key && status == "" {
+				status = m.st.statusStyle(r.Status).Render(glyphOf(r.Status)+" "+wordOf(r.Status)) + " "
 			}
 		}
 	}
-	return key
+	first := max(4, w-2-ansi.StringWidth(status))
+	for i, l := range wrapHanging(key, first, max(4, w-4)) {
+		if i == 0 {
+			line("  " + status + l)
+		} else {
+			line("    " + l)
+		}
+	}
 }
 
 // explainedBy returns the keys of the problems that key explains.

@@ -10,6 +10,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
@@ -458,5 +459,15 @@ func TestCausesBeforeConsequences(t *testing.T) {
 	detail = m.detailText(r, 100)
 	if !strings.Contains(detail, "Explains") || !strings.Contains(detail, "endpoints.proxy-table cluster-1") {
 		t.Errorf("cause detail does not name what it explains:\n%s", detail)
+	}
+	// In a narrow pane the key wraps instead of being cut.
+	narrow := m.detailText(r, 24)
+	for _, l := range strings.Split(narrow, "\n") {
+		if ansi.StringWidth(l) > 24 {
+			t.Errorf("line wider than the pane: %q", l)
+		}
+	}
+	if !strings.Contains(strings.Join(strings.Fields(narrow), ""), "endpoints.proxy-tablecluster-1") {
+		t.Errorf("the consequence's key is cut in a narrow pane:\n%s", narrow)
 	}
 }
