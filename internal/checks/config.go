@@ -46,10 +46,12 @@ func serviceShape(s *corev1.Service) string {
 func serviceSameness(_ context.Context, env *Env) []Result {
 	type seen struct{ cluster, shape string }
 	by := map[string][]seen{}
+	read := 0
 	for _, c := range env.Mesh.Reachable() {
 		if c.Inv.Err(cluster.ResServices) != nil {
 			continue
 		}
+		read++
 		for i := range c.Inv.Services {
 			s := &c.Inv.Services[i]
 			if slices.Contains(skipNamespaces, s.Namespace) || s.Namespace == "default" && s.Name == "kubernetes" {
@@ -58,6 +60,9 @@ func serviceSameness(_ context.Context, env *Env) []Result {
 			key := s.Namespace + "/" + s.Name
 			by[key] = append(by[key], seen{c.Name, serviceShape(s)})
 		}
+	}
+	if read < 2 {
+		return []Result{tooFew("clusters whose Services were read", read)}
 	}
 	var out []Result
 	shared := 0
@@ -103,6 +108,9 @@ func serviceEntryGateway(_ context.Context, env *Env) []Result {
 	byAddr := map[string][]gwAt{}
 	ports := map[uint32]bool{mesh.DefaultGatewayPort: true}
 	var known []string
+	if len(env.Mesh.Reachable()) == 0 {
+		return []Result{skipf("no cluster was read")}
+	}
 	for _, c := range env.Mesh.Reachable() {
 		for i := range c.Gateways {
 			g := &c.Gateways[i]

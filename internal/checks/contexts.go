@@ -28,6 +28,11 @@ var contextChecks = []Check{
 // through its representative.
 func contextAliases(_ context.Context, env *Env) []Result {
 	groups := env.Mesh.Aliases()
+	if len(groups) == 0 && len(env.Mesh.Reachable()) < 2 {
+		// With fewer than two clusters read, aliases by kube-system UID
+		// cannot be told (server URL and CA aliases would have been found).
+		return []Result{tooFew("clusters read", len(env.Mesh.Reachable()))}
+	}
 	if len(groups) == 0 {
 		var ev []Evidence
 		for _, c := range env.Mesh.Clusters {

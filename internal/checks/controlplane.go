@@ -169,6 +169,7 @@ func versionSkew(_ context.Context, env *Env) []Result {
 	type mv struct{ major, minor int }
 	var ev []Evidence
 	var lo, hi *mv
+	parsed := 0
 	for _, c := range env.Mesh.Reachable() {
 		// Revisions of one cluster may differ during a canary upgrade: that
 		// is expected, so clusters are compared by the revision that speaks
@@ -190,6 +191,7 @@ func versionSkew(_ context.Context, env *Env) []Result {
 		if !ok {
 			continue
 		}
+		parsed++
 		v := mv{maj, min}
 		if lo == nil || v.major < lo.major || v.major == lo.major && v.minor < lo.minor {
 			lo = &v
@@ -200,6 +202,9 @@ func versionSkew(_ context.Context, env *Env) []Result {
 	}
 	if lo == nil {
 		return []Result{with(skipf("no parseable Istio version (istiod image tags)"), ev...)}
+	}
+	if parsed < 2 {
+		return []Result{with(tooFew("clusters with a parseable Istio version", parsed), ev...)}
 	}
 	skew := (hi.major-lo.major)*100 + hi.minor - lo.minor
 	switch {
@@ -274,6 +279,13 @@ func showMesh(c *mesh.Cluster, r *mesh.Revision, grep string) string {
 	return fmt.Sprintf("%s -n istio-system get cm -l istio.io/rev=%s", kc(c.Name), shellQuote(r.Name))
 }
 
+// tooFew is the result of a comparison with fewer than two things to
+// compare: skipped, never a pass, since nothing was compared (a single
+// cluster, or every other one unreachable).
+func tooFew(things string, n int) Result {
+	return skipf("fewer than two %s to compare (%d read)", things, n)
+}
+
 // meshIDEqual compares the meshID of every revision of every cluster.
 func meshIDEqual(_ context.Context, env *Env) []Result {
 	groups := map[string][]string{}
@@ -289,9 +301,14 @@ func meshIDEqual(_ context.Context, env *Env) []Result {
 		evs = append(evs, Ev(key, cr.r.MeshID+" ("+cr.r.MeshIDSource+")"))
 		fix = append(fix, showMesh(cr.c, cr.r, "meshId"))
 	}
+	compared := 0
+	for _, g := range groups {
+		compared += len(g)
+	}
+	if compared < 2 {
+		return []Result{with(tooFew("revisions", compared), evs...)}
+	}
 	switch len(groups) {
-	case 0:
-		return []Result{pass("no cluster to compare")}
 	case 1:
 		for v := range groups {
 			return []Result{pass(fmt.Sprintf("meshID %q everywhere", v), evs...)}
@@ -318,8 +335,8 @@ func trustDomainAccepted(_ context.Context, env *Env) []Result {
 	// A revision injected by a primary's istiod gets that istiod's trust
 	// domain: it is compared through the primary.
 	all := slices.DeleteFunc(revisionsOf(env.Mesh), func(cr clusterRev) bool { return cr.r.InjectedElsewhere() })
-	if len(all) == 0 {
-		return []Result{pass("no cluster to compare")}
+	if len(all) < 2 {
+		return []Result{tooFew("revisions", len(all))}
 	}
 	var ev []Evidence
 	domains := map[string]bool{}
@@ -395,6 +412,13 @@ func clusterIDUnique(_ context.Context, env *Env) []Result {
 		}
 	}
 	if len(out) == 0 {
+		named := 0
+		for _, names := range byID {
+			named += len(names)
+		}
+		if named < 2 {
+			return []Result{with(tooFew("clusters", named), ev...)}
+		}
 		return []Result{pass("every cluster has its own clusterName", ev...)}
 	}
 	return out

@@ -156,6 +156,9 @@ func gatewayPodNetwork(p cluster.GatewayPod) string {
 func gatewayPerNetwork(_ context.Context, env *Env) []Result {
 	m := env.Mesh
 	nets := m.Networks()
+	if len(m.Reachable()) == 0 {
+		return []Result{skipf("no cluster was read")}
+	}
 	if len(nets) < 2 {
 		return []Result{pass("single network: no east-west gateway needed")}
 	}
