@@ -36,6 +36,16 @@ func gatewaysOf(c *mesh.Cluster) ([]*mesh.Gateway, []Result) {
 	return gws, nil
 }
 
+// perGateway runs one for each gateway and names the gateway in each
+// result when there are several.
+func perGateway(gws []*mesh.Gateway, one func(*mesh.Gateway) Result) []Result {
+	out := make([]Result, 0, len(gws))
+	for _, g := range gws {
+		out = append(out, forGateway(one(g), g, len(gws) > 1, ""))
+	}
+	return out
+}
+
 // forGateway names the gateway in a result when the cluster has several.
 func forGateway(r Result, g *mesh.Gateway, several bool, target string) Result {
 	switch {
@@ -54,11 +64,7 @@ func gatewayAddress(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	if skip != nil {
 		return skip
 	}
-	var out []Result
-	for _, g := range gws {
-		out = append(out, forGateway(oneGatewayAddress(env, c, g), g, len(gws) > 1, ""))
-	}
-	return out
+	return perGateway(gws, func(g *mesh.Gateway) Result { return oneGatewayAddress(env, c, g) })
 }
 
 func oneGatewayAddress(env *Env, c *mesh.Cluster, g *mesh.Gateway) Result {
@@ -227,11 +233,7 @@ func crossNetworkGateway(_ context.Context, env *Env, c *mesh.Cluster) []Result 
 	if !env.Mesh.MultiNetwork() {
 		return []Result{skipf("single-network mesh: no cross-network Gateway needed")}
 	}
-	var out []Result
-	for _, g := range gws {
-		out = append(out, forGateway(oneCrossNetwork(c, g), g, len(gws) > 1, ""))
-	}
-	return out
+	return perGateway(gws, func(g *mesh.Gateway) Result { return oneCrossNetwork(c, g) })
 }
 
 func oneCrossNetwork(c *mesh.Cluster, g *mesh.Gateway) Result {

@@ -95,11 +95,7 @@ func gatewayLabel(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	if skip != nil {
 		return skip
 	}
-	var out []Result
-	for _, g := range gws {
-		out = append(out, forGateway(oneGatewayLabel(env, c, g), g, len(gws) > 1, ""))
-	}
-	return out
+	return perGateway(gws, func(g *mesh.Gateway) Result { return oneGatewayLabel(env, c, g) })
 }
 
 func oneGatewayLabel(env *Env, c *mesh.Cluster, gw *mesh.Gateway) Result {
