@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,16 +28,7 @@ import (
 // cluster-2 deleted, it names cluster-2's gateway missing from cluster-1's
 // sidecar and the cluster istiod no longer syncs.
 func TestIstiodOracleOnRenderedInstall(t *testing.T) {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.SkipIfDisabled(t)
-	if _, err := os.Stat(filepath.Join(root, testenv.IstiodBinary)); err != nil {
-		t.Skipf("%s is missing (make testbin builds it from hack/istiod, about 7 minutes cold): %v", testenv.IstiodBinary, err)
-	}
-	e := testenv.Start(t, testenv.Options{Clusters: 2})
-	bin := meshdoctorBinary(t, root)
+	root, e, bin := oracleEnv(t)
 	dir := filepath.Join(root, "testdata", "scenarios")
 	round := 0
 	var loaded *scenario.Scenario

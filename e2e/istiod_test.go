@@ -48,16 +48,7 @@ func (o *oracleCluster) node() testenv.NodeMeta {
 // its real ones, port-forwarded to its monitoring port. Healthy, the diff is
 // empty; then one fault at a time, each on a fresh pair of istiods.
 func TestIstiodOracle(t *testing.T) {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.SkipIfDisabled(t)
-	if _, err := os.Stat(filepath.Join(root, testenv.IstiodBinary)); err != nil {
-		t.Skipf("%s is missing (make testbin builds it from hack/istiod, about 7 minutes cold): %v", testenv.IstiodBinary, err)
-	}
-	e := testenv.Start(t, testenv.Options{Clusters: 2})
-	bin := meshdoctorBinary(t, root)
+	root, e, bin := oracleEnv(t)
 	dir := filepath.Join(root, "testdata", "scenarios")
 
 	setUp := func(t *testing.T) []*oracleCluster {
@@ -351,4 +342,20 @@ func recordIstiodFixture(t *testing.T, root, name string, b []byte) {
 		t.Fatal(err)
 	}
 	t.Logf("recorded testdata/envoy/%s", name)
+}
+
+// oracleEnv is what every real-istiod test starts with: the repository
+// root, two real API servers and the built meshdoctor; it skips, saying
+// why, without the integration tier or bin/pilot-discovery.
+func oracleEnv(t *testing.T) (root string, e *testenv.Env, bin string) {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.SkipIfDisabled(t)
+	if _, err := os.Stat(filepath.Join(root, testenv.IstiodBinary)); err != nil {
+		t.Skipf("%s is missing (make testbin builds it from hack/istiod, about 7 minutes cold): %v", testenv.IstiodBinary, err)
+	}
+	return root, testenv.Start(t, testenv.Options{Clusters: 2}), meshdoctorBinary(t, root)
 }
