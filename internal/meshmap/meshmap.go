@@ -98,11 +98,12 @@ type Network struct {
 // Cluster, Aliases naming the others).
 type Cluster struct {
 	Element
-	Name    string // kubeconfig context
-	ID      string // istiod's CLUSTER_ID
-	Role    string // primary, remote, none
-	Network string
-	Version string // Istio version
+	Name string // kubeconfig context
+	// ClusterID is istiod's CLUSTER_ID (Element.ID is the map's ID).
+	ClusterID string
+	Role      string // primary, remote, none
+	Network   string
+	Version   string // Istio version
 	// Unreachable says why the cluster could not be read ("" when it was).
 	Unreachable string
 	Aliases     []string
@@ -209,7 +210,7 @@ func Build(m *mesh.Mesh, rs []checks.Result) *Map {
 func buildCluster(c *mesh.Cluster) Cluster {
 	mc := Cluster{
 		Element: Element{ID: "cluster/" + c.Name, Kind: KindCluster, Label: c.Name},
-		Name:    c.Name, ID: c.ID, Role: string(c.Role), Network: c.Network, Version: c.Version,
+		Name:    c.Name, ClusterID: c.ID, Role: string(c.Role), Network: c.Network, Version: c.Version,
 		Aliases: slices.Clone(c.Aliases),
 		Root:    Root{Element: Element{ID: "root/" + c.Name, Kind: KindRoot, Label: "root of " + c.Name}},
 	}
