@@ -17,6 +17,7 @@ import (
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/envoyadmin"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
+	"github.com/meshdoctor/meshdoctor/internal/meshmap"
 	"github.com/meshdoctor/meshdoctor/internal/probe"
 	"github.com/meshdoctor/meshdoctor/internal/report"
 )
@@ -29,6 +30,8 @@ type CheckOptions struct {
 	Contexts   []string
 	Output     string
 	JUnitFile  string
+	// HTMLFile is where --html writes the self-contained HTML report.
+	HTMLFile string
 	// JUnitWarnAsFailure reports warnings as failures in the JUnit file.
 	JUnitWarnAsFailure bool
 	Timeout            time.Duration
@@ -68,11 +71,13 @@ func newCheckCmd(streams IO, runF func(context.Context, *CheckOptions) error) *c
 	o := &CheckOptions{IO: streams}
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Run every check once and print a report (table, short, wide, json; JUnit with --junit)",
+		Short: "Run every check once and print a report (table, short, wide, json, yaml, dot; JUnit with --junit, HTML with --html)",
 		Example: `  meshdoctor check                           # every context of $KUBECONFIG
   meshdoctor check --context east,west -o short
   meshdoctor check -o json > report.json
   meshdoctor check --junit meshdoctor.xml     # for CI; exit code 1 on failures
+  meshdoctor check --html report.html         # one page to attach to an incident ticket
+  meshdoctor check -o dot | dot -Tsvg > mesh.svg # the mesh map as a graph
   meshdoctor check --wait 5m                  # re-run until all pass (after an install)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -89,8 +94,9 @@ func newCheckCmd(streams IO, runF func(context.Context, *CheckOptions) error) *c
 		},
 	}
 	addRunFlags(cmd, o)
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "table, short (warnings and failures only), wide, json or yaml (default table)")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "table, short (warnings and failures only), wide, json, yaml or dot (the mesh map for Graphviz) (default table)")
 	cmd.Flags().StringVar(&o.JUnitFile, "junit", "", "also write a JUnit XML report to this file")
+	cmd.Flags().StringVar(&o.HTMLFile, "html", "", "also write a self-contained HTML report (summary, mesh map, causes, evidence, remediation) to this file")
 	cmd.Flags().BoolVar(&o.JUnitWarnAsFailure, "junit-warn-as-failure", false, "in the JUnit file, report warnings as failures")
 	cmd.Flags().BoolVar(&o.Strict, "strict", false, "exit 1 on warnings too")
 	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "no progress on stderr (shown only when stderr is a terminal) and no --wait attempt lines")
@@ -156,9 +162,9 @@ func (o *CheckOptions) Complete() error {
 // Validate rejects bad combinations.
 func (o *CheckOptions) Validate() error {
 	switch o.Output {
-	case "table", "short", "wide", "json", "yaml":
+	case "table", "short", "wide", "json", "yaml", "dot":
 	default:
-		return fmt.Errorf("--output %q: want table, short, wide, json or yaml", o.Output)
+		return fmt.Errorf("--output %q: want table, short, wide, json, yaml or dot", o.Output)
 	}
 	if o.Timeout <= 0 || o.ProbeTimeout <= 0 {
 		return errors.New("--timeout and --probe-timeout must be positive")
@@ -336,6 +342,14 @@ func verdict(m *mesh.Mesh, rs []checks.Result, strict bool) error {
 
 func (o *CheckOptions) write(m *mesh.Mesh, rs []checks.Result, source string) error {
 	meta := metaOf(m, source)
+	mp := meshmap.Build(m, rs)
+	if o.HTMLFile != "" {
+		if err := writeFile(o.HTMLFile, func(f *os.File) error {
+			return report.HTML(f, meta, rs, mp)
+		}); err != nil {
+			return fmt.Errorf("write HTML report: %w", err)
+		}
+	}
 	if o.JUnitFile != "" {
 		if err := writeFile(o.JUnitFile, func(f *os.File) error {
 			return report.JUnit(f, meta, rs, report.JUnitOptions{WarnAsFailure: o.JUnitWarnAsFailure})
@@ -348,9 +362,11 @@ func (o *CheckOptions) write(m *mesh.Mesh, rs []checks.Result, source string) er
 		return report.JSON(o.IO.Out, meta, rs)
 	case "yaml":
 		return report.YAML(o.IO.Out, meta, rs)
+	case "dot":
+		return report.Dot(o.IO.Out, meta, rs, mp)
 	default:
 		color := o.IO.OutIsTTY && os.Getenv("NO_COLOR") == ""
-		return report.Table(o.IO.Out, meta, rs, report.TableOptions{Short: o.Output == "short", Wide: o.Output == "wide", Color: color, Width: o.IO.OutWidth})
+		return report.Table(o.IO.Out, meta, rs, report.TableOptions{Short: o.Output == "short", Wide: o.Output == "wide", Color: color, Width: o.IO.OutWidth, Map: mp})
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
+	"github.com/meshdoctor/meshdoctor/internal/meshmap"
 )
 
 // TableOptions shape the table.
@@ -34,6 +35,8 @@ type TableOptions struct {
 	// limit (output piped to a file): nothing is wrapped or cut. Wide
 	// ignores it.
 	Width int
+	// Map, when set, is drawn as text under the contexts table (writeMap).
+	Map *meshmap.Map
 }
 
 // minMessageWidth is the narrowest MESSAGE column: with less room, each
@@ -156,7 +159,7 @@ func writeTableHeader(buf *bytes.Buffer, m Meta, opts TableOptions, width int) e
 	buf.WriteString(head)
 	buf.WriteString("\n\n")
 	if len(m.Contexts) == 0 {
-		return nil
+		return writeHeaderMap(buf, opts, width)
 	}
 
 	header := []string{"CONTEXT", "CLUSTER", "NETWORK", "ROLE", "VERSION"}
@@ -177,6 +180,19 @@ func writeTableHeader(buf *bytes.Buffer, m Meta, opts TableOptions, width int) e
 	if err := renderTable(buf, header, rows); err != nil {
 		return fmt.Errorf("render contexts table: %w", err)
 	}
+	buf.WriteByte('\n')
+	return writeHeaderMap(buf, opts, width)
+}
+
+// writeHeaderMap draws opts.Map, if any, fitted to width (unless Wide).
+func writeHeaderMap(buf *bytes.Buffer, opts TableOptions, width int) error {
+	if opts.Map == nil {
+		return nil
+	}
+	if opts.Wide {
+		width = 0
+	}
+	writeMap(buf, opts.Map, opts.Color, width)
 	buf.WriteByte('\n')
 	return nil
 }
