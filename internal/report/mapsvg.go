@@ -89,7 +89,7 @@ func layoutMap(m *meshmap.Map) svgMap {
 		y := svgMargin + svgNetHead
 		end := items(y)
 		h := max(end-svgMargin+svgPad, svgNetHead+svgLine)
-		out.Networks = append(out.Networks, svgBox{ID: id, X: x, Y: svgMargin, W: svgColW, H: h, Class: class, Title: title,
+		out.Networks = append(out.Networks, svgBox{ID: termSafe(id, false), X: x, Y: svgMargin, W: svgColW, H: h, Class: class, Title: title,
 			Lines: []svgText{{X: x + svgPad, Y: svgMargin + 18, Text: svgCut(label, svgMaxChars), Class: "net"}}})
 		maxH = max(maxH, svgMargin+h)
 		x += svgColW + svgColGap
@@ -129,7 +129,7 @@ func layoutMap(m *meshmap.Map) svgMap {
 				h := svgPad + len(lines)*svgLine + svgPad/2
 				gy := y + h
 				h += len(c.Gateways) * (svgGwH + svgPad/2)
-				box := svgBox{ID: c.Element.ID, X: bx, Y: y, W: bw, H: h, Class: elementClass(&c.Element)}
+				box := svgBox{ID: termSafe(c.Element.ID, false), X: bx, Y: y, W: bw, H: h, Class: elementClass(&c.Element)}
 				if c.Unreachable != "" {
 					box.Class = "unreachable"
 				}
@@ -154,7 +154,7 @@ func layoutMap(m *meshmap.Map) svgMap {
 					} else if g.Ignored != "" {
 						gl = append(gl, "ignored by istiod: "+g.Ignored)
 					}
-					gb := svgBox{ID: g.Element.ID, X: gx, Y: gy, W: gw, H: svgGwH, Class: elementClass(&g.Element)}
+					gb := svgBox{ID: termSafe(g.Element.ID, false), X: gx, Y: gy, W: gw, H: svgGwH, Class: elementClass(&g.Element)}
 					var gfull []string
 					for li, l := range gl {
 						gfull = append(gfull, termSafe(l, false))
@@ -181,7 +181,7 @@ func layoutMap(m *meshmap.Map) svgMap {
 			for _, id := range external {
 				bx, bw := x+svgPad, svgColW-2*svgPad
 				h := svgPad + 2*svgLine + svgPad/2
-				out.Clusters = append(out.Clusters, svgBox{ID: "external/" + id, X: bx, Y: y, W: bw, H: h, Class: "external", Title: termSafe(id, false),
+				out.Clusters = append(out.Clusters, svgBox{ID: termSafe("external/"+id, false), X: bx, Y: y, W: bw, H: h, Class: "external", Title: termSafe(id, false),
 					Lines: []svgText{{X: bx + svgPad, Y: y + svgPad + svgLine - 4, Text: svgCut(id, svgMaxChars), Class: "name"},
 						{X: bx + svgPad, Y: y + svgPad + 2*svgLine - 4, Text: "cluster ID of a remote secret"}}})
 				boxes["external/"+id] = place{bx, y, bw, h}
@@ -247,7 +247,7 @@ func layoutMap(m *meshmap.Map) svgMap {
 		if mk := mapMark(&e.Element); mk != "" {
 			title += " " + mk
 		}
-		out.Edges = append(out.Edges, svgEdge{ID: e.Element.ID, D: d, Class: class, Title: termSafe(title, false),
+		out.Edges = append(out.Edges, svgEdge{ID: termSafe(e.Element.ID, false), D: d, Class: class, Title: termSafe(title, false),
 			Label: svgText{X: lx, Y: ly, Text: label, Class: "badge " + elementClass(&e.Element)}})
 	}
 	out.Width = max(x-svgColGap+svgMargin, 2*svgMargin+svgColW)
