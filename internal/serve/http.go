@@ -13,8 +13,8 @@ import (
 	"github.com/meshdoctor/meshdoctor/internal/report"
 )
 
-// Handler serves /metrics, /healthz, /readyz and the last run's JSON
-// report at /results and /api/v1/results.
+// Handler serves /metrics, /healthz, /readyz, the last run's JSON report
+// at /results and /api/v1/results, and its HTML report at /.
 func Handler(store *Store, m *Metrics) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{
@@ -49,6 +49,21 @@ func Handler(store *Store, m *Metrics) http.Handler {
 			return
 		}
 	}
+	// The page `meshdoctor check --html` writes (without the map: a Run
+	// carries no mesh model), under the same policy as its meta tag.
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		r := store.Last()
+		if r == nil {
+			http.Error(w, "no run has finished yet", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if err := report.HTML(w, r.Meta, r.Results, nil); err != nil {
+			return // headers are gone: the client sees a cut page
+		}
+	})
 	mux.HandleFunc("GET /results", results)
 	mux.HandleFunc("GET /api/v1/results", results)
 	return mux
