@@ -3,6 +3,8 @@ package report
 import (
 	"bytes"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 
 	"github.com/olekukonko/tablewriter/pkg/twwidth"
@@ -116,10 +118,14 @@ func rootText(r *meshmap.Root) string {
 func gatewayText(g *meshmap.Gateway) string {
 	addr := "no address"
 	if len(g.Addresses) > 0 {
-		addr = strings.Join(g.Addresses, ",")
-		if g.Port > 0 {
-			addr += fmt.Sprintf(" port %d", g.Port)
+		as := make([]string, len(g.Addresses))
+		for i, a := range g.Addresses {
+			as[i] = a
+			if g.Port > 0 {
+				as[i] = net.JoinHostPort(a, strconv.Itoa(g.Port))
+			}
 		}
+		addr = strings.Join(as, ",")
 	}
 	s := fmt.Sprintf("gateway %s %s", g.Name, addr)
 	if len(g.Ports) > 0 {
