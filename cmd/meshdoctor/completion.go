@@ -31,7 +31,7 @@ func registerCompletions(cmd *cobra.Command, o *CheckOptions) {
 	_ = cmd.RegisterFlagCompletionFunc("only", ids)
 	_ = cmd.RegisterFlagCompletionFunc("skip", ids)
 	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return []string{"table", "short", "wide", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp
+		return []string{"table", "short", "wide", "json", "yaml", "dot"}, cobra.ShellCompDirectiveNoFileComp
 	})
 }
 
