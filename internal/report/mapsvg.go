@@ -144,11 +144,7 @@ func layoutMap(m *meshmap.Map) svgMap {
 				for k := range c.Gateways {
 					g := &c.Gateways[k]
 					gx, gw := bx+svgPad, bw-2*svgPad
-					addr := "no address"
-					if len(g.Addresses) > 0 {
-						addr = strings.Join(g.Addresses, ", ")
-					}
-					gl := []string{"gateway " + g.Name, fmt.Sprintf("%s port %d (%s)", addr, g.Port, g.PortList())}
+					gl := []string{"gateway " + g.Name, gatewayAddress(g) + " (ports " + g.PortList() + ")"}
 					if mk := mapMark(&g.Element); mk != "" {
 						gl = append(gl, mk)
 					} else if g.Ignored != "" {
@@ -237,7 +233,7 @@ func layoutMap(m *meshmap.Map) svgMap {
 			label = e.Status.String()
 		}
 		if e.Missing {
-			label = strings.TrimSpace("missing " + label)
+			label = "no secret"
 		}
 		class := elementClass(&e.Element)
 		if e.Missing {

@@ -115,19 +115,24 @@ func rootText(r *meshmap.Root) string {
 	return fmt.Sprintf("root sha256 %s (%s)", strings.Join(short, ","), r.Source)
 }
 
-func gatewayText(g *meshmap.Gateway) string {
-	addr := "no address"
-	if len(g.Addresses) > 0 {
-		as := make([]string, len(g.Addresses))
-		for i, a := range g.Addresses {
-			as[i] = a
-			if g.Port > 0 {
-				as[i] = net.JoinHostPort(a, strconv.Itoa(g.Port))
-			}
-		}
-		addr = strings.Join(as, ",")
+// gatewayAddress is "10.0.0.1:15443,10.0.0.2:15443" (the addresses remote
+// clusters dial, on the dialled port) or "no address".
+func gatewayAddress(g *meshmap.Gateway) string {
+	if len(g.Addresses) == 0 {
+		return "no address"
 	}
-	s := fmt.Sprintf("gateway %s %s", g.Name, addr)
+	as := make([]string, len(g.Addresses))
+	for i, a := range g.Addresses {
+		as[i] = a
+		if g.Port > 0 {
+			as[i] = net.JoinHostPort(a, strconv.Itoa(g.Port))
+		}
+	}
+	return strings.Join(as, ",")
+}
+
+func gatewayText(g *meshmap.Gateway) string {
+	s := fmt.Sprintf("gateway %s %s", g.Name, gatewayAddress(g))
 	if len(g.Ports) > 0 {
 		s += " (ports " + g.PortList() + ")"
 	}
