@@ -360,3 +360,19 @@ func TestHTMLHostileInChromium(t *testing.T) {
 	doc, _ := render(t, browser, buf.String(), 800, 600)
 	checkHostileDOM(t, doc)
 }
+
+// TestHTMLMapShowsMeshProblems: a mesh-scope problem that no element owns
+// (controlplane.mesh-id) heads the SVG map.
+func TestHTMLMapShowsMeshProblems(t *testing.T) {
+	rs := []checks.Result{{CheckID: "controlplane.mesh-id", Status: checks.Fail, Message: "meshIDs differ"}}
+	m := &meshmap.Map{Mesh: meshmap.Element{ID: "mesh", Keys: []string{rs[0].Key()}, Problems: []string{rs[0].Key()}, Causes: []string{rs[0].Key()}, Status: checks.Fail},
+		Networks: []meshmap.Network{{Element: meshmap.Element{ID: "network/n1"}, Name: "n1",
+			Clusters: []meshmap.Cluster{{Element: meshmap.Element{ID: "cluster/a"}, Name: "a", Role: "primary"}}}}}
+	var buf bytes.Buffer
+	if err := HTML(&buf, Meta{Tool: "meshdoctor"}, rs, m); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `<text class="broken" x="16" y="28">mesh [fail: controlplane.mesh-id]</text>`) {
+		t.Errorf("the map does not head with the mesh's problem:\n%s", buf.String())
+	}
+}

@@ -16,10 +16,13 @@ import (
 // numbers are computed here; the template writes every string, escaped.
 type svgMap struct {
 	Width, Height int
-	Networks      []svgBox
-	Clusters      []svgBox
-	Gateways      []svgBox
-	Edges         []svgEdge
+	// Header marks the mesh-scope problems no element owns
+	// (controlplane.mesh-id, ...); empty when there are none.
+	Header   svgText
+	Networks []svgBox
+	Clusters []svgBox
+	Gateways []svgBox
+	Edges    []svgEdge
 }
 
 // svgBox is a rectangle with lines of text; Title is the full text (an
@@ -82,18 +85,21 @@ func layoutMap(m *meshmap.Map) svgMap {
 	var out svgMap
 	type place struct{ x, y, w, h int }
 	boxes := map[string]place{} // cluster context or "external/<id>" → its box
-	col := 0
-	maxH := 0
+	top := svgMargin
+	if mk := mapMark(&m.Mesh); mk != "" {
+		out.Header = svgText{X: svgMargin, Y: svgMargin + 12, Text: svgCut("mesh "+mk, 2*svgMaxChars), Class: elementClass(&m.Mesh)}
+		top += svgLine + 8
+	}
+	maxH := top
 	x := svgMargin
 	addColumn := func(label, id, class, title string, items func(y int) int) {
-		y := svgMargin + svgNetHead
+		y := top + svgNetHead
 		end := items(y)
-		h := max(end-svgMargin+svgPad, svgNetHead+svgLine)
-		out.Networks = append(out.Networks, svgBox{ID: termSafe(id, false), X: x, Y: svgMargin, W: svgColW, H: h, Class: class, Title: title,
-			Lines: []svgText{{X: x + svgPad, Y: svgMargin + 18, Text: svgCut(label, svgMaxChars), Class: "net"}}})
-		maxH = max(maxH, svgMargin+h)
+		h := max(end-top+svgPad, svgNetHead+svgLine)
+		out.Networks = append(out.Networks, svgBox{ID: termSafe(id, false), X: x, Y: top, W: svgColW, H: h, Class: class, Title: title,
+			Lines: []svgText{{X: x + svgPad, Y: top + 18, Text: svgCut(label, svgMaxChars), Class: "net"}}})
+		maxH = max(maxH, top+h)
 		x += svgColW + svgColGap
-		col++
 	}
 	for i := range m.Networks {
 		n := &m.Networks[i]
