@@ -64,7 +64,8 @@ func (m *Model) detailText(r *row, w int) string {
 	}
 	section := func(title string, hint ...string) {
 		line("")
-		line(m.st.section.Render(title) + m.st.dim.Render(strings.Join(hint, "")))
+		h := ansi.Truncate(strings.Join(hint, ""), max(0, w-ansi.StringWidth(title)), glyphEllipsis)
+		line(m.st.section.Render(title) + m.st.dim.Render(h))
 	}
 	switch r.kind {
 	case rowGroup:
@@ -78,26 +79,54 @@ func (m *Model) detailText(r *row, w int) string {
 		return strings.TrimRight(b.String(), "\n")
 	}
 	res := r.res
-	line(m.st.statusStyle(res.Status).Render(glyphOf(res.Status)+" "+wordOf(res.Status)) + "  " + res.CheckID)
-	para(r.e.check.Title)
-	about := m.st.label.Render("subject ") + res.Subject()
-	if res.Duration > 0 {
-		about += m.st.label.Render("  took ") + res.Duration.Round(time.Millisecond).String()
+	// What to do comes first, so that the pane's first lines at 80×24 hold
+	// it: status and subject, the message, then for a consequence its
+	// causes (fix those first), the remediation and its note; evidence and
+	// the dependencies below.
+	head := m.st.statusStyle(res.Status).Render(glyphOf(res.Status)+" "+wordOf(res.Status)) + "  " + res.CheckID
+	if subj := res.Subject(); subj != "" {
+		head += "  " + m.st.label.Render(subj)
 	}
-	line(about)
+	for i, l := range wrapHanging(ansi.Strip(head), w, w-4) {
+		if i == 0 {
+			// Styled when it fits; wrapped plain otherwise.
+			if ansi.StringWidth(head) <= w {
+				l = head
+			}
+			line(l)
+			continue
+		}
+		line("    " + l)
+	}
+	for _, l := range wrapText(r.e.check.Title, w) {
+		line(m.st.dim.Render(l))
+	}
 	if r.e.state == running || r.e.state == queued {
 		line(m.stateLabel(r.e) + m.st.dim.Render("  a rerun will replace this result"))
 	}
-	line("")
 	para(res.Message)
 	if len(res.CausedBy) > 0 {
-		section("Caused by", "  fix these first")
+		section("Caused by", "  fix these first · enter jumps there")
 		for _, k := range res.CausedBy {
 			m.problemLines(k, w, line)
 		}
 	}
+	if res.Remediation != "" {
+		section("Remediation", "  c copies it")
+		for _, l := range commandLines(res.Remediation, w-2) {
+			line("  " + m.st.command.Render(l))
+		}
+	}
+	// The note follows the command here, unlike the text report: the pane
+	// is short, and the command is what "c" copies (the note never is).
+	if res.Note != "" {
+		section("Note")
+		for _, l := range wrapText(res.Note, w-2) {
+			line("  " + l)
+		}
+	}
 	if explained := m.explainedBy(res.Key()); len(explained) > 0 {
-		section("Explains")
+		section("Explains", "  enter jumps to the first")
 		for _, k := range explained {
 			m.problemLines(k, w, line)
 		}
@@ -136,19 +165,9 @@ func (m *Model) detailText(r *row, w int) string {
 			}
 		}
 	}
-	if res.Remediation != "" {
-		section("Remediation", "  c copies it")
-		for _, l := range wrapText(res.Remediation, w-2) {
-			line("  " + m.st.command.Render(l))
-		}
-	}
-	// The note follows the command here, unlike the text report: the pane
-	// is short, and the command is what "c" copies (the note never is).
-	if res.Note != "" {
-		section("Note")
-		for _, l := range wrapText(res.Note, w-2) {
-			line("  " + l)
-		}
+	if res.Duration > 0 {
+		line("")
+		line(m.st.label.Render("took ") + res.Duration.Round(time.Millisecond).String())
 	}
 	m.dependencies(r.e, &res, w, line, section)
 	return strings.TrimRight(b.String(), "\n")
@@ -333,6 +352,22 @@ func (m *Model) groupDetail(r *row, w int, line func(string), section func(strin
 	for _, l := range wrapText("enter folds the group · r reruns these checks and their dependents", w) {
 		line(m.st.dim.Render(l))
 	}
+}
+
+// commandLines lays out a remediation of one command per line for a pane
+// w cells wide: each command wraps at spaces, its continuation lines
+// indented four more cells so that one command reads as one.
+func commandLines(cmds string, w int) []string {
+	var out []string
+	for _, c := range strings.Split(cmds, "\n") {
+		for i, l := range wrapHanging(c, w, w-4) {
+			if i > 0 {
+				l = "    " + l
+			}
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // wrapText wraps plain text at spaces to lines of at most w cells, breaking

@@ -130,6 +130,11 @@ type Model struct {
 	unreachable     []string
 	now             func() time.Time
 
+	// zoom gives the detail pane the whole body.
+	zoom bool
+	// jumps are the row keys Enter jumped from, for Back.
+	jumps []string
+
 	clip io.Writer // where the OSC 52 sequence goes
 	tmux bool
 }
@@ -153,6 +158,7 @@ func newModel(opts Options, r *lipgloss.Renderer, clip io.Writer) *Model {
 		clip:       clip,
 	}
 	m.help.Styles = st.help
+	m.keys.Map.SetEnabled(false) // no map view yet
 	m.bar = progress.New(
 		progress.WithSolidFill(st.progressFull),
 		progress.WithColorProfile(r.ColorProfile()),
@@ -475,9 +481,20 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.End):
 		m.list.move(len(m.list.rows))
 		m.moved = true
+	case key.Matches(msg, k.NextProblem):
+		m.nextProblem(1)
+	case key.Matches(msg, k.PrevProblem):
+		m.nextProblem(-1)
+	case key.Matches(msg, k.Jump) && m.jumpTarget() != "":
+		m.jump()
+	case key.Matches(msg, k.Back):
+		m.back()
 	case key.Matches(msg, k.Toggle):
 		m.list.toggle()
 		m.moved = true
+	case key.Matches(msg, k.Zoom):
+		m.zoom = !m.zoom
+		m.layout()
 	case key.Matches(msg, k.Filter):
 		m.filtering = true
 		m.input.Focus()
@@ -648,4 +665,152 @@ func (m *Model) export(format string) tea.Cmd {
 		path, err := export(format, rs)
 		return exportedMsg{format: format, path: path, err: err}
 	}
+}
+
+// nextProblem selects the next (dir 1) or previous (dir -1) problem (a
+// failure, error or warning) in the list's order, opening its group when
+// it is folded, and wraps around at the ends.
+func (m *Model) nextProblem(dir int) {
+	items := m.list.items
+	// pos is the selection's place in items; a group header sits just
+	// before its first item (pos = that item's index - 0.5, as 2i-1).
+	pos := -1
+	if sel := m.list.selected(); sel != nil {
+		for i := range items {
+			if items[i].key == sel.key {
+				pos = 2 * i
+				break
+			}
+			if sel.kind == rowGroup && items[i].group == sel.group {
+				pos = 2*i - 1
+				break
+			}
+		}
+	}
+	var problems []int
+	for i, it := range items {
+		if it.kind == rowResult && it.res.Problem() {
+			problems = append(problems, i)
+		}
+	}
+	if len(problems) == 0 {
+		m.setStatus("no problems", false)
+		return
+	}
+	next := -1
+	if dir > 0 {
+		for _, i := range problems {
+			if 2*i > pos {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			next = problems[0]
+			m.setStatus("wrapped to the first problem", false)
+		}
+	} else {
+		for _, i := range slices.Backward(problems) {
+			if 2*i < pos {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			next = problems[len(problems)-1]
+			m.setStatus("wrapped to the last problem", false)
+		}
+	}
+	m.selectKey(items[next].key)
+}
+
+// selectKey selects the row with key k, opening its group when it is
+// folded; false when no row has it (filtered out).
+func (m *Model) selectKey(k string) bool {
+	for _, it := range m.list.items {
+		if it.key == k {
+			m.list.collapsed[collapseKey(m.groupBy, it.group)] = false
+			break
+		}
+	}
+	m.moved = true
+	m.refresh()
+	for i := range m.list.rows {
+		if m.list.rows[i].key == k {
+			m.list.cursor = i
+			m.list.clampOffset()
+			m.syncDetail()
+			return true
+		}
+	}
+	return false
+}
+
+// rowKeyOf returns the key of the row showing the result named rk (a
+// checks.Result Key), or "".
+func (m *Model) rowKeyOf(rk string) string {
+	for _, it := range m.list.items {
+		if it.kind == rowResult && it.res.Key() == rk {
+			return it.key
+		}
+	}
+	return ""
+}
+
+// jumpTarget is where Enter goes from the selected row: from a cause to
+// the first problem it explains (in the list's order), from a consequence
+// back to the cause it was reached from, else to its first cause.
+func (m *Model) jumpTarget() string {
+	r := m.list.selected()
+	if r == nil || r.kind != rowResult {
+		return ""
+	}
+	if len(r.res.CausedBy) > 0 {
+		if n := len(m.jumps); n > 0 {
+			for _, it := range m.list.items {
+				if it.key == m.jumps[n-1] && slices.Contains(r.res.CausedBy, it.res.Key()) {
+					return it.key
+				}
+			}
+		}
+		for _, c := range r.res.CausedBy {
+			if k := m.rowKeyOf(c); k != "" {
+				return k
+			}
+		}
+		return ""
+	}
+	key := r.res.Key()
+	for _, it := range m.list.items {
+		if it.kind == rowResult && slices.Contains(it.res.CausedBy, key) {
+			return it.key
+		}
+	}
+	return ""
+}
+
+// jump follows jumpTarget, remembering where it came from; a jump back to
+// the row it came from pops it instead.
+func (m *Model) jump() {
+	from, to := m.list.selectedKey(), m.jumpTarget()
+	if n := len(m.jumps); n > 0 && m.jumps[n-1] == to {
+		m.jumps = m.jumps[:n-1]
+	} else {
+		m.jumps = append(m.jumps, from)
+	}
+	if !m.selectKey(to) {
+		m.setStatus("hidden by the filter (esc clears it)", true)
+	}
+}
+
+// back returns to the row the last jump left.
+func (m *Model) back() {
+	n := len(m.jumps)
+	if n == 0 {
+		m.setStatus("no jump to go back from", true)
+		return
+	}
+	to := m.jumps[n-1]
+	m.jumps = m.jumps[:n-1]
+	m.selectKey(to)
 }

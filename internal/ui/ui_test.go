@@ -200,7 +200,7 @@ func TestGolden(t *testing.T) {
 			t.Errorf("counts = %v", c)
 		}
 		view := m.View()
-		for _, want := range []string{"root sha256:", "--from-file=cert-chain.pem", "ca-cert.pem does not chain"} {
+		for _, want := range []string{"Remediation", "--from-file=cert-chain.pem", "ca-cert.pem does not chain", "Note"} {
 			if !strings.Contains(view, want) {
 				t.Errorf("detail pane lacks %q", want)
 			}
