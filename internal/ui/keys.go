@@ -33,11 +33,11 @@ func newKeyMap() keyMap {
 		PrevProblem: key.NewBinding(key.WithKeys("N"), key.WithHelp("N", "previous problem")),
 		// Enter on a cause jumps to its first consequence, on a
 		// consequence to its cause; elsewhere it folds the group (Toggle).
-		Jump:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "cause⇄effect")),
-		Back:   key.NewBinding(key.WithKeys("backspace", "b"), key.WithHelp("b/bksp", "back from a jump")),
-		Toggle: key.NewBinding(key.WithKeys(" ", "enter"), key.WithHelp("spc", "fold group")),
-		Zoom:   key.NewBinding(key.WithKeys("z", "tab"), key.WithHelp("z", "zoom")),
-		Map:    key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "mesh map")),
+		Jump:        key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "cause⇄effect")),
+		Back:        key.NewBinding(key.WithKeys("backspace", "b"), key.WithHelp("b/bksp", "back from a jump")),
+		Toggle:      key.NewBinding(key.WithKeys(" ", "enter"), key.WithHelp("spc", "fold group")),
+		Zoom:        key.NewBinding(key.WithKeys("z", "tab"), key.WithHelp("z", "zoom")),
+		Map:         key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "mesh map")),
 		Filter:      key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
 		ClearFilter: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
 		Failures:    key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "failures")),
