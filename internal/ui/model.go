@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/aymanbagabas/go-osc52/v2"
 	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
@@ -61,8 +60,11 @@ type (
 		gen int
 		ev  checks.Event
 	}
-	runDoneMsg  struct{ gen int }
-	copiedMsg   struct{ err error }
+	runDoneMsg struct{ gen int }
+	copiedMsg  struct {
+		where string
+		err   error
+	}
 	exportedMsg struct {
 		format, path string
 		err          error
@@ -127,6 +129,7 @@ type Model struct {
 	reading         bool
 	readingContexts []string
 	readingSince    time.Time
+	contextsRead    map[string]contextRead
 	unreachable     []string
 	now             func() time.Time
 
@@ -135,8 +138,8 @@ type Model struct {
 	// jumps are the row keys Enter jumped from, for Back.
 	jumps []string
 
-	clip io.Writer // where the OSC 52 sequence goes
-	tmux bool
+	clip    io.Writer // where the OSC 52 sequence goes
+	clipEnv clipEnv
 }
 
 func newModel(opts Options, r *lipgloss.Renderer, clip io.Writer) *Model {
@@ -156,6 +159,7 @@ func newModel(opts Options, r *lipgloss.Renderer, clip io.Writer) *Model {
 		width:      80,
 		height:     24,
 		clip:       clip,
+		clipEnv:    clipEnv{getenv: func(string) string { return "" }, tmuxOption: execTmuxOption},
 	}
 	m.help.Styles = st.help
 	m.keys.Map.SetEnabled(false) // no map view yet
@@ -248,7 +252,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			m.setStatus("copy failed: "+msg.err.Error(), true)
 		} else {
-			m.setStatus("copied", false)
+			m.setStatus(msg.where, false)
 		}
 	case exportedMsg:
 		if msg.err != nil {
@@ -259,6 +263,15 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.MouseMsg:
 		m.mouse(msg)
 	case tea.KeyMsg:
+		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste && !m.filtering {
+			// Keys typed faster than the program reads them arrive as one
+			// message ("nn"): each is a key of its own.
+			var cmds []tea.Cmd
+			for _, r := range msg.Runes {
+				cmds = append(cmds, m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt}))
+			}
+			return m, tea.Batch(cmds...)
+		}
 		return m, m.key(msg)
 	}
 	return m, nil
@@ -331,6 +344,12 @@ func (m *Model) apply(ev checks.Event) {
 	switch ev.Kind {
 	case checks.InventoryStarted:
 		m.reading, m.readingContexts, m.readingSince = true, ev.Contexts, m.now()
+		m.contextsRead = map[string]contextRead{}
+		return
+	case checks.ContextRead:
+		for _, c := range ev.Contexts {
+			m.contextsRead[c] = contextRead{took: m.now().Sub(m.readingSince), unreachable: ev.Unreachable}
+		}
 		return
 	case checks.InventoryRead:
 		m.reading = false
@@ -445,8 +464,13 @@ func (m *Model) refresh() {
 	m.syncDetail()
 }
 
-// syncDetail renders the detail of the selected row into the detail pane.
+// syncDetail renders the detail of the selected row into the detail pane;
+// while the clusters are read, it shows how each is doing instead.
 func (m *Model) syncDetail() {
+	if m.reading {
+		m.detail.set("reading", m.readingText(m.lay.detW))
+		return
+	}
 	m.detail.set(m.list.selectedKey(), m.detailText(m.list.selected(), m.lay.detW))
 }
 
@@ -643,15 +667,8 @@ func (m *Model) copyRemediation() tea.Cmd {
 		m.setStatus("nothing to copy: no remediation here", true)
 		return nil
 	}
-	seq := osc52.New(r.res.Remediation)
-	if m.tmux {
-		seq = seq.Tmux()
-	}
-	w := m.clip
-	return func() tea.Msg {
-		_, err := seq.WriteTo(w)
-		return copiedMsg{err: err}
-	}
+	do := copyCmd(m.baseCtx, m.clipEnv, m.clip, r.res.Remediation)
+	return func() tea.Msg { return do() }
 }
 
 func (m *Model) export(format string) tea.Cmd {

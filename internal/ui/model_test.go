@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
@@ -47,6 +48,8 @@ func press(m *Model, keys ...string) tea.Cmd {
 			msg = tea.KeyMsg{Type: tea.KeyEscape}
 		case "down":
 			msg = tea.KeyMsg{Type: tea.KeyDown}
+		case "tab":
+			msg = tea.KeyMsg{Type: tea.KeyTab}
 		default:
 			msg = tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
 		}
@@ -638,5 +641,45 @@ func TestShortHelpFits80Columns(t *testing.T) {
 	h := m.helpView()
 	if w := lipgloss.Width(h); w > 80 || !strings.HasSuffix(strings.TrimSpace(h), "q quit") {
 		t.Errorf("short help is %d wide or loses q: %q", w, h)
+	}
+}
+
+func TestReadingShowsEachContextAndTheSlowOnes(t *testing.T) {
+	m := newTestModel(80, 24)
+	clock := time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC)
+	m.now = func() time.Time { return clock }
+	ev := func(e checks.Event) { m.Update(eventMsg{gen: m.gen, ev: e}) }
+	ev(checks.Event{Kind: checks.InventoryStarted, Contexts: []string{"central", "east", "west"}})
+	v := m.View()
+	for _, want := range []string{"reading 3 contexts (0s) waiting for central, east, west", "Reading the clusters", "central  reading… 0s", "west     reading… 0s"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("first frame lacks %q:\n%s", want, v)
+		}
+	}
+	clock = clock.Add(400 * time.Millisecond)
+	ev(checks.Event{Kind: checks.ContextRead, Contexts: []string{"east"}})
+	clock = clock.Add(2100 * time.Millisecond)
+	m.Update(spinner.TickMsg{}) // what redraws the elapsed time
+	v = m.View()
+	for _, want := range []string{"reading 3 contexts (2.5s) slow: central, west", "✓ east     read in 400ms", "! central  slow: no answer after 2.5s"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("frame after 2.5s lacks %q:\n%s", want, v)
+		}
+	}
+	ev(checks.Event{Kind: checks.ContextRead, Contexts: []string{"west"}, Unreachable: "timeout: get version: no answer"})
+	if v := m.View(); !strings.Contains(v, "E west     could not be read after 2.5s: timeout") || !strings.Contains(v, "slow: central") || strings.Contains(v, "slow: central, west") {
+		t.Errorf("frame after west gave up:\n%s", v)
+	}
+	ev(checks.Event{Kind: checks.InventoryRead})
+	if v := m.View(); strings.Contains(v, "Reading the clusters") || strings.Contains(v, "reading 3") {
+		t.Errorf("still reading after InventoryRead:\n%s", v)
+	}
+}
+
+func TestKeysTypedTogetherAreEachHandled(t *testing.T) {
+	m := causeModel(t, 100, 30)
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("nn")})
+	if got := selectedKey(m); got != keyEast {
+		t.Errorf(`"nn" in one message selected %q, want two problems further %q`, got, keyEast)
 	}
 }

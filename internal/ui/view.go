@@ -3,7 +3,6 @@ package ui
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
@@ -55,8 +54,11 @@ func (m *Model) layout() {
 	l.bodyH = max(4, h-l.headerH-l.footerH)
 	switch {
 	case m.zoom:
-		// The detail pane alone, the whole body; the list keeps its
-		// selection (and its height, for paging) but is not drawn.
+		// The detail pane alone, on all but the footer: no header either.
+		// The list keeps its selection (and a height, for paging) but is
+		// not drawn.
+		l.headerH = 0
+		l.bodyH = max(4, h-l.footerH)
 		l.zoomed, l.stacked = true, true
 		l.listW, l.listY, l.listH = w, l.headerH+1, max(1, (l.bodyH-1)/2)
 		l.detX, l.detY = 0, l.headerH+1
@@ -95,7 +97,9 @@ func (m *Model) helpView() string {
 func (m *Model) View() string {
 	l := m.lay
 	out := make([]string, 0, l.height)
-	out = append(out, m.headerLines(l.width)...)
+	if !l.zoomed {
+		out = append(out, m.headerLines(l.width)...)
+	}
 	out = append(out, m.bodyLines()...)
 	out = append(out, m.footerLines(l.width)...)
 	for len(out) < l.height {
@@ -140,8 +144,15 @@ func (m *Model) headerLines(w int) []string {
 	case m.reading:
 		// The first frame comes before any cluster has answered: say what
 		// is being read, and for how long.
+		pending, slow := m.pendingContexts()
 		l2 = m.spin.View() + st.running.Render(fmt.Sprintf(" reading %d context%s", len(m.readingContexts), plural(len(m.readingContexts)))) +
-			st.label.Render(fmt.Sprintf(" (%s) ", m.now().Sub(m.readingSince).Truncate(100*time.Millisecond))) + strings.Join(m.readingContexts, ", ")
+			st.label.Render(fmt.Sprintf(" (%s) ", elapsed(m.now().Sub(m.readingSince))))
+		switch {
+		case len(slow) > 0:
+			l2 += st.statusStyle(checks.Warn).Render("slow: " + strings.Join(slow, ", "))
+		case len(pending) > 0:
+			l2 += "waiting for " + strings.Join(pending, ", ")
+		}
 	}
 
 	c := m.counts()
