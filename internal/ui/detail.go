@@ -360,9 +360,17 @@ func (m *Model) groupDetail(r *row, w int, line func(string), section func(strin
 func commandLines(cmds string, w int) []string {
 	var out []string
 	for _, c := range strings.Split(cmds, "\n") {
-		for i, l := range wrapHanging(c, w, w-4) {
+		indent := 4
+		for _, word := range strings.Fields(c) {
+			if ansi.StringWidth(word) > w-indent {
+				// A word that fits the pane but not the indented line:
+				// no indent, rather than a word cut in two.
+				indent = 0
+			}
+		}
+		for i, l := range wrapHanging(c, w, w-indent) {
 			if i > 0 {
-				l = "    " + l
+				l = strings.Repeat(" ", indent) + l
 			}
 			out = append(out, l)
 		}

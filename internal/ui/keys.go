@@ -37,7 +37,7 @@ func newKeyMap() keyMap {
 		Back:        key.NewBinding(key.WithKeys("backspace", "b"), key.WithHelp("b/bksp", "back from a jump")),
 		Toggle:      key.NewBinding(key.WithKeys(" ", "enter"), key.WithHelp("spc", "fold group")),
 		Zoom:        key.NewBinding(key.WithKeys("z", "tab"), key.WithHelp("z", "zoom")),
-		Map:         key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "mesh map")),
+		Map:         key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "map")),
 		Filter:      key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
 		ClearFilter: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
 		Failures:    key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "failures")),
@@ -56,9 +56,10 @@ func newKeyMap() keyMap {
 }
 
 // ShortHelp is the one-line help bar; it fits 80 columns, so that ? and q
-// are always on screen (TestShortHelpFits80Columns).
+// are always on screen (TestShortHelpFits80Columns). z (zoom) is named in
+// the detail pane's title instead.
 func (k keyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.NextProblem, k.Jump, k.Zoom, k.Copy, k.Help, k.Quit}
+	return []key.Binding{k.NextProblem, k.Jump, k.Map, k.Copy, k.Help, k.Quit}
 }
 
 // FullHelp is the help shown with ?, one column per concern (N, the

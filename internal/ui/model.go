@@ -16,6 +16,8 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
+	"github.com/meshdoctor/meshdoctor/internal/mesh"
+	"github.com/meshdoctor/meshdoctor/internal/meshmap"
 )
 
 // runState is where a check stands in the current run.
@@ -132,6 +134,16 @@ type Model struct {
 	contextsRead    map[string]contextRead
 	unreachable     []string
 	now             func() time.Time
+
+	// mesh is the latest inventory's mesh (InventoryRead); meshMap its map
+	// with the results, built again when mapDirty. mapOn shows the map in
+	// the list's place, mapSel is the selected element's ID.
+	mesh      *mesh.Mesh
+	meshMap   *meshmap.Map
+	mapDirty  bool
+	mapOn     bool
+	mapSel    string
+	mapOffset int
 
 	// zoom gives the detail pane the whole body.
 	zoom bool
@@ -354,6 +366,8 @@ func (m *Model) apply(ev checks.Event) {
 	case checks.InventoryRead:
 		m.reading = false
 		if ev.Mesh != nil {
+			m.mesh, m.mapDirty = ev.Mesh, true
+			m.keys.Map.SetEnabled(true)
 			m.opts.Header.Topology = ev.Mesh.Topology()
 			m.opts.Header.Networks = ev.Mesh.Networks()
 			m.unreachable = m.unreachable[:0]
@@ -388,6 +402,7 @@ func (m *Model) apply(ev checks.Event) {
 		}
 		e.results, e.state, e.ran = rs, done, true
 		m.explain()
+		m.mapDirty = true
 	}
 }
 
@@ -471,6 +486,14 @@ func (m *Model) syncDetail() {
 		m.detail.set("reading", m.readingText(m.lay.detW))
 		return
 	}
+	if m.mapOn {
+		if mm := m.mapModel(); mm != nil {
+			m.mapSelected(mapLines(mm)) // the first broken element until one is chosen
+		}
+		text := m.elementText(m.lay.detW)
+		m.detail.set("map:"+m.mapSel, text)
+		return
+	}
 	m.detail.set(m.list.selectedKey(), m.detailText(m.list.selected(), m.lay.detW))
 }
 
@@ -480,7 +503,14 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	}
 	m.setStatus("", false)
 	k := m.keys
+	if m.mapOn && m.mapKey(msg) {
+		m.syncDetail()
+		return nil
+	}
 	switch {
+	case key.Matches(msg, k.Map):
+		m.mapOn = !m.mapOn
+		m.layout()
 	case key.Matches(msg, k.Quit):
 		m.stopRun()
 		return tea.Quit
@@ -830,4 +860,33 @@ func (m *Model) back() {
 	to := m.jumps[n-1]
 	m.jumps = m.jumps[:n-1]
 	m.selectKey(to)
+}
+
+// mapKey handles the keys that mean something else on the map: moving
+// among its elements and opening one; false for the others.
+func (m *Model) mapKey(msg tea.KeyMsg) bool {
+	k := m.keys
+	switch {
+	case key.Matches(msg, k.Up):
+		m.mapMove(-1, false)
+	case key.Matches(msg, k.Down):
+		m.mapMove(1, false)
+	case key.Matches(msg, k.PageUp):
+		m.mapMove(-max(1, m.lay.listH-1), false)
+	case key.Matches(msg, k.PageDown):
+		m.mapMove(max(1, m.lay.listH-1), false)
+	case key.Matches(msg, k.Home):
+		m.mapMove(-1<<20, false)
+	case key.Matches(msg, k.End):
+		m.mapMove(1<<20, false)
+	case key.Matches(msg, k.NextProblem):
+		m.mapMove(1, true)
+	case key.Matches(msg, k.PrevProblem):
+		m.mapMove(-1, true)
+	case key.Matches(msg, k.Jump):
+		m.mapOpen()
+	default:
+		return false
+	}
+	return true
 }

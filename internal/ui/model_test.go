@@ -638,6 +638,7 @@ func TestZoomShowsTheWholeRemediationAt80x24(t *testing.T) {
 
 func TestShortHelpFits80Columns(t *testing.T) {
 	m := finishedModel(80, 24)
+	m.keys.Map.SetEnabled(true) // as once the clusters are read
 	h := m.helpView()
 	if w := lipgloss.Width(h); w > 80 || !strings.HasSuffix(strings.TrimSpace(h), "q quit") {
 		t.Errorf("short help is %d wide or loses q: %q", w, h)
@@ -681,5 +682,31 @@ func TestKeysTypedTogetherAreEachHandled(t *testing.T) {
 	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("nn")})
 	if got := selectedKey(m); got != keyEast {
 		t.Errorf(`"nn" in one message selected %q, want two problems further %q`, got, keyEast)
+	}
+}
+
+func TestCommandLinesNeverCutAWordThatFitsThePane(t *testing.T) {
+	cmd := "make -f tools/certs/Makefile.selfsigned.mk root-ca"
+	for _, w := range []int{20, 34, 36, 80} {
+		got := commandLines(cmd, w)
+		joined := strings.Join(strings.Fields(strings.Join(got, " ")), " ")
+		if w < 34 { // the path is wider than the pane: hard-broken
+			joined, cmd := strings.Join(strings.Fields(strings.Join(got, "")), ""), strings.ReplaceAll(cmd, " ", "")
+			if joined != cmd {
+				t.Errorf("width %d: %q loses text", w, got)
+			}
+			continue
+		}
+		if joined != cmd {
+			t.Errorf("width %d: %q does not read back as the command", w, got)
+		}
+		for _, l := range got {
+			if ansi.StringWidth(l) > w {
+				t.Errorf("width %d: line %q is wider", w, l)
+			}
+		}
+		if w >= 34 && !slices.ContainsFunc(got, func(l string) bool { return strings.Contains(l, "tools/certs/Makefile.selfsigned.mk") }) {
+			t.Errorf("width %d: the 34-cell path was cut though it fits: %q", w, got)
+		}
 	}
 }

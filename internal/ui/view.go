@@ -345,6 +345,8 @@ func (m *Model) detailTitle(w int) string {
 		left := glyphHRule + glyphHRule + " DETAIL "
 		if m.lay.zoomed {
 			left += "(z: back to the list) "
+		} else {
+			left += "z zoom "
 		}
 		right := ""
 		if hint != "" {
@@ -356,7 +358,7 @@ func (m *Model) detailTitle(w int) string {
 		fill := max(0, w-ansi.StringWidth(left)-ansi.StringWidth(right))
 		return m.st.rule.Render(fit(left+strings.Repeat(glyphHRule, fill)+right, w))
 	}
-	left := " DETAIL"
+	left := " DETAIL  z zoom"
 	gap := w - ansi.StringWidth(left) - ansi.StringWidth(hint) - 1
 	if hint == "" || gap < 1 {
 		return m.st.paneTitle.Render(fit(left, w))
@@ -366,7 +368,12 @@ func (m *Model) detailTitle(w int) string {
 
 func (m *Model) bodyLines() []string {
 	lay := m.lay
-	list := m.listLines()
+	var list []string
+	if m.mapOn {
+		list = m.mapPaneLines()
+	} else {
+		list = m.listLines()
+	}
 	det := m.detail.lines()
 	if lay.zoomed {
 		out := []string{m.detailTitle(lay.width)}
