@@ -103,6 +103,12 @@ func TestTUIRemediationWithinThreeKeys(t *testing.T) {
 					t.Errorf("detail of %s lacks the command %q:\n%s", second.Key(), cmd, screen)
 				}
 			}
+			// One key: the map, west's gateway without an address marked.
+			s.keys(t, "m")
+			screen = s.waitFor(t, " MAP · 2 networks")
+			if !strings.Contains(screen, "✗ gateway no address:15443") {
+				t.Errorf("the map does not mark west's gateway:\n%s", screen)
+			}
 			s.keys(t, "q")
 			if code := s.exit(t); code != "1" {
 				t.Errorf("TUI exited %s after showing failures, want 1", code)

@@ -511,6 +511,7 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.Map):
 		m.mapOn = !m.mapOn
 		m.layout()
+		m.refresh()
 	case key.Matches(msg, k.Quit):
 		m.stopRun()
 		return tea.Quit
@@ -644,10 +645,18 @@ func (m *Model) mouse(msg tea.MouseMsg) {
 			}
 			return
 		}
+		if m.mapOn {
+			m.mapMove(delta/3, false)
+			m.syncDetail()
+			return
+		}
 		m.list.scroll(delta)
 		m.moved = true
 		m.syncDetail()
 	case tea.MouseButtonLeft:
+		if m.mapOn {
+			return // the map is driven by keys
+		}
 		if i, ok := m.lay.listRow(msg.X, msg.Y); ok && m.list.clickRow(i) {
 			m.moved = true
 			m.syncDetail()

@@ -74,6 +74,10 @@ func (m *Model) layout() {
 		// one's remediation are both on the first screen.
 		l.stacked = true
 		detTotal := min(max(3, l.bodyH/2), l.bodyH-2)
+		if m.mapOn {
+			// The map needs its lines more than the element's detail.
+			detTotal = min(max(3, l.bodyH/3), l.bodyH-2)
+		}
 		listTotal := l.bodyH - detTotal
 		l.listW = w
 		l.listY, l.listH = l.headerH+1, listTotal-1
