@@ -9,6 +9,7 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
@@ -151,5 +152,71 @@ func TestMapSelectionShowsResultsAndOpensThem(t *testing.T) {
 	}
 	if r := selectedResult(t, m); r.Key() != "gateway.address west" {
 		t.Errorf("enter opened %q, want the gateway's cause", r.Key())
+	}
+}
+
+// Every detail of the demo, at the widths the panes take at 80×24 (78),
+// 100×30 (37) and a narrow one: no line wider than the pane, and the
+// message and every command read back whole (wrapping loses no word).
+func TestDemoDetailsFitAndLoseNothing(t *testing.T) {
+	cat, evs := demoRun(t)
+	m := New(Options{Catalogue: cat, Header: testHeader, NoColor: true})
+	m.animate = false
+	m.Init()
+	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	for _, ev := range evs {
+		m.Update(eventMsg{gen: m.gen, ev: ev})
+	}
+	m.Update(runDoneMsg{gen: m.gen})
+	norm := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	for _, w := range []int{78, 37, 24} {
+		for i := range m.list.rows {
+			r := &m.list.rows[i]
+			text := m.detailText(r, w)
+			for _, l := range strings.Split(text, "\n") {
+				if lw := ansi.StringWidth(l); lw > w {
+					t.Fatalf("width %d, %s: line %q is %d wide", w, r.key, l, lw)
+				}
+			}
+			if r.kind != rowResult {
+				continue
+			}
+			fits := func(s string) bool {
+				for _, word := range strings.Fields(s) {
+					if ansi.StringWidth(word) > w-6 {
+						return false
+					}
+				}
+				return true
+			}
+			got := norm(text)
+			if fits(r.res.Message) && !strings.Contains(got, norm(r.res.Message)) {
+				t.Errorf("width %d, %s: the message is not whole:\n%s", w, r.res.Key(), text)
+			}
+			for _, c := range strings.Split(r.res.Remediation, "\n") {
+				if fits(c) && !strings.Contains(got, norm(c)) {
+					t.Errorf("width %d, %s: the command %q is not whole:\n%s", w, r.res.Key(), c, text)
+				}
+			}
+		}
+	}
+	// The map's elements too.
+	press(m, "m")
+	for _, w := range []int{78, 37, 24} {
+		for _, l := range mapLines(m.mapModel()) {
+			if l.id == "" {
+				continue
+			}
+			m.mapSel = l.id
+			for _, tl := range strings.Split(m.elementText(w), "\n") {
+				if lw := ansi.StringWidth(tl); lw > w {
+					t.Fatalf("width %d, %s: line %q is %d wide", w, l.id, tl, lw)
+				}
+			}
+		}
+	}
+	// A line the pane must cut ends with an ellipsis.
+	if l := fit("kubectl --context west -n istio-system get svc", 20); !strings.HasSuffix(l, glyphEllipsis) || ansi.StringWidth(l) != 20 {
+		t.Errorf("fit cut %q", l)
 	}
 }

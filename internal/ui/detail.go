@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/bubbles/viewport"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
@@ -155,6 +156,17 @@ func (m *Model) detailText(r *row, w int) string {
 				k += strings.Repeat(" ", kw-ansi.StringWidth(k))
 				indent, first = kw+3, w-kw-3
 			}
+			if first < 8 {
+				// A key too long to share its line: on lines of its own,
+				// the value under it.
+				for _, kl := range wrapHanging(strings.TrimRight(k, " "), w-2, w-4) {
+					line("  " + m.st.evKey.Render(kl))
+				}
+				for _, v := range wrapText(ev.Value, max(4, w-4)) {
+					line("    " + v)
+				}
+				continue
+			}
 			vals := wrapHanging(ev.Value, max(4, first), max(4, w-indent))
 			for i, v := range vals {
 				if i == 0 {
@@ -284,11 +296,11 @@ func (m *Model) dependencies(e *entry, res *checks.Result, w int, line func(stri
 		for _, d := range e.check.DependsOn {
 			de := m.byID[d]
 			if de == nil {
-				line("  " + m.st.dim.Render(glyphNotRun+" "+d+" (not in this run)"))
+				m.labelled(m.st.dim.Render(glyphNotRun), m.st.dim, d+" (not in this run)", w, line)
 				continue
 			}
 			if len(de.results) == 0 {
-				line("  " + m.stateLabel(de) + " " + d)
+				m.labelled(m.stateLabel(de), m.st.plain, d, w, line)
 				continue
 			}
 			worst, ok := checks.Pass, false
@@ -298,16 +310,36 @@ func (m *Model) dependencies(e *entry, res *checks.Result, w int, line func(stri
 				}
 			}
 			if !ok {
-				line("  " + m.st.dim.Render(glyphNotRun+" "+d+" (no result here)"))
+				m.labelled(m.st.dim.Render(glyphNotRun), m.st.dim, d+" (no result here)", w, line)
 				continue
 			}
-			line("  " + m.st.statusStyle(worst).Render(glyphOf(worst)+" "+wordOf(worst)) + " " + d)
+			m.labelled(m.st.statusStyle(worst).Render(glyphOf(worst)+" "+wordOf(worst)), m.st.plain, d, w, line)
 		}
 	}
 	if deps := m.dependents[e.check.ID]; len(deps) > 0 {
 		section("Needed by")
 		for _, l := range wrapText(strings.Join(deps, ", "), w-2) {
 			line("  " + l)
+		}
+	}
+}
+
+// labelled writes "  LABEL text", the text wrapped under it with a
+// hanging indent when it does not fit the pane's width w.
+func (m *Model) labelled(label string, style lipgloss.Style, text string, w int, line func(string)) {
+	first := w - 3 - ansi.StringWidth(label)
+	if first < 8 {
+		line("  " + label)
+		for _, l := range wrapText(text, max(4, w-4)) {
+			line("    " + style.Render(l))
+		}
+		return
+	}
+	for i, l := range wrapHanging(text, first, max(4, w-4)) {
+		if i == 0 {
+			line("  " + label + " " + style.Render(l))
+		} else {
+			line("    " + style.Render(l))
 		}
 	}
 }

@@ -344,7 +344,14 @@ func (m *Model) elementText(w int) string {
 	if !strings.HasPrefix(label, string(e.Kind)) {
 		label = string(e.Kind) + " " + label
 	}
-	line(m.st.statusStyle(e.Status).Render(glyphOf(e.Status)+" "+word) + "  " + label)
+	status := m.st.statusStyle(e.Status).Render(glyphOf(e.Status) + " " + word)
+	for i, l := range wrapHanging(label, max(4, w-ansi.StringWidth(status)-2), max(4, w-4)) {
+		if i == 0 {
+			line(status + "  " + l)
+		} else {
+			line("    " + l)
+		}
+	}
 	for _, f := range m.elementFacts(mm, e) {
 		for i, l := range wrapHanging(f, w, w-2) {
 			if i > 0 {
