@@ -503,8 +503,11 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	}
 	m.setStatus("", false)
 	k := m.keys
-	if m.mapOn && m.mapKey(msg) {
+	if m.mapOn && !m.zoom && m.mapKey(msg) {
 		m.syncDetail()
+		return nil
+	}
+	if m.zoom && m.zoomKey(msg) {
 		return nil
 	}
 	switch {
@@ -894,6 +897,29 @@ func (m *Model) mapKey(msg tea.KeyMsg) bool {
 		m.mapMove(-1, true)
 	case key.Matches(msg, k.Jump):
 		m.mapOpen()
+	default:
+		return false
+	}
+	return true
+}
+
+// zoomKey scrolls the zoomed detail pane with the list's movement keys
+// (the list is not on screen); false for the other keys.
+func (m *Model) zoomKey(msg tea.KeyMsg) bool {
+	k, vp := m.keys, &m.detail.vp
+	switch {
+	case key.Matches(msg, k.Up):
+		vp.ScrollUp(1)
+	case key.Matches(msg, k.Down):
+		vp.ScrollDown(1)
+	case key.Matches(msg, k.PageUp):
+		vp.PageUp()
+	case key.Matches(msg, k.PageDown):
+		vp.PageDown()
+	case key.Matches(msg, k.Home):
+		vp.GotoTop()
+	case key.Matches(msg, k.End):
+		vp.GotoBottom()
 	default:
 		return false
 	}
