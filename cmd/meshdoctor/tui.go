@@ -58,7 +58,23 @@ func (o *CheckOptions) RunTUI(ctx context.Context) error {
 		NoColor:   os.Getenv("NO_COLOR") != "",
 		Source: ui.ObserverSource(func(ctx context.Context, only []string, obs checks.Observer) {
 			obs(checks.Event{Kind: checks.InventoryStarted, Contexts: src.names})
-			m := src.mesh(ctx) // every run reads the clusters again
+			// Every run reads the clusters again, each context's end
+			// reported as it comes (the observer takes one call at a time).
+			var m *mesh.Mesh
+			if src.meshEach != nil {
+				var omu sync.Mutex
+				m = src.meshEach(ctx, func(inv *cluster.Inventory) {
+					ev := checks.Event{Kind: checks.ContextRead, Contexts: []string{inv.Context}}
+					if inv.Unreachable != nil {
+						ev.Unreachable = inv.Unreachable.Error()
+					}
+					omu.Lock()
+					defer omu.Unlock()
+					obs(ev)
+				})
+			} else {
+				m = src.mesh(ctx)
+			}
 			obs(checks.Event{Kind: checks.InventoryRead, Mesh: m})
 			mu.Lock()
 			last = m
@@ -109,6 +125,9 @@ type runSource struct {
 	contexts int
 	names    []string
 	mesh     func(ctx context.Context) *mesh.Mesh
+	// meshEach is mesh calling read as each context's inventory comes
+	// back (from the context's goroutine); nil for a snapshot.
+	meshEach func(ctx context.Context, read func(*cluster.Inventory)) *mesh.Mesh
 	env      func(m *mesh.Mesh) *checks.Env
 	// close undoes what the source did (deployed probe pods).
 	close func()
@@ -128,6 +147,19 @@ func (o *CheckOptions) source(ctx context.Context) (*runSource, error) {
 		names:    contextNames(clients),
 		mesh: func(ctx context.Context) *mesh.Mesh {
 			return mesh.Build(cluster.CollectAll(ctx, clients, o.collectOptions()))
+		},
+		meshEach: func(ctx context.Context, read func(*cluster.Inventory)) *mesh.Mesh {
+			invs := make([]*cluster.Inventory, len(clients))
+			var wg sync.WaitGroup
+			for i, c := range clients {
+				wg.Go(func() {
+					// CollectAll of one client: the same per-cluster deadline.
+					invs[i] = cluster.CollectAll(ctx, []*cluster.Client{c}, o.collectOptions())[0]
+					read(invs[i])
+				})
+			}
+			wg.Wait()
+			return mesh.Build(invs)
 		},
 		close: func() {},
 	}

@@ -52,6 +52,10 @@ const (
 	InventoryStarted
 	// InventoryRead: the clusters were read (Mesh); sent by the caller.
 	InventoryRead
+	// ContextRead: one context's inventory came back (Contexts names it;
+	// Unreachable says why it could not be read, if it could not), between
+	// InventoryStarted and InventoryRead; sent by the caller.
+	ContextRead
 )
 
 // Event is what the runner (or, for the inventory, its caller) reports to
@@ -64,6 +68,8 @@ type Event struct {
 	Contexts []string
 	// Mesh is the mesh built from the inventories (InventoryRead).
 	Mesh *mesh.Mesh
+	// Unreachable is why a context could not be read (ContextRead).
+	Unreachable string
 }
 
 // Observer consumes events; it is called from the runner's goroutines, one

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/bubbles/viewport"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
@@ -64,7 +65,8 @@ func (m *Model) detailText(r *row, w int) string {
 	}
 	section := func(title string, hint ...string) {
 		line("")
-		line(m.st.section.Render(title) + m.st.dim.Render(strings.Join(hint, "")))
+		h := ansi.Truncate(strings.Join(hint, ""), max(0, w-ansi.StringWidth(title)), glyphEllipsis)
+		line(m.st.section.Render(title) + m.st.dim.Render(h))
 	}
 	switch r.kind {
 	case rowGroup:
@@ -78,26 +80,54 @@ func (m *Model) detailText(r *row, w int) string {
 		return strings.TrimRight(b.String(), "\n")
 	}
 	res := r.res
-	line(m.st.statusStyle(res.Status).Render(glyphOf(res.Status)+" "+wordOf(res.Status)) + "  " + res.CheckID)
-	para(r.e.check.Title)
-	about := m.st.label.Render("subject ") + res.Subject()
-	if res.Duration > 0 {
-		about += m.st.label.Render("  took ") + res.Duration.Round(time.Millisecond).String()
+	// What to do comes first, so that the pane's first lines at 80×24 hold
+	// it: status and subject, the message, then for a consequence its
+	// causes (fix those first), the remediation and its note; evidence and
+	// the dependencies below.
+	head := m.st.statusStyle(res.Status).Render(glyphOf(res.Status)+" "+wordOf(res.Status)) + "  " + res.CheckID
+	if subj := res.Subject(); subj != "" {
+		head += "  " + m.st.label.Render(subj)
 	}
-	line(about)
+	for i, l := range wrapHanging(ansi.Strip(head), w, w-4) {
+		if i == 0 {
+			// Styled when it fits; wrapped plain otherwise.
+			if ansi.StringWidth(head) <= w {
+				l = head
+			}
+			line(l)
+			continue
+		}
+		line("    " + l)
+	}
+	for _, l := range wrapText(r.e.check.Title, w) {
+		line(m.st.dim.Render(l))
+	}
 	if r.e.state == running || r.e.state == queued {
 		line(m.stateLabel(r.e) + m.st.dim.Render("  a rerun will replace this result"))
 	}
-	line("")
 	para(res.Message)
 	if len(res.CausedBy) > 0 {
-		section("Caused by", "  fix these first")
+		section("Caused by", "  fix these first · enter jumps there")
 		for _, k := range res.CausedBy {
 			m.problemLines(k, w, line)
 		}
 	}
+	if res.Remediation != "" {
+		section("Remediation", "  c copies it")
+		for _, l := range commandLines(res.Remediation, w-2) {
+			line("  " + m.st.command.Render(l))
+		}
+	}
+	// The note follows the command here, unlike the text report: the pane
+	// is short, and the command is what "c" copies (the note never is).
+	if res.Note != "" {
+		section("Note")
+		for _, l := range wrapText(res.Note, w-2) {
+			line("  " + l)
+		}
+	}
 	if explained := m.explainedBy(res.Key()); len(explained) > 0 {
-		section("Explains")
+		section("Explains", "  enter jumps to the first")
 		for _, k := range explained {
 			m.problemLines(k, w, line)
 		}
@@ -126,6 +156,17 @@ func (m *Model) detailText(r *row, w int) string {
 				k += strings.Repeat(" ", kw-ansi.StringWidth(k))
 				indent, first = kw+3, w-kw-3
 			}
+			if first < 8 {
+				// A key too long to share its line: on lines of its own,
+				// the value under it.
+				for _, kl := range wrapHanging(strings.TrimRight(k, " "), w-2, w-4) {
+					line("  " + m.st.evKey.Render(kl))
+				}
+				for _, v := range wrapText(ev.Value, max(4, w-4)) {
+					line("    " + v)
+				}
+				continue
+			}
 			vals := wrapHanging(ev.Value, max(4, first), max(4, w-indent))
 			for i, v := range vals {
 				if i == 0 {
@@ -136,19 +177,9 @@ func (m *Model) detailText(r *row, w int) string {
 			}
 		}
 	}
-	if res.Remediation != "" {
-		section("Remediation", "  c copies it")
-		for _, l := range wrapText(res.Remediation, w-2) {
-			line("  " + m.st.command.Render(l))
-		}
-	}
-	// The note follows the command here, unlike the text report: the pane
-	// is short, and the command is what "c" copies (the note never is).
-	if res.Note != "" {
-		section("Note")
-		for _, l := range wrapText(res.Note, w-2) {
-			line("  " + l)
-		}
+	if res.Duration > 0 {
+		line("")
+		line(m.st.label.Render("took ") + res.Duration.Round(time.Millisecond).String())
 	}
 	m.dependencies(r.e, &res, w, line, section)
 	return strings.TrimRight(b.String(), "\n")
@@ -265,11 +296,11 @@ func (m *Model) dependencies(e *entry, res *checks.Result, w int, line func(stri
 		for _, d := range e.check.DependsOn {
 			de := m.byID[d]
 			if de == nil {
-				line("  " + m.st.dim.Render(glyphNotRun+" "+d+" (not in this run)"))
+				m.labelled(m.st.dim.Render(glyphNotRun), m.st.dim, d+" (not in this run)", w, line)
 				continue
 			}
 			if len(de.results) == 0 {
-				line("  " + m.stateLabel(de) + " " + d)
+				m.labelled(m.stateLabel(de), m.st.plain, d, w, line)
 				continue
 			}
 			worst, ok := checks.Pass, false
@@ -279,16 +310,36 @@ func (m *Model) dependencies(e *entry, res *checks.Result, w int, line func(stri
 				}
 			}
 			if !ok {
-				line("  " + m.st.dim.Render(glyphNotRun+" "+d+" (no result here)"))
+				m.labelled(m.st.dim.Render(glyphNotRun), m.st.dim, d+" (no result here)", w, line)
 				continue
 			}
-			line("  " + m.st.statusStyle(worst).Render(glyphOf(worst)+" "+wordOf(worst)) + " " + d)
+			m.labelled(m.st.statusStyle(worst).Render(glyphOf(worst)+" "+wordOf(worst)), m.st.plain, d, w, line)
 		}
 	}
 	if deps := m.dependents[e.check.ID]; len(deps) > 0 {
 		section("Needed by")
 		for _, l := range wrapText(strings.Join(deps, ", "), w-2) {
 			line("  " + l)
+		}
+	}
+}
+
+// labelled writes "  LABEL text", the text wrapped under it with a
+// hanging indent when it does not fit the pane's width w.
+func (m *Model) labelled(label string, style lipgloss.Style, text string, w int, line func(string)) {
+	first := w - 3 - ansi.StringWidth(label)
+	if first < 8 {
+		line("  " + label)
+		for _, l := range wrapText(text, max(4, w-4)) {
+			line("    " + style.Render(l))
+		}
+		return
+	}
+	for i, l := range wrapHanging(text, first, max(4, w-4)) {
+		if i == 0 {
+			line("  " + label + " " + style.Render(l))
+		} else {
+			line("    " + style.Render(l))
 		}
 	}
 }
@@ -333,6 +384,30 @@ func (m *Model) groupDetail(r *row, w int, line func(string), section func(strin
 	for _, l := range wrapText("enter folds the group · r reruns these checks and their dependents", w) {
 		line(m.st.dim.Render(l))
 	}
+}
+
+// commandLines lays out a remediation of one command per line for a pane
+// w cells wide: each command wraps at spaces, its continuation lines
+// indented four more cells so that one command reads as one.
+func commandLines(cmds string, w int) []string {
+	var out []string
+	for _, c := range strings.Split(cmds, "\n") {
+		indent := 4
+		for _, word := range strings.Fields(c) {
+			if ansi.StringWidth(word) > w-indent {
+				// A word that fits the pane but not the indented line:
+				// no indent, rather than a word cut in two.
+				indent = 0
+			}
+		}
+		for i, l := range wrapHanging(c, w, w-indent) {
+			if i > 0 {
+				l = strings.Repeat(" ", indent) + l
+			}
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // wrapText wraps plain text at spaces to lines of at most w cells, breaking

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
+	"github.com/meshdoctor/meshdoctor/internal/report"
 )
 
 type rowKind int
@@ -24,6 +25,9 @@ type row struct {
 	e     *entry
 	res   checks.Result // rowResult only
 	rank  int
+	// src is the result in its entry, for matching a row to its place in
+	// the problems group during rebuild.
+	src *checks.Result
 
 	// group rows only
 	counts    [5]int
@@ -45,6 +49,7 @@ type rowOptions struct {
 // scroll offset.
 type listPane struct {
 	rows        []row
+	items       []row // every item row in display order, collapsed groups too
 	cursor      int
 	offset      int
 	height      int
@@ -88,6 +93,60 @@ func rank(e *entry, r *checks.Result) int {
 	return 11
 }
 
+// problemsGroup is the group on top in failures-first order: every
+// problem, causes first, each followed by what it explains.
+const problemsGroup = "problems"
+
+// problemOrder returns a row for every problem among the entries' results
+// in the order of report.CausesFirst (the table's order), with the blocks
+// of a cause and its consequences ordered by the cause's status (fail,
+// error, warn) so that the worst cause comes first. Keys are set later.
+func problemOrder(entries []*entry) []row {
+	type ref struct {
+		e   *entry
+		src *checks.Result
+	}
+	var rs []checks.Result
+	byKey := map[string][]ref{}
+	for _, e := range entries {
+		for i := range e.results {
+			r := &e.results[i]
+			if !r.Problem() {
+				continue
+			}
+			rs = append(rs, *r)
+			byKey[r.Key()] = append(byKey[r.Key()], ref{e, r})
+		}
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	var blocks [][]row
+	for _, o := range report.CausesFirst(rs) {
+		if !o.Problem() {
+			continue
+		}
+		refs := byKey[o.Key()]
+		if len(refs) == 0 {
+			continue
+		}
+		byKey[o.Key()] = refs[1:]
+		rw := row{kind: rowResult, e: refs[0].e, res: *refs[0].src, src: refs[0].src}
+		if !o.Consequence || len(blocks) == 0 {
+			blocks = append(blocks, nil)
+		}
+		blocks[len(blocks)-1] = append(blocks[len(blocks)-1], rw)
+	}
+	slices.SortStableFunc(blocks, func(a, b []row) int {
+		return rank(a[0].e, &a[0].res) - rank(b[0].e, &b[0].res)
+	})
+	var out []row
+	for _, b := range blocks {
+		out = append(out, b...)
+	}
+	return out
+}
+
 // consequenceMark starts the check ID of a problem that another explains.
 const consequenceMark = "└ "
 
@@ -95,7 +154,7 @@ const consequenceMark = "└ "
 // area is the group header and is left out; a consequence is marked.
 func displayID(g groupMode, r *row) string {
 	id := r.e.check.ID
-	if g == byArea {
+	if g == byArea && r.group != problemsGroup {
 		id = strings.TrimPrefix(id, r.e.check.Area()+".")
 	}
 	if r.kind == rowResult && len(r.res.CausedBy) > 0 {
@@ -168,6 +227,20 @@ func (l *listPane) rebuild(entries []*entry, o rowOptions, height int, follow bo
 	l.groupChecks = map[string][]string{}
 	l.total, l.shown = 0, 0
 	seen := map[string]int{}
+	// Failures first: one group of problems on top, each cause followed by
+	// the problems it explains, in the order every output uses
+	// (report.CausesFirst); the other groups hold the rest.
+	inProblems := map[*checks.Result]bool{}
+	var problemRows []row
+	if o.order == failuresFirst {
+		problemRows = problemOrder(entries)
+		for i := range problemRows {
+			inProblems[problemRows[i].src] = true
+		}
+		if len(problemRows) > 0 {
+			get(problemsGroup)
+		}
+	}
 	for _, e := range entries {
 		add := func(name string, it row) {
 			g := get(name)
@@ -196,7 +269,19 @@ func (l *listPane) rebuild(entries []*entry, o rowOptions, height int, follow bo
 			add(name, row{kind: rowCheck, key: "c/" + e.check.ID, e: e})
 			continue
 		}
-		for _, r := range e.results {
+		for i := range e.results {
+			r := e.results[i]
+			k := "r/" + e.check.ID + "|" + r.Cluster + "|" + r.Peer + "|" + r.Target
+			seen[k]++
+			key := fmt.Sprintf("%s|%d", k, seen[k])
+			if inProblems[&e.results[i]] {
+				for j := range problemRows {
+					if problemRows[j].src == &e.results[i] {
+						problemRows[j].key = key
+					}
+				}
+				continue
+			}
 			name := r.Area()
 			if o.groupBy == byCluster {
 				name = r.Cluster
@@ -204,13 +289,24 @@ func (l *listPane) rebuild(entries []*entry, o rowOptions, height int, follow bo
 					name = "mesh"
 				}
 			}
-			k := "r/" + e.check.ID + "|" + r.Cluster + "|" + r.Peer + "|" + r.Target
-			seen[k]++
-			add(name, row{kind: rowResult, key: fmt.Sprintf("%s|%d", k, seen[k]), e: e, res: r})
+			add(name, row{kind: rowResult, key: key, e: e, res: r})
 		}
 	}
+	for _, pr := range problemRows {
+		e := pr.e
+		g := get(problemsGroup)
+		if ids := l.groupChecks[problemsGroup]; !slices.Contains(ids, e.check.ID) {
+			l.groupChecks[problemsGroup] = append(ids, e.check.ID)
+		}
+		l.total++
+		if !matches(terms, e, &pr.res) {
+			continue
+		}
+		pr.group, pr.rank = problemsGroup, rank(e, &pr.res)
+		g.items = append(g.items, pr)
+	}
 	for _, g := range order {
-		if o.order == failuresFirst {
+		if o.order == failuresFirst && g.name != problemsGroup {
 			slices.SortStableFunc(g.items, func(a, b row) int { return a.rank - b.rank })
 		}
 		for _, it := range g.items {
@@ -227,15 +323,25 @@ func (l *listPane) rebuild(entries []*entry, o rowOptions, height int, follow bo
 		g.head.items = len(g.items)
 	}
 	if o.order == failuresFirst {
-		slices.SortStableFunc(order, func(a, b *group) int { return a.head.rank - b.head.rank })
+		slices.SortStableFunc(order, func(a, b *group) int {
+			if (a.name == problemsGroup) != (b.name == problemsGroup) {
+				if a.name == problemsGroup {
+					return -1
+				}
+				return 1
+			}
+			return a.head.rank - b.head.rank
+		})
 	}
 	l.rows = l.rows[:0]
+	l.items = l.items[:0]
 	l.idW, l.subjW = 0, 0
 	for _, g := range order {
 		if len(g.items) == 0 {
 			continue
 		}
 		g.head.collapsed = l.collapsed[collapseKey(o.groupBy, g.name)]
+		l.items = append(l.items, g.items...)
 		l.rows = append(l.rows, g.head)
 		l.shown += len(g.items)
 		for _, it := range g.items {

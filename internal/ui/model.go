@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/aymanbagabas/go-osc52/v2"
 	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
@@ -17,6 +16,8 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
+	"github.com/meshdoctor/meshdoctor/internal/mesh"
+	"github.com/meshdoctor/meshdoctor/internal/meshmap"
 )
 
 // runState is where a check stands in the current run.
@@ -61,8 +62,11 @@ type (
 		gen int
 		ev  checks.Event
 	}
-	runDoneMsg  struct{ gen int }
-	copiedMsg   struct{ err error }
+	runDoneMsg struct{ gen int }
+	copiedMsg  struct {
+		where string
+		err   error
+	}
 	exportedMsg struct {
 		format, path string
 		err          error
@@ -127,11 +131,27 @@ type Model struct {
 	reading         bool
 	readingContexts []string
 	readingSince    time.Time
+	contextsRead    map[string]contextRead
 	unreachable     []string
 	now             func() time.Time
 
-	clip io.Writer // where the OSC 52 sequence goes
-	tmux bool
+	// mesh is the latest inventory's mesh (InventoryRead); meshMap its map
+	// with the results, built again when mapDirty. mapOn shows the map in
+	// the list's place, mapSel is the selected element's ID.
+	mesh      *mesh.Mesh
+	meshMap   *meshmap.Map
+	mapDirty  bool
+	mapOn     bool
+	mapSel    string
+	mapOffset int
+
+	// zoom gives the detail pane the whole body.
+	zoom bool
+	// jumps are the row keys Enter jumped from, for Back.
+	jumps []string
+
+	clip    io.Writer // where the OSC 52 sequence goes
+	clipEnv clipEnv
 }
 
 func newModel(opts Options, r *lipgloss.Renderer, clip io.Writer) *Model {
@@ -151,8 +171,10 @@ func newModel(opts Options, r *lipgloss.Renderer, clip io.Writer) *Model {
 		width:      80,
 		height:     24,
 		clip:       clip,
+		clipEnv:    clipEnv{getenv: func(string) string { return "" }, tmuxOption: execTmuxOption},
 	}
 	m.help.Styles = st.help
+	m.keys.Map.SetEnabled(false) // no map view yet
 	m.bar = progress.New(
 		progress.WithSolidFill(st.progressFull),
 		progress.WithColorProfile(r.ColorProfile()),
@@ -242,7 +264,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			m.setStatus("copy failed: "+msg.err.Error(), true)
 		} else {
-			m.setStatus("copied", false)
+			m.setStatus(msg.where, false)
 		}
 	case exportedMsg:
 		if msg.err != nil {
@@ -253,6 +275,15 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.MouseMsg:
 		m.mouse(msg)
 	case tea.KeyMsg:
+		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste && !m.filtering {
+			// Keys typed faster than the program reads them arrive as one
+			// message ("nn"): each is a key of its own.
+			var cmds []tea.Cmd
+			for _, r := range msg.Runes {
+				cmds = append(cmds, m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt}))
+			}
+			return m, tea.Batch(cmds...)
+		}
 		return m, m.key(msg)
 	}
 	return m, nil
@@ -325,10 +356,18 @@ func (m *Model) apply(ev checks.Event) {
 	switch ev.Kind {
 	case checks.InventoryStarted:
 		m.reading, m.readingContexts, m.readingSince = true, ev.Contexts, m.now()
+		m.contextsRead = map[string]contextRead{}
+		return
+	case checks.ContextRead:
+		for _, c := range ev.Contexts {
+			m.contextsRead[c] = contextRead{took: m.now().Sub(m.readingSince), unreachable: ev.Unreachable}
+		}
 		return
 	case checks.InventoryRead:
 		m.reading = false
 		if ev.Mesh != nil {
+			m.mesh, m.mapDirty = ev.Mesh, true
+			m.keys.Map.SetEnabled(true)
 			m.opts.Header.Topology = ev.Mesh.Topology()
 			m.opts.Header.Networks = ev.Mesh.Networks()
 			m.unreachable = m.unreachable[:0]
@@ -363,6 +402,7 @@ func (m *Model) apply(ev checks.Event) {
 		}
 		e.results, e.state, e.ran = rs, done, true
 		m.explain()
+		m.mapDirty = true
 	}
 }
 
@@ -439,8 +479,21 @@ func (m *Model) refresh() {
 	m.syncDetail()
 }
 
-// syncDetail renders the detail of the selected row into the detail pane.
+// syncDetail renders the detail of the selected row into the detail pane;
+// while the clusters are read, it shows how each is doing instead.
 func (m *Model) syncDetail() {
+	if m.reading {
+		m.detail.set("reading", m.readingText(m.lay.detW))
+		return
+	}
+	if m.mapOn {
+		if mm := m.mapModel(); mm != nil {
+			m.mapSelected(mapLines(mm)) // the first broken element until one is chosen
+		}
+		text := m.elementText(m.lay.detW)
+		m.detail.set("map:"+m.mapSel, text)
+		return
+	}
 	m.detail.set(m.list.selectedKey(), m.detailText(m.list.selected(), m.lay.detW))
 }
 
@@ -450,7 +503,18 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	}
 	m.setStatus("", false)
 	k := m.keys
+	if m.mapOn && !m.zoom && m.mapKey(msg) {
+		m.syncDetail()
+		return nil
+	}
+	if m.zoom && m.zoomKey(msg) {
+		return nil
+	}
 	switch {
+	case key.Matches(msg, k.Map):
+		m.mapOn = !m.mapOn
+		m.layout()
+		m.refresh()
 	case key.Matches(msg, k.Quit):
 		m.stopRun()
 		return tea.Quit
@@ -475,9 +539,20 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.End):
 		m.list.move(len(m.list.rows))
 		m.moved = true
+	case key.Matches(msg, k.NextProblem):
+		m.nextProblem(1)
+	case key.Matches(msg, k.PrevProblem):
+		m.nextProblem(-1)
+	case key.Matches(msg, k.Jump) && m.jumpTarget() != "":
+		m.jump()
+	case key.Matches(msg, k.Back):
+		m.back()
 	case key.Matches(msg, k.Toggle):
 		m.list.toggle()
 		m.moved = true
+	case key.Matches(msg, k.Zoom):
+		m.zoom = !m.zoom
+		m.layout()
 	case key.Matches(msg, k.Filter):
 		m.filtering = true
 		m.input.Focus()
@@ -573,10 +648,18 @@ func (m *Model) mouse(msg tea.MouseMsg) {
 			}
 			return
 		}
+		if m.mapOn {
+			m.mapMove(delta/3, false)
+			m.syncDetail()
+			return
+		}
 		m.list.scroll(delta)
 		m.moved = true
 		m.syncDetail()
 	case tea.MouseButtonLeft:
+		if m.mapOn {
+			return // the map is driven by keys
+		}
 		if i, ok := m.lay.listRow(msg.X, msg.Y); ok && m.list.clickRow(i) {
 			m.moved = true
 			m.syncDetail()
@@ -626,15 +709,8 @@ func (m *Model) copyRemediation() tea.Cmd {
 		m.setStatus("nothing to copy: no remediation here", true)
 		return nil
 	}
-	seq := osc52.New(r.res.Remediation)
-	if m.tmux {
-		seq = seq.Tmux()
-	}
-	w := m.clip
-	return func() tea.Msg {
-		_, err := seq.WriteTo(w)
-		return copiedMsg{err: err}
-	}
+	do := copyCmd(m.baseCtx, m.clipEnv, m.clip, r.res.Remediation)
+	return func() tea.Msg { return do() }
 }
 
 func (m *Model) export(format string) tea.Cmd {
@@ -648,4 +724,204 @@ func (m *Model) export(format string) tea.Cmd {
 		path, err := export(format, rs)
 		return exportedMsg{format: format, path: path, err: err}
 	}
+}
+
+// nextProblem selects the next (dir 1) or previous (dir -1) problem (a
+// failure, error or warning) in the list's order, opening its group when
+// it is folded, and wraps around at the ends.
+func (m *Model) nextProblem(dir int) {
+	items := m.list.items
+	// pos is the selection's place in items; a group header sits just
+	// before its first item (pos = that item's index - 0.5, as 2i-1).
+	pos := -1
+	if sel := m.list.selected(); sel != nil {
+		for i := range items {
+			if items[i].key == sel.key {
+				pos = 2 * i
+				break
+			}
+			if sel.kind == rowGroup && items[i].group == sel.group {
+				pos = 2*i - 1
+				break
+			}
+		}
+	}
+	var problems []int
+	for i, it := range items {
+		if it.kind == rowResult && it.res.Problem() {
+			problems = append(problems, i)
+		}
+	}
+	if len(problems) == 0 {
+		m.setStatus("no problems", false)
+		return
+	}
+	next := -1
+	if dir > 0 {
+		for _, i := range problems {
+			if 2*i > pos {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			next = problems[0]
+			m.setStatus("wrapped to the first problem", false)
+		}
+	} else {
+		for _, i := range slices.Backward(problems) {
+			if 2*i < pos {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			next = problems[len(problems)-1]
+			m.setStatus("wrapped to the last problem", false)
+		}
+	}
+	m.selectKey(items[next].key)
+}
+
+// selectKey selects the row with key k, opening its group when it is
+// folded; false when no row has it (filtered out).
+func (m *Model) selectKey(k string) bool {
+	for _, it := range m.list.items {
+		if it.key == k {
+			m.list.collapsed[collapseKey(m.groupBy, it.group)] = false
+			break
+		}
+	}
+	m.moved = true
+	m.refresh()
+	for i := range m.list.rows {
+		if m.list.rows[i].key == k {
+			m.list.cursor = i
+			m.list.clampOffset()
+			m.syncDetail()
+			return true
+		}
+	}
+	return false
+}
+
+// rowKeyOf returns the key of the row showing the result named rk (a
+// checks.Result Key), or "".
+func (m *Model) rowKeyOf(rk string) string {
+	for _, it := range m.list.items {
+		if it.kind == rowResult && it.res.Key() == rk {
+			return it.key
+		}
+	}
+	return ""
+}
+
+// jumpTarget is where Enter goes from the selected row: from a cause to
+// the first problem it explains (in the list's order), from a consequence
+// back to the cause it was reached from, else to its first cause.
+func (m *Model) jumpTarget() string {
+	r := m.list.selected()
+	if r == nil || r.kind != rowResult {
+		return ""
+	}
+	if len(r.res.CausedBy) > 0 {
+		if n := len(m.jumps); n > 0 {
+			for _, it := range m.list.items {
+				if it.key == m.jumps[n-1] && slices.Contains(r.res.CausedBy, it.res.Key()) {
+					return it.key
+				}
+			}
+		}
+		for _, c := range r.res.CausedBy {
+			if k := m.rowKeyOf(c); k != "" {
+				return k
+			}
+		}
+		return ""
+	}
+	key := r.res.Key()
+	for _, it := range m.list.items {
+		if it.kind == rowResult && slices.Contains(it.res.CausedBy, key) {
+			return it.key
+		}
+	}
+	return ""
+}
+
+// jump follows jumpTarget, remembering where it came from; a jump back to
+// the row it came from pops it instead.
+func (m *Model) jump() {
+	from, to := m.list.selectedKey(), m.jumpTarget()
+	if n := len(m.jumps); n > 0 && m.jumps[n-1] == to {
+		m.jumps = m.jumps[:n-1]
+	} else {
+		m.jumps = append(m.jumps, from)
+	}
+	if !m.selectKey(to) {
+		m.setStatus("hidden by the filter (esc clears it)", true)
+	}
+}
+
+// back returns to the row the last jump left.
+func (m *Model) back() {
+	n := len(m.jumps)
+	if n == 0 {
+		m.setStatus("no jump to go back from", true)
+		return
+	}
+	to := m.jumps[n-1]
+	m.jumps = m.jumps[:n-1]
+	m.selectKey(to)
+}
+
+// mapKey handles the keys that mean something else on the map: moving
+// among its elements and opening one; false for the others.
+func (m *Model) mapKey(msg tea.KeyMsg) bool {
+	k := m.keys
+	switch {
+	case key.Matches(msg, k.Up):
+		m.mapMove(-1, false)
+	case key.Matches(msg, k.Down):
+		m.mapMove(1, false)
+	case key.Matches(msg, k.PageUp):
+		m.mapMove(-max(1, m.lay.listH-1), false)
+	case key.Matches(msg, k.PageDown):
+		m.mapMove(max(1, m.lay.listH-1), false)
+	case key.Matches(msg, k.Home):
+		m.mapMove(-1<<20, false)
+	case key.Matches(msg, k.End):
+		m.mapMove(1<<20, false)
+	case key.Matches(msg, k.NextProblem):
+		m.mapMove(1, true)
+	case key.Matches(msg, k.PrevProblem):
+		m.mapMove(-1, true)
+	case key.Matches(msg, k.Jump):
+		m.mapOpen()
+	default:
+		return false
+	}
+	return true
+}
+
+// zoomKey scrolls the zoomed detail pane with the list's movement keys
+// (the list is not on screen); false for the other keys.
+func (m *Model) zoomKey(msg tea.KeyMsg) bool {
+	k, vp := m.keys, &m.detail.vp
+	switch {
+	case key.Matches(msg, k.Up):
+		vp.ScrollUp(1)
+	case key.Matches(msg, k.Down):
+		vp.ScrollDown(1)
+	case key.Matches(msg, k.PageUp):
+		vp.PageUp()
+	case key.Matches(msg, k.PageDown):
+		vp.PageDown()
+	case key.Matches(msg, k.Home):
+		vp.GotoTop()
+	case key.Matches(msg, k.End):
+		vp.GotoBottom()
+	default:
+		return false
+	}
+	return true
 }

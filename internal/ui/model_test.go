@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
@@ -47,6 +48,8 @@ func press(m *Model, keys ...string) tea.Cmd {
 			msg = tea.KeyMsg{Type: tea.KeyEscape}
 		case "down":
 			msg = tea.KeyMsg{Type: tea.KeyDown}
+		case "tab":
+			msg = tea.KeyMsg{Type: tea.KeyTab}
 		default:
 			msg = tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
 		}
@@ -86,27 +89,40 @@ func resultRow(id, cluster string) func(r *row) bool {
 
 func TestGroupingAndOrder(t *testing.T) {
 	m := finishedModel(100, 30)
-	if got, want := groupNames(m), []string{"trust", "gateway", "contexts", "controlplane", "network", "secrets"}; !slices.Equal(got, want) {
-		t.Errorf("areas %q, want failing areas first %q", got, want)
+	if got, want := groupNames(m), []string{"problems", "contexts", "controlplane", "trust", "network", "gateway", "secrets"}; !slices.Equal(got, want) {
+		t.Errorf("areas %q, want the problems first, then the areas %q", got, want)
+	}
+	// The problems: worst first (fail, error, warn), the rest stays in its area.
+	var problems []string
+	for _, r := range m.list.rows {
+		if r.kind == rowResult && r.group == "problems" {
+			problems = append(problems, r.res.Key()+" "+r.res.Status.String())
+		}
+		if r.kind == rowResult && r.group != "problems" && r.res.Problem() {
+			t.Errorf("problem %s listed in %s too", r.res.Key(), r.group)
+		}
+	}
+	if want := []string{"trust.cacerts-valid cluster-2 fail", "gateway.reachable cluster-2 → cluster-1 :15443 error", "gateway.external-address cluster-2 warn"}; !slices.Equal(problems, want) {
+		t.Errorf("problems %q, want %q", problems, want)
 	}
 	press(m, "g")
-	if got, want := groupNames(m), []string{"cluster-2", "mesh", "cluster-1"}; !slices.Equal(got, want) {
-		t.Errorf("clusters %q, want %q", got, want)
+	if got := groupNames(m); len(got) != 4 || got[0] != "problems" {
+		t.Errorf("clusters %q, want the problems first", got)
 	}
 	press(m, "s")
 	if got, want := groupNames(m), []string{"mesh", "cluster-1", "cluster-2"}; !slices.Equal(got, want) {
 		t.Errorf("clusters in catalogue order %q, want mesh then the contexts %q", got, want)
 	}
-	// Within a group, failures first: fail, error, warn, then pass, skipped.
-	press(m, "s", "g")
+	// In catalogue order the problems stay in their areas.
+	press(m, "g")
 	var gw []checks.Status
 	for _, r := range m.list.rows {
 		if r.kind == rowResult && r.group == "gateway" {
 			gw = append(gw, r.res.Status)
 		}
 	}
-	if want := []checks.Status{checks.Error, checks.Warn, checks.Pass, checks.Pass, checks.Pass, checks.Pass}; !slices.Equal(gw, want) {
-		t.Errorf("gateway results %v, want %v", gw, want)
+	if want := []checks.Status{checks.Pass, checks.Warn, checks.Pass, checks.Pass, checks.Pass, checks.Error}; !slices.Equal(gw, want) {
+		t.Errorf("gateway results in catalogue order %v, want %v", gw, want)
 	}
 }
 
@@ -182,7 +198,8 @@ func TestEvidenceAndRemediationInDetail(t *testing.T) {
 	r := selectRow(t, m, resultRow("trust.cacerts-valid", "cluster-2"))
 	got := m.detailText(r, 300)
 	for _, want := range []string{
-		"subject cluster-2  took 120ms",
+		"✗ FAIL  trust.cacerts-valid  cluster-2\n",
+		"\ntook 120ms\n",
 		"Evidence\n  secret:         istio-system/cacerts\n  ca-cert issuer: CN=Intermediate CA,O=cluster-2",
 		"Remediation  c copies it\n  " + cacertsFix + "\n\nNote\n  " + cacertsNote + "\n",
 		"Needed by\n  trust.root-match, trust.istiod-uses-cacerts",
@@ -196,7 +213,7 @@ func TestEvidenceAndRemediationInDetail(t *testing.T) {
 func TestCollapseAndExpand(t *testing.T) {
 	m := finishedModel(100, 30)
 	selectRow(t, m, resultRow("gateway.ports", "cluster-1"))
-	press(m, "enter") // on an item: folds its group, selects the header
+	press(m, "enter") // on an item that is no cause: folds its group, selects the header
 	r := m.list.selected()
 	if r.kind != rowGroup || r.group != "gateway" || !r.collapsed {
 		t.Fatalf("selected %+v, want the collapsed gateway header", r)
@@ -206,7 +223,7 @@ func TestCollapseAndExpand(t *testing.T) {
 			t.Fatal("gateway items still shown")
 		}
 	}
-	if !strings.Contains(m.View(), "(6 hidden)") {
+	if !strings.Contains(m.View(), "(4 hidden)") {
 		t.Error("collapsed header does not say how many rows it hides")
 	}
 	press(m, " ")
@@ -277,6 +294,7 @@ func TestUnknownCheckIsAdded(t *testing.T) {
 	if len(rs) != 1 || rs[0].CheckID != extra.ID {
 		t.Errorf("results %+v", rs)
 	}
+	press(m, "s") // catalogue order: the warning in its own area
 	if !slices.Contains(groupNames(m), "config") {
 		t.Errorf("groups %q lack config", groupNames(m))
 	}
@@ -441,11 +459,19 @@ func TestCausesBeforeConsequences(t *testing.T) {
 	}
 	m.Update(runDoneMsg{gen: m.gen})
 
-	if got, want := groupNames(m), []string{"gateway", "endpoints"}; !slices.Equal(got, want) {
-		t.Errorf("areas %q, want the cause's area first %q", got, want)
+	var order []string
+	for _, r := range m.list.rows {
+		id := ""
+		if r.kind != rowGroup {
+			id = m.rowID(&r)
+		}
+		order = append(order, r.group+":"+id)
+	}
+	if want := []string{"problems:", "problems:gateway.address", "problems:└ endpoints.proxy-table"}; !slices.Equal(order, want) {
+		t.Errorf("rows %q, want the cause, then its consequence %q", order, want)
 	}
 	r := selectRow(t, m, resultRow("endpoints.proxy-table", "cluster-1"))
-	if id := m.rowID(r); id != "└ proxy-table" {
+	if id := m.rowID(r); id != "└ endpoints.proxy-table" {
 		t.Errorf("consequence row shows %q", id)
 	}
 	detail := m.detailText(r, 100)
@@ -453,7 +479,7 @@ func TestCausesBeforeConsequences(t *testing.T) {
 		t.Errorf("consequence detail does not name its cause:\n%s", detail)
 	}
 	r = selectRow(t, m, resultRow("gateway.address", "cluster-2"))
-	if id := m.rowID(r); id != "address" {
+	if id := m.rowID(r); id != "gateway.address" {
 		t.Errorf("cause row shows %q", id)
 	}
 	detail = m.detailText(r, 100)
@@ -469,5 +495,227 @@ func TestCausesBeforeConsequences(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(strings.Fields(narrow), ""), "endpoints.proxy-tablecluster-1") {
 		t.Errorf("the consequence's key is cut in a narrow pane:\n%s", narrow)
+	}
+}
+
+// causeModel is a finished run with one cause (west's gateway has no
+// address) explaining two consequences, and a passing check.
+func causeModel(t *testing.T, w, h int) *Model {
+	t.Helper()
+	cat := []checks.Check{
+		{ID: "contexts.reachable", Title: "each context's API server answers", Scope: checks.PerCluster},
+		{ID: "endpoints.proxy-table", Title: "a sidecar's endpoints are the ones that should be there", Scope: checks.PerCluster},
+		{ID: "gateway.address", Title: "the east-west gateway has an external address", Scope: checks.PerCluster},
+	}
+	m := New(Options{Catalogue: cat, Header: testHeader, NoColor: true})
+	m.animate = false
+	m.Init()
+	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+	results := map[string][]checks.Result{
+		"contexts.reachable": {{CheckID: "contexts.reachable", Status: checks.Pass, Cluster: "east", Message: "reachable"}},
+		"endpoints.proxy-table": {
+			{CheckID: "endpoints.proxy-table", Status: checks.Fail, Cluster: "central", Target: "outbound|5000||helloworld", Message: "west's gateway missing"},
+			{CheckID: "endpoints.proxy-table", Status: checks.Fail, Cluster: "east", Target: "outbound|5000||helloworld", Message: "west's gateway missing"},
+		},
+		"gateway.address": {{CheckID: "gateway.address", Status: checks.Fail, Cluster: "west", Message: "no external address",
+			Remediation: "kubectl --context west -n istio-system get svc istio-eastwestgateway -o wide"}},
+	}
+	for i := range cat {
+		m.Update(eventMsg{gen: m.gen, ev: checks.Event{Kind: checks.CheckFinished, Check: &cat[i], Results: results[cat[i].ID]}})
+	}
+	m.Update(runDoneMsg{gen: m.gen})
+	return m
+}
+
+func selectedKey(m *Model) string {
+	r := m.list.selected()
+	if r == nil {
+		return "<none>"
+	}
+	if r.kind == rowGroup {
+		return "group " + r.group
+	}
+	return r.res.Key()
+}
+
+const (
+	keyCause   = "gateway.address west"
+	keyCentral = "endpoints.proxy-table central outbound|5000||helloworld"
+	keyEast    = "endpoints.proxy-table east outbound|5000||helloworld"
+)
+
+func TestEnterJumpsBetweenCauseAndConsequence(t *testing.T) {
+	m := causeModel(t, 100, 30)
+	if got := selectedKey(m); got != keyCause {
+		t.Fatalf("the run ended with %q selected, want the cause %q", got, keyCause)
+	}
+	for i, step := range []struct{ key, want string }{
+		{"enter", keyCentral}, // the cause's first consequence
+		{"enter", keyCause},   // and back
+		{"enter", keyCentral},
+		{"down", keyEast},
+		{"b", keyCause}, // back from the jump, wherever the selection went
+		{"b", keyCause}, // nothing left to go back from
+		{"N", keyEast},  // previous problem wraps to the last
+		{"enter", keyCause},
+	} {
+		press(m, step.key)
+		if got := selectedKey(m); got != step.want {
+			t.Fatalf("step %d (%s): selected %q, want %q", i, step.key, got, step.want)
+		}
+	}
+	if m.status != "" {
+		t.Errorf("status %q after a plain jump", m.status)
+	}
+	// Enter on a result that is neither cause nor consequence folds its group.
+	selectRow(t, m, resultRow("contexts.reachable", "east"))
+	press(m, "enter")
+	if r := m.list.selected(); r.kind != rowGroup || !r.collapsed {
+		t.Errorf("enter on a pass selected %q, want its folded group", selectedKey(m))
+	}
+}
+
+func TestNextProblemSkipsPassesAndOpensFoldedGroups(t *testing.T) {
+	m := causeModel(t, 100, 30)
+	press(m, "n")
+	if got := selectedKey(m); got != keyCentral {
+		t.Fatalf("n selected %q, want %q", got, keyCentral)
+	}
+	press(m, "n")
+	press(m, "n") // past the last problem: wraps to the first
+	if got := selectedKey(m); got != keyCause || !strings.HasPrefix(m.status, "wrapped") {
+		t.Errorf("n at the end selected %q (status %q), want the first problem, wrapped", got, m.status)
+	}
+	press(m, "N")
+	if got := selectedKey(m); got != keyEast {
+		t.Errorf("N at the start selected %q, want the last problem", got)
+	}
+	// Fold the problems group: n opens it again.
+	press(m, " ")
+	if r := m.list.selected(); r.kind != rowGroup || !r.collapsed {
+		t.Fatalf("space selected %q", selectedKey(m))
+	}
+	press(m, "n")
+	if got := selectedKey(m); got != keyCause {
+		t.Errorf("n from the folded header selected %q, want the first problem", got)
+	}
+	// Nothing but passes: n says so.
+	p := finishedModel(100, 30)
+	press(p, "f") // failures only keeps problems; filter them all out
+	press(p, "/", "n", "o", "t", "h", "i", "n", "g", "enter")
+	press(p, "n")
+	if p.status != "no problems" {
+		t.Errorf("status %q with no problem shown", p.status)
+	}
+}
+
+func TestZoomShowsTheWholeRemediationAt80x24(t *testing.T) {
+	m := causeModel(t, 80, 24)
+	v := m.View()
+	if !strings.Contains(v, "kubectl --context west -n istio-system get svc istio-eastwestgateway -o wide") {
+		t.Errorf("the selected cause's remediation is not on the first screen:\n%s", v)
+	}
+	press(m, "z")
+	if !m.lay.zoomed {
+		t.Fatal("z did not zoom")
+	}
+	v = m.View()
+	if strings.Contains(v, "RESULTS") || !strings.Contains(v, "Explains") {
+		t.Errorf("zoomed frame shows the list or lacks the detail:\n%s", v)
+	}
+	if got := strings.Count(v, "\n") + 1; got != 24 {
+		t.Errorf("zoomed frame has %d lines", got)
+	}
+	// ↓ scrolls the zoomed detail instead of moving the hidden list (the
+	// cacerts failure's detail is longer than the screen).
+	long := finishedModel(80, 24)
+	press(long, "z")
+	sel := selectedKey(long)
+	press(long, "down")
+	if long.detail.vp.YOffset != 1 || selectedKey(long) != sel {
+		t.Errorf("down while zoomed: offset %d, selected %q (was %q)", long.detail.vp.YOffset, selectedKey(long), sel)
+	}
+	press(m, "n") // n still moves the selection, the detail follows
+	if !strings.Contains(m.View(), "FAIL  endpoints.proxy-table  central") {
+		t.Errorf("zoomed detail does not follow n:\n%s", m.View())
+	}
+	press(m, "tab")
+	if m.lay.zoomed {
+		t.Error("tab did not unzoom")
+	}
+}
+
+func TestShortHelpFits80Columns(t *testing.T) {
+	m := finishedModel(80, 24)
+	m.keys.Map.SetEnabled(true) // as once the clusters are read
+	h := m.helpView()
+	if w := lipgloss.Width(h); w > 80 || !strings.HasSuffix(strings.TrimSpace(h), "q quit") {
+		t.Errorf("short help is %d wide or loses q: %q", w, h)
+	}
+}
+
+func TestReadingShowsEachContextAndTheSlowOnes(t *testing.T) {
+	m := newTestModel(80, 24)
+	clock := time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC)
+	m.now = func() time.Time { return clock }
+	ev := func(e checks.Event) { m.Update(eventMsg{gen: m.gen, ev: e}) }
+	ev(checks.Event{Kind: checks.InventoryStarted, Contexts: []string{"central", "east", "west"}})
+	v := m.View()
+	for _, want := range []string{"reading 3 contexts (0s) waiting for central, east, west", "Reading the clusters", "central  reading… 0s", "west     reading… 0s"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("first frame lacks %q:\n%s", want, v)
+		}
+	}
+	clock = clock.Add(400 * time.Millisecond)
+	ev(checks.Event{Kind: checks.ContextRead, Contexts: []string{"east"}})
+	clock = clock.Add(2100 * time.Millisecond)
+	m.Update(spinner.TickMsg{}) // what redraws the elapsed time
+	v = m.View()
+	for _, want := range []string{"reading 3 contexts (2.5s) slow: central, west", "✓ east     read in 400ms", "! central  slow: no answer after 2.5s"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("frame after 2.5s lacks %q:\n%s", want, v)
+		}
+	}
+	ev(checks.Event{Kind: checks.ContextRead, Contexts: []string{"west"}, Unreachable: "timeout: get version: no answer"})
+	if v := m.View(); !strings.Contains(v, "E west     could not be read after 2.5s: timeout") || !strings.Contains(v, "slow: central") || strings.Contains(v, "slow: central, west") {
+		t.Errorf("frame after west gave up:\n%s", v)
+	}
+	ev(checks.Event{Kind: checks.InventoryRead})
+	if v := m.View(); strings.Contains(v, "Reading the clusters") || strings.Contains(v, "reading 3") {
+		t.Errorf("still reading after InventoryRead:\n%s", v)
+	}
+}
+
+func TestKeysTypedTogetherAreEachHandled(t *testing.T) {
+	m := causeModel(t, 100, 30)
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("nn")})
+	if got := selectedKey(m); got != keyEast {
+		t.Errorf(`"nn" in one message selected %q, want two problems further %q`, got, keyEast)
+	}
+}
+
+func TestCommandLinesNeverCutAWordThatFitsThePane(t *testing.T) {
+	cmd := "make -f tools/certs/Makefile.selfsigned.mk root-ca"
+	for _, w := range []int{20, 34, 36, 80} {
+		got := commandLines(cmd, w)
+		joined := strings.Join(strings.Fields(strings.Join(got, " ")), " ")
+		if w < 34 { // the path is wider than the pane: hard-broken
+			joined, cmd := strings.Join(strings.Fields(strings.Join(got, "")), ""), strings.ReplaceAll(cmd, " ", "")
+			if joined != cmd {
+				t.Errorf("width %d: %q loses text", w, got)
+			}
+			continue
+		}
+		if joined != cmd {
+			t.Errorf("width %d: %q does not read back as the command", w, got)
+		}
+		for _, l := range got {
+			if ansi.StringWidth(l) > w {
+				t.Errorf("width %d: line %q is wider", w, l)
+			}
+		}
+		if w >= 34 && !slices.ContainsFunc(got, func(l string) bool { return strings.Contains(l, "tools/certs/Makefile.selfsigned.mk") }) {
+			t.Errorf("width %d: the 34-cell path was cut though it fits: %q", w, got)
+		}
 	}
 }

@@ -79,7 +79,9 @@ func New(opts Options) *Model {
 	if opts.NoColor {
 		r = noColor(os.Stdout)
 	}
-	return newModel(opts, r, os.Stdout)
+	m := newModel(opts, r, os.Stdout)
+	m.clipEnv.getenv = os.Getenv
+	return m
 }
 
 // Run runs the UI full screen (alternate screen, mouse) on in/out until the
@@ -92,7 +94,7 @@ func Run(ctx context.Context, opts Options, in io.Reader, out io.Writer) ([]chec
 	}
 	m := newModel(opts, r, out)
 	m.baseCtx = ctx
-	m.tmux = os.Getenv("TMUX") != ""
+	m.clipEnv.getenv = os.Getenv
 	p := tea.NewProgram(m,
 		tea.WithContext(ctx),
 		tea.WithInput(in),

@@ -80,6 +80,9 @@ func start(t *testing.T, w, h int) *harness {
 	})
 	m.animate = false // spinner frames stay on frame 0
 	m.clip = &hs.clip
+	clock := time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC) // elapsed times stay 0s in goldens
+	m.now = func() time.Time { return clock }
+	m.clipEnv = clipEnv{getenv: func(string) string { return "" }} // a plain terminal
 	hs.tm = teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h))
 	t.Cleanup(func() { _ = hs.tm.Quit() })
 	hs.run = hs.src.started(t)
@@ -200,7 +203,7 @@ func TestGolden(t *testing.T) {
 			t.Errorf("counts = %v", c)
 		}
 		view := m.View()
-		for _, want := range []string{"root sha256:", "--from-file=cert-chain.pem", "ca-cert.pem does not chain"} {
+		for _, want := range []string{"Remediation", "--from-file=cert-chain.pem", "ca-cert.pem does not chain", "Note"} {
 			if !strings.Contains(view, want) {
 				t.Errorf("detail pane lacks %q", want)
 			}
@@ -230,6 +233,14 @@ func TestGolden(t *testing.T) {
 		if !m.help.ShowAll {
 			t.Error("full help not shown")
 		}
+	})
+
+	t.Run("reading the clusters 80x24", func(t *testing.T) {
+		h := start(t, 80, 24)
+		h.send(checks.Event{Kind: checks.InventoryStarted, Contexts: testHeader.Contexts},
+			checks.Event{Kind: checks.ContextRead, Contexts: []string{"cluster-1"}})
+		h.waitFor("read in 0s")
+		golden(t, h.final())
 	})
 
 	t.Run("narrow 80x24", func(t *testing.T) {
@@ -295,13 +306,13 @@ func TestCopyWritesOSC52(t *testing.T) {
 	h := start(t, 100, 30)
 	h.finish()
 	h.keys("c")
-	h.waitFor("copied")
+	h.waitFor("via OSC 52")
 	m := h.final()
 	// Only the command: the result's Note is not copied.
 	if want := osc52.New(cacertsFix).String(); h.clip.String() != want {
 		t.Errorf("clipboard output %q, want %q", h.clip.String(), want)
 	}
-	if m.status != "copied" || m.statusErr {
+	if m.status != "copied to the terminal's clipboard via OSC 52" || m.statusErr {
 		t.Errorf("status %q", m.status)
 	}
 }

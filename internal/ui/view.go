@@ -3,7 +3,6 @@ package ui
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
@@ -21,7 +20,7 @@ const (
 // layout is where each pane sits, recomputed on resize and when the help
 // grows or shrinks; the mouse handler reads it too.
 type layout struct {
-	stacked                 bool
+	stacked, zoomed         bool
 	width, height           int
 	headerH, bodyH, footerH int
 	listY, listW, listH     int // listY: first row, below the pane title
@@ -29,6 +28,9 @@ type layout struct {
 }
 
 func (l layout) inDetail(x, y int) bool {
+	if l.zoomed {
+		return true
+	}
 	if l.stacked {
 		return y >= l.detY-1 && y < l.detY+l.detH
 	}
@@ -37,7 +39,7 @@ func (l layout) inDetail(x, y int) bool {
 
 // listRow maps a screen position to a visible row index.
 func (l layout) listRow(x, y int) (int, bool) {
-	if x >= l.listW || y < l.listY || y >= l.listY+l.listH {
+	if l.zoomed || x >= l.listW || y < l.listY || y >= l.listY+l.listH {
 		return 0, false
 	}
 	return y - l.listY, true
@@ -50,14 +52,32 @@ func (m *Model) layout() {
 	helpH := lipgloss.Height(m.helpView())
 	l := layout{width: w, height: h, footerH: 1 + helpH, headerH: headerHeight}
 	l.bodyH = max(4, h-l.headerH-l.footerH)
-	if w >= sideBySideWidth {
+	switch {
+	case m.zoom:
+		// The detail pane alone, on all but the footer: no header either.
+		// The list keeps its selection (and a height, for paging) but is
+		// not drawn.
+		l.headerH = 0
+		l.bodyH = max(4, h-l.footerH)
+		l.zoomed, l.stacked = true, true
+		l.listW, l.listY, l.listH = w, l.headerH+1, max(1, (l.bodyH-1)/2)
+		l.detX, l.detY = 0, l.headerH+1
+		l.detW, l.detH = w-2, l.bodyH-1
+	case w >= sideBySideWidth:
 		l.listW = w * 3 / 5
 		l.listY, l.listH = l.headerH+1, l.bodyH-1
 		l.detX, l.detY = l.listW+1, l.headerH+1
 		l.detW, l.detH = w-l.listW-3, l.bodyH-1
-	} else {
+	default:
+		// Stacked: the list gets the rows it needs up to about half, the
+		// detail the rest, so that at 80×24 the problems and the selected
+		// one's remediation are both on the first screen.
 		l.stacked = true
-		detTotal := min(max(3, (l.bodyH*2+4)/5), l.bodyH-2)
+		detTotal := min(max(3, l.bodyH/2), l.bodyH-2)
+		if m.mapOn {
+			// The map needs its lines more than the element's detail.
+			detTotal = min(max(3, l.bodyH/3), l.bodyH-2)
+		}
 		listTotal := l.bodyH - detTotal
 		l.listW = w
 		l.listY, l.listH = l.headerH+1, listTotal-1
@@ -81,7 +101,9 @@ func (m *Model) helpView() string {
 func (m *Model) View() string {
 	l := m.lay
 	out := make([]string, 0, l.height)
-	out = append(out, m.headerLines(l.width)...)
+	if !l.zoomed {
+		out = append(out, m.headerLines(l.width)...)
+	}
 	out = append(out, m.bodyLines()...)
 	out = append(out, m.footerLines(l.width)...)
 	for len(out) < l.height {
@@ -112,19 +134,29 @@ func orDash(s string) string {
 func (m *Model) headerLines(w int) []string {
 	h := m.opts.Header
 	st := m.st
+	// The mesh first and the source last, so that a narrow terminal cuts
+	// the least useful part.
 	l1 := st.appName.Render("meshdoctor") +
-		"  " + st.label.Render("source ") + orDash(h.Source) +
-		"  " + st.label.Render("topology ") + orDash(h.Topology) +
+		"  " + orDash(h.Topology) +
 		"  " + st.label.Render("networks ") + orDash(strings.Join(h.Networks, ", "))
 	l2 := st.label.Render(fmt.Sprintf("contexts (%d) ", len(h.Contexts))) + orDash(strings.Join(h.Contexts, ", "))
+	if len(m.unreachable) > 0 && !m.reading {
+		l2 += "  " + st.statusStyle(checks.Error).Render("unreachable: "+strings.Join(m.unreachable, ", "))
+	}
+	l2 += "  " + st.label.Render("source ") + orDash(h.Source)
 	switch {
 	case m.reading:
 		// The first frame comes before any cluster has answered: say what
 		// is being read, and for how long.
+		pending, slow := m.pendingContexts()
 		l2 = m.spin.View() + st.running.Render(fmt.Sprintf(" reading %d context%s", len(m.readingContexts), plural(len(m.readingContexts)))) +
-			st.label.Render(fmt.Sprintf(" (%s) ", m.now().Sub(m.readingSince).Truncate(100*time.Millisecond))) + strings.Join(m.readingContexts, ", ")
-	case len(m.unreachable) > 0:
-		l2 += "  " + st.statusStyle(checks.Error).Render("unreachable: "+strings.Join(m.unreachable, ", "))
+			st.label.Render(fmt.Sprintf(" (%s) ", elapsed(m.now().Sub(m.readingSince))))
+		switch {
+		case len(slow) > 0:
+			l2 += st.statusStyle(checks.Warn).Render("slow: " + strings.Join(slow, ", "))
+		case len(pending) > 0:
+			l2 += "waiting for " + strings.Join(pending, ", ")
+		}
 	}
 
 	c := m.counts()
@@ -315,6 +347,11 @@ func (m *Model) detailTitle(w int) string {
 	hint := m.detail.scrollHint()
 	if m.lay.stacked {
 		left := glyphHRule + glyphHRule + " DETAIL "
+		if m.lay.zoomed {
+			left += "(z: back to the list) "
+		} else {
+			left += "z zoom "
+		}
 		right := ""
 		if hint != "" {
 			right = " " + hint + " " + glyphHRule + glyphHRule
@@ -325,7 +362,7 @@ func (m *Model) detailTitle(w int) string {
 		fill := max(0, w-ansi.StringWidth(left)-ansi.StringWidth(right))
 		return m.st.rule.Render(fit(left+strings.Repeat(glyphHRule, fill)+right, w))
 	}
-	left := " DETAIL"
+	left := " DETAIL  z zoom"
 	gap := w - ansi.StringWidth(left) - ansi.StringWidth(hint) - 1
 	if hint == "" || gap < 1 {
 		return m.st.paneTitle.Render(fit(left, w))
@@ -335,8 +372,20 @@ func (m *Model) detailTitle(w int) string {
 
 func (m *Model) bodyLines() []string {
 	lay := m.lay
-	list := m.listLines()
+	var list []string
+	if m.mapOn {
+		list = m.mapPaneLines()
+	} else {
+		list = m.listLines()
+	}
 	det := m.detail.lines()
+	if lay.zoomed {
+		out := []string{m.detailTitle(lay.width)}
+		for _, d := range det {
+			out = append(out, fit(" "+d, lay.width))
+		}
+		return out
+	}
 	if lay.stacked {
 		out := list
 		out = append(out, m.detailTitle(lay.width))
