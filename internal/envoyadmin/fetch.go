@@ -119,7 +119,10 @@ func FetchTable(ctx context.Context, f Fetcher, pod PodRef) (Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fetch config dump of %s: %w", pod, err)
 	}
-	t, err := ParseConfigDump(bytes.NewReader(dump))
+	if len(dump) > maxDocumentBytes {
+		return nil, fmt.Errorf("config dump of %s: document larger than %d bytes", pod, maxDocumentBytes)
+	}
+	t, err := parseConfigDump(dump) // in place: the response is held once
 	if err != nil {
 		return nil, fmt.Errorf("config dump of %s: %w", pod, err)
 	}
