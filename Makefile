@@ -50,6 +50,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./internal/snapshot/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRemoteKubeconfig$$' -fuzztime $(FUZZTIME) ./internal/cluster/
 	$(GO) test -run '^$$' -fuzz '^FuzzCABundle$$' -fuzztime $(FUZZTIME) ./internal/cluster/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfigDump$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./internal/envoyadmin/
 
 ## demo: the TUI (or the table, when not on a terminal) on the recorded demo mesh.
 demo:

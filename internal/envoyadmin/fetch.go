@@ -1,7 +1,6 @@
 package envoyadmin
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -130,7 +129,10 @@ func FetchTable(ctx context.Context, f Fetcher, pod PodRef) (Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fetch clusters of %s: %w", pod, err)
 	}
-	health, err := ParseClusters(bytes.NewReader(clusters))
+	if len(clusters) > maxDocumentBytes {
+		return nil, fmt.Errorf("clusters of %s: document larger than %d bytes", pod, maxDocumentBytes)
+	}
+	health, err := parseClusters(clusters)
 	if err != nil {
 		return nil, fmt.Errorf("clusters of %s: %w", pod, err)
 	}

@@ -42,6 +42,12 @@ func FuzzParseConfigDump(f *testing.F) {
 				}
 			}
 		}
+		if want, werr := clustersByProtojson(t, data); werr == nil {
+			got, err := ParseClusters(bytes.NewReader(data))
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("clusters: protojson reads %v, ParseClusters gives %v, %v", want, got, err)
+			}
+		}
 		if h, err := ParseClusters(bytes.NewReader(data)); err == nil && table != nil {
 			table.MergeHealth(h)
 		}

@@ -248,3 +248,75 @@ func TestFastEndpointsMatchesProtojson(t *testing.T) {
 		}
 	}
 }
+
+// clustersByProtojson is ParseClusters as it was: protojson only.
+func clustersByProtojson(t testing.TB, data []byte) (map[string]map[string]string, error) {
+	opts, err := unmarshalOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs adminv3.Clusters
+	if err := opts.Unmarshal(data, &cs); err != nil {
+		return nil, err
+	}
+	return clusterHealth(&cs), nil
+}
+
+// TestFastClustersMatchesProtojson: the fast /clusters decoder takes what
+// Envoy writes, gives protojson's result, and declines what it is unsure of.
+func TestFastClustersMatchesProtojson(t *testing.T) {
+	g := newGen(t)
+	for name, doc := range map[string][]byte{
+		"clusters.json":         readFixture(t, "clusters.json"),
+		"ambient-clusters.json": readFixture(t, "ambient-clusters.json"),
+		"synthetic-300x4":       g.clustersJSON(syntheticServices(300, 4)),
+	} {
+		if _, err := fastClusters(doc); err != nil {
+			t.Errorf("%s: declined: %v", name, err)
+		}
+		want, err := clustersByProtojson(t, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseClusters(bytes.NewReader(doc))
+		if err != nil || len(got) == 0 || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %d clusters (%v), protojson %d", name, len(got), err, len(want))
+		}
+	}
+	for name, doc := range map[string]string{
+		"camelCase":     `{"clusterStatuses":[{"name":"c","hostStatuses":[{"address":{"socketAddress":{"address":"10.0.0.1","portValue":80}},"healthStatus":{"edsHealthStatus":"HEALTHY"}}]}]}`,
+		"unknown field": `{"cluster_statuses":[{"name":"c","new_thing":1,"host_statuses":[]}]}`,
+		"unknown enum":  `{"cluster_statuses":[{"name":"c","host_statuses":[{"address":{"socket_address":{"address":"10.0.0.1","port_value":80}},"health_status":{"eds_health_status":"NEW"}}]}]}`,
+	} {
+		if _, err := fastClusters([]byte(doc)); err == nil {
+			t.Errorf("%s: the fast decoder took a form it is not sure of", name)
+		}
+		want, wantErr := clustersByProtojson(t, []byte(doc))
+		got, err := ParseClusters(strings.NewReader(doc))
+		if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %v, %v; protojson gives %v, %v", name, got, err, want, wantErr)
+		}
+	}
+}
+
+// BenchmarkParseLargeClusters is /clusters?format=json of the same proxy.
+func BenchmarkParseLargeClusters(b *testing.B) {
+	doc := newGen(b).clustersJSON(syntheticServices(5000, 5))
+	for _, way := range []string{"fast", "protojson"} {
+		b.Run(fmt.Sprintf("pretty/%dMB/%s", len(doc)>>20, way), func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var err error
+				if way == "fast" {
+					_, err = parseClusters(doc)
+				} else {
+					_, err = clustersByProtojson(b, doc)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -423,14 +423,26 @@ func ParseClusters(r io.Reader) (map[string]map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read clusters: %w", err)
 	}
-	opts, err := unmarshalOptions()
+	return parseClusters(data)
+}
+
+func parseClusters(data []byte) (map[string]map[string]string, error) {
+	cs, err := fastClusters(data)
 	if err != nil {
-		return nil, err
+		opts, err := unmarshalOptions()
+		if err != nil {
+			return nil, err
+		}
+		cs = &adminv3.Clusters{}
+		if err := opts.Unmarshal(data, cs); err != nil {
+			return nil, fmt.Errorf("decode clusters: %w", err)
+		}
 	}
-	var cs adminv3.Clusters
-	if err := opts.Unmarshal(data, &cs); err != nil {
-		return nil, fmt.Errorf("decode clusters: %w", err)
-	}
+	return clusterHealth(cs), nil
+}
+
+// clusterHealth is ParseClusters' result from the decoded document.
+func clusterHealth(cs *adminv3.Clusters) map[string]map[string]string {
 	out := make(map[string]map[string]string, len(cs.GetClusterStatuses()))
 	for _, c := range cs.GetClusterStatuses() {
 		hosts := make(map[string]string, len(c.GetHostStatuses()))
@@ -440,7 +452,7 @@ func ParseClusters(r io.Reader) (map[string]map[string]string, error) {
 		}
 		out[c.GetName()] = hosts
 	}
-	return out, nil
+	return out
 }
 
 func hostHealth(h *adminv3.HostHealthStatus) string {
