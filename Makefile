@@ -23,6 +23,7 @@ build:
 ## test: lint, build the integration binaries (cached), then every test tier.
 test: lint testbin junit-consumer
 	$(GO) test -count=1 -timeout 40m $(PKGS)
+	cd hack/istiod && $(GO) test -count=1 ./configdump/
 	$(MAKE) fuzz FUZZTIME=10s
 
 ## unit: only the fast tiers (no API servers); tests that need them skip and say why.
