@@ -24,12 +24,6 @@ import (
 // that section with protojson instead. TestFastEndpointsMatchesProtojson and
 // FuzzParseConfigDump hold the two to the same tables.
 
-type jsonEDSDump struct {
-	Type    string               `json:"@type"`
-	Static  []jsonEndpointConfig `json:"static_endpoint_configs"`
-	Dynamic []jsonEndpointConfig `json:"dynamic_endpoint_configs"`
-}
-
 type jsonEndpointConfig struct {
 	Type           string          `json:"@type"` // set in the ?resource= form
 	VersionInfo    json.RawMessage `json:"version_info"`
@@ -147,45 +141,75 @@ func strictDecode(raw []byte, v any) error {
 }
 
 // fastEndpoints decodes one endpoint section of a dump (any of the four
-// types isEndpointType accepts) into its ClusterLoadAssignments; nil
-// entries stand for endpoint configs Envoy asked for but never got.
-func fastEndpoints(typ string, raw []byte) ([]*endpointv3.ClusterLoadAssignment, error) {
-	var configs []jsonEndpointConfig
-	switch typ {
-	case edsDumpURL:
-		var d jsonEDSDump
-		if err := strictDecode(raw, &d); err != nil {
-			return nil, err
-		}
-		configs = append(d.Static, d.Dynamic...)
-	case dynamicURL, staticURL:
-		var c jsonEndpointConfig
-		if err := strictDecode(raw, &c); err != nil {
-			return nil, err
-		}
-		configs = []jsonEndpointConfig{c}
-	case claURL:
-		var c jsonCLA
-		if err := strictDecode(raw, &c); err != nil {
-			return nil, err
-		}
-		configs = []jsonEndpointConfig{{EndpointConfig: &c}}
-	default:
-		return nil, fmt.Errorf("not an endpoint section: %s", typ)
-	}
-	out := make([]*endpointv3.ClusterLoadAssignment, 0, len(configs))
-	for _, c := range configs {
+// types isEndpointType accepts) and hands each ClusterLoadAssignment to add
+// as it is decoded (nil for an endpoint config Envoy asked for but never
+// got), so that only one is held at a time. An error means the section must
+// be read by protojson; what add was given before it must then be dropped.
+func fastEndpoints(typ string, raw []byte, add func(*endpointv3.ClusterLoadAssignment)) error {
+	one := func(c *jsonEndpointConfig) error {
 		if c.EndpointConfig == nil {
-			out = append(out, nil)
-			continue
+			add(nil)
+			return nil
 		}
 		cla, err := c.EndpointConfig.proto()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, cla)
+		add(cla)
+		return nil
 	}
-	return out, nil
+	switch typ {
+	case edsDumpURL:
+		// {"@type", "static_endpoint_configs": [...], "dynamic_endpoint_configs": [...]}:
+		// walked with the skimmer, each config decoded on its own.
+		s := &skimmer{data: raw}
+		err := s.object(0, func(key []byte) error {
+			switch string(key) {
+			case "@type":
+				s.ws()
+				_, err := s.str()
+				return err
+			case "static_endpoint_configs", "dynamic_endpoint_configs":
+				s.ws()
+				if s.peek() == 'n' {
+					return s.literal("null")
+				}
+				return s.array(1, func() error {
+					start := s.skipWS()
+					if err := s.value(2); err != nil {
+						return err
+					}
+					var c jsonEndpointConfig
+					if err := strictDecode(raw[start:s.pos], &c); err != nil {
+						return err
+					}
+					return one(&c)
+				})
+			}
+			return fmt.Errorf("unknown field %q", key)
+		})
+		if err != nil {
+			return err
+		}
+		s.ws()
+		if s.pos != len(raw) {
+			return s.errorf("data after the value")
+		}
+		return nil
+	case dynamicURL, staticURL:
+		var c jsonEndpointConfig
+		if err := strictDecode(raw, &c); err != nil {
+			return err
+		}
+		return one(&c)
+	case claURL:
+		var c jsonCLA
+		if err := strictDecode(raw, &c); err != nil {
+			return err
+		}
+		return one(&jsonEndpointConfig{EndpointConfig: &c})
+	}
+	return fmt.Errorf("not an endpoint section: %s", typ)
 }
 
 func (c *jsonCLA) proto() (*endpointv3.ClusterLoadAssignment, error) {

@@ -205,10 +205,9 @@ func parseConfigDump(data []byte) (Table, error) {
 			continue
 		}
 		found = true
-		if clas, err := fastEndpoints(sp.typeURL, sp.raw); err == nil {
-			for _, cla := range clas {
-				t.addCLA(cla)
-			}
+		part := Table{}
+		if err := fastEndpoints(sp.typeURL, sp.raw, part.addCLA); err == nil {
+			t.merge(part)
 			continue
 		}
 		if opts == nil {
@@ -322,6 +321,16 @@ func (t Table) addAny(a *anypb.Any) error {
 	}
 	t.addCLA(&cla)
 	return nil
+}
+
+// merge adds the clusters and endpoints of o.
+func (t Table) merge(o Table) {
+	for name, eps := range o {
+		if _, ok := t[name]; !ok {
+			t[name] = []Endpoint{}
+		}
+		t[name] = append(t[name], eps...)
+	}
 }
 
 // addCLA adds one cluster's endpoints; nil adds nothing.
