@@ -23,6 +23,7 @@ build:
 ## test: lint, build the integration binaries (cached), then every test tier.
 test: lint testbin junit-consumer
 	$(GO) test -count=1 -timeout 40m $(PKGS)
+	cd hack/istiod && $(GO) test -count=1 ./configdump/
 	$(MAKE) fuzz FUZZTIME=10s
 
 ## unit: only the fast tiers (no API servers); tests that need them skip and say why.
@@ -50,6 +51,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./internal/snapshot/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRemoteKubeconfig$$' -fuzztime $(FUZZTIME) ./internal/cluster/
 	$(GO) test -run '^$$' -fuzz '^FuzzCABundle$$' -fuzztime $(FUZZTIME) ./internal/cluster/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfigDump$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./internal/envoyadmin/
 
 ## demo: the TUI (or the table, when not on a terminal) on the recorded demo mesh.
 demo:

@@ -26,10 +26,17 @@ type slowAPIServer struct {
 	requests atomic.Int64
 	mu       sync.Mutex
 	paths    map[string]int
+	// bodies, when set, answers a resource's list with this body instead
+	// of an empty list (realistic sizes: see realisticBodies).
+	bodies map[string][]byte
 }
 
 func newSlowAPIServer(t testing.TB, rtt time.Duration) *slowAPIServer {
-	s := &slowAPIServer{paths: map[string]int{}}
+	return newSlowAPIServerWith(t, rtt, nil)
+}
+
+func newSlowAPIServerWith(t testing.TB, rtt time.Duration, bodies map[string][]byte) *slowAPIServer {
+	s := &slowAPIServer{paths: map[string]int{}, bodies: bodies}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
 		s.mu.Lock()
@@ -50,9 +57,13 @@ func newSlowAPIServer(t testing.TB, rtt time.Duration) *slowAPIServer {
 		kind := map[string]string{"namespaces": "NamespaceList", "deployments": "DeploymentList", "configmaps": "ConfigMapList",
 			"secrets": "SecretList", "services": "ServiceList", "pods": "PodList", "endpointslices": "EndpointSliceList",
 			"gateways": "GatewayList", "serviceentries": "ServiceEntryList",
-			"mutatingwebhookconfigurations": "MutatingWebhookConfigurationList"}[res]
+			"mutatingwebhookconfigurations": "MutatingWebhookConfigurationList", "nodes": "NodeList"}[res]
 		if kind == "" {
 			http.NotFound(w, r)
+			return
+		}
+		if body, ok := s.bodies[res]; ok {
+			_, _ = w.Write(body)
 			return
 		}
 		apiVersion := "v1"

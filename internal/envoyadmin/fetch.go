@@ -1,7 +1,6 @@
 package envoyadmin
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -119,7 +118,10 @@ func FetchTable(ctx context.Context, f Fetcher, pod PodRef) (Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fetch config dump of %s: %w", pod, err)
 	}
-	t, err := ParseConfigDump(bytes.NewReader(dump))
+	if len(dump) > maxDocumentBytes {
+		return nil, fmt.Errorf("config dump of %s: document larger than %d bytes", pod, maxDocumentBytes)
+	}
+	t, err := parseConfigDump(dump) // in place: the response is held once
 	if err != nil {
 		return nil, fmt.Errorf("config dump of %s: %w", pod, err)
 	}
@@ -127,7 +129,10 @@ func FetchTable(ctx context.Context, f Fetcher, pod PodRef) (Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fetch clusters of %s: %w", pod, err)
 	}
-	health, err := ParseClusters(bytes.NewReader(clusters))
+	if len(clusters) > maxDocumentBytes {
+		return nil, fmt.Errorf("clusters of %s: document larger than %d bytes", pod, maxDocumentBytes)
+	}
+	health, err := parseClusters(clusters)
 	if err != nil {
 		return nil, fmt.Errorf("clusters of %s: %w", pod, err)
 	}

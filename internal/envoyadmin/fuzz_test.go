@@ -3,6 +3,7 @@ package envoyadmin
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"testing"
 )
 
@@ -22,6 +23,16 @@ func FuzzParseConfigDump(f *testing.F) {
 	f.Add([]byte(`{"configs":[{"@type":"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment","cluster_name":"c","endpoints":[{"priority":2,"lb_endpoints":[{"endpoint":{"address":{"envoy_internal_address":{"server_listener_name":"connect_originate","endpoint_id":"x"}}},"metadata":{"filter_metadata":{"envoy.filters.listener.original_dst":{"local":"[::1]:99999"}}}}]}]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		table, err := ParseConfigDump(bytes.NewReader(data))
+		// Skimming and the fast decoder never lose what protojson reads:
+		// a dump that decodes whole gives the same table.
+		if want, werr := fullDecode(t, data); werr == nil {
+			if err != nil {
+				t.Fatalf("protojson reads the dump, ParseConfigDump fails: %v", err)
+			}
+			if !reflect.DeepEqual(table, want) {
+				t.Fatalf("table differs from protojson's:\n got %v\nwant %v", table, want)
+			}
+		}
 		if err == nil {
 			for name, eps := range table {
 				for i := 1; i < len(eps); i++ {
@@ -29,6 +40,12 @@ func FuzzParseConfigDump(f *testing.F) {
 						t.Fatalf("%s not sorted: %v", name, eps)
 					}
 				}
+			}
+		}
+		if want, werr := clustersByProtojson(t, data); werr == nil {
+			got, err := ParseClusters(bytes.NewReader(data))
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("clusters: protojson reads %v, ParseClusters gives %v, %v", want, got, err)
 			}
 		}
 		if h, err := ParseClusters(bytes.NewReader(data)); err == nil && table != nil {

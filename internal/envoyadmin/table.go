@@ -16,6 +16,7 @@ import (
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -172,66 +173,133 @@ func ParseConfigDump(r io.Reader) (Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config dump: %w", err)
 	}
-	opts, err := unmarshalOptions()
-	if err != nil {
-		return nil, err
+	return parseConfigDump(data)
+}
+
+// isEndpointType tells the config types that carry endpoints; every other
+// section of a dump is skipped without being decoded (see skimConfigs).
+func isEndpointType(url string) bool {
+	switch url {
+	case typeURL(&adminv3.EndpointsConfigDump{}),
+		typeURL(&adminv3.EndpointsConfigDump_DynamicEndpointConfig{}),
+		typeURL(&adminv3.EndpointsConfigDump_StaticEndpointConfig{}),
+		typeURL(&endpointv3.ClusterLoadAssignment{}):
+		return true
 	}
-	var dump adminv3.ConfigDump
-	if err := opts.Unmarshal(data, &dump); err != nil {
+	return false
+}
+
+// parseConfigDump parses a dump held in memory once: the endpoint sections
+// are sub-slices of data, decoded where they lie, by fastEndpoints or, when
+// it is not sure, by protojson.
+func parseConfigDump(data []byte) (Table, error) {
+	spans, err := skimConfigs(data)
+	if err != nil {
 		return nil, fmt.Errorf("decode config dump: %w", err)
 	}
 	t := Table{}
 	found := false
-	for i, c := range dump.GetConfigs() {
-		switch c.GetTypeUrl() {
-		case typeURL(&adminv3.EndpointsConfigDump{}):
-			var eds adminv3.EndpointsConfigDump
-			if err := anypb.UnmarshalTo(c, &eds, proto.UnmarshalOptions{DiscardUnknown: true}); err != nil {
-				return nil, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
+	var opts *protojson.UnmarshalOptions
+	for i, sp := range spans {
+		if !isEndpointType(sp.typeURL) {
+			continue
+		}
+		found = true
+		part := Table{}
+		if err := fastEndpoints(sp.typeURL, sp.raw, part.addCLA); err == nil {
+			t.merge(part)
+			continue
+		}
+		if opts == nil {
+			o, err := unmarshalOptions()
+			if err != nil {
+				return nil, err
 			}
-			found = true
-			for j, s := range eds.GetStaticEndpointConfigs() {
-				if err := t.addAny(s.GetEndpointConfig()); err != nil {
-					return nil, fmt.Errorf("decode config dump: static_endpoint_configs[%d]: %w", j, err)
-				}
-			}
-			for j, d := range eds.GetDynamicEndpointConfigs() {
-				if err := t.addAny(d.GetEndpointConfig()); err != nil {
-					return nil, fmt.Errorf("decode config dump: dynamic_endpoint_configs[%d]: %w", j, err)
-				}
-			}
-		case typeURL(&adminv3.EndpointsConfigDump_DynamicEndpointConfig{}):
-			var d adminv3.EndpointsConfigDump_DynamicEndpointConfig
-			if err := anypb.UnmarshalTo(c, &d, proto.UnmarshalOptions{DiscardUnknown: true}); err != nil {
-				return nil, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
-			}
-			found = true
-			if err := t.addAny(d.GetEndpointConfig()); err != nil {
-				return nil, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
-			}
-		case typeURL(&adminv3.EndpointsConfigDump_StaticEndpointConfig{}):
-			var s adminv3.EndpointsConfigDump_StaticEndpointConfig
-			if err := anypb.UnmarshalTo(c, &s, proto.UnmarshalOptions{DiscardUnknown: true}); err != nil {
-				return nil, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
-			}
-			found = true
-			if err := t.addAny(s.GetEndpointConfig()); err != nil {
-				return nil, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
-			}
-		case typeURL(&endpointv3.ClusterLoadAssignment{}):
-			found = true
-			if err := t.addAny(c); err != nil {
-				return nil, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
-			}
+			opts = &o
+		}
+		var c anypb.Any
+		if err := opts.Unmarshal(sp.raw, &c); err != nil {
+			return nil, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
+		}
+		if _, err := t.addConfig(i, &c); err != nil {
+			return nil, err
 		}
 	}
 	if !found {
 		return nil, fmt.Errorf("decode config dump: %w", ErrNoEndpoints)
 	}
+	t.sort()
+	return t, nil
+}
+
+// tableFromConfigs builds the table from decoded configs; index[k] is the
+// position of configs[k] in the dump, for error messages.
+func tableFromConfigs(configs []*anypb.Any, index []int) (Table, error) {
+	t := Table{}
+	found := false
+	for k, c := range configs {
+		ok, err := t.addConfig(index[k], c)
+		if err != nil {
+			return nil, err
+		}
+		found = found || ok
+	}
+	if !found {
+		return nil, fmt.Errorf("decode config dump: %w", ErrNoEndpoints)
+	}
+	t.sort()
+	return t, nil
+}
+
+func (t Table) sort() {
 	for name := range t {
 		slices.SortFunc(t[name], compareEndpoints)
 	}
-	return t, nil
+}
+
+// addConfig adds the endpoints of configs[i] of a dump, and reports whether
+// it was an endpoint section at all.
+func (t Table) addConfig(i int, c *anypb.Any) (bool, error) {
+	switch c.GetTypeUrl() {
+	case typeURL(&adminv3.EndpointsConfigDump{}):
+		var eds adminv3.EndpointsConfigDump
+		if err := anypb.UnmarshalTo(c, &eds, proto.UnmarshalOptions{DiscardUnknown: true}); err != nil {
+			return true, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
+		}
+		for j, s := range eds.GetStaticEndpointConfigs() {
+			if err := t.addAny(s.GetEndpointConfig()); err != nil {
+				return true, fmt.Errorf("decode config dump: static_endpoint_configs[%d]: %w", j, err)
+			}
+		}
+		for j, d := range eds.GetDynamicEndpointConfigs() {
+			if err := t.addAny(d.GetEndpointConfig()); err != nil {
+				return true, fmt.Errorf("decode config dump: dynamic_endpoint_configs[%d]: %w", j, err)
+			}
+		}
+	case typeURL(&adminv3.EndpointsConfigDump_DynamicEndpointConfig{}):
+		var d adminv3.EndpointsConfigDump_DynamicEndpointConfig
+		if err := anypb.UnmarshalTo(c, &d, proto.UnmarshalOptions{DiscardUnknown: true}); err != nil {
+			return true, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
+		}
+		if err := t.addAny(d.GetEndpointConfig()); err != nil {
+			return true, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
+		}
+	case typeURL(&adminv3.EndpointsConfigDump_StaticEndpointConfig{}):
+		var s adminv3.EndpointsConfigDump_StaticEndpointConfig
+		if err := anypb.UnmarshalTo(c, &s, proto.UnmarshalOptions{DiscardUnknown: true}); err != nil {
+			return true, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
+		}
+		if err := t.addAny(s.GetEndpointConfig()); err != nil {
+			return true, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
+		}
+	case typeURL(&endpointv3.ClusterLoadAssignment{}):
+		if err := t.addAny(c); err != nil {
+			return true, fmt.Errorf("decode config dump: configs[%d]: %w", i, err)
+		}
+	default:
+		return false, nil
+	}
+	return true, nil
 }
 
 // ErrNoEndpoints means a config dump has no endpoint section: it was taken
@@ -244,11 +312,31 @@ func typeURL(m proto.Message) string {
 
 func (t Table) addAny(a *anypb.Any) error {
 	if a == nil {
-		return nil // an endpoint config Envoy asked for but never got
+		t.addCLA(nil) // an endpoint config Envoy asked for but never got
+		return nil
 	}
 	var cla endpointv3.ClusterLoadAssignment
 	if err := anypb.UnmarshalTo(a, &cla, proto.UnmarshalOptions{DiscardUnknown: true}); err != nil {
 		return fmt.Errorf("decode %s: %w", a.GetTypeUrl(), err)
+	}
+	t.addCLA(&cla)
+	return nil
+}
+
+// merge adds the clusters and endpoints of o.
+func (t Table) merge(o Table) {
+	for name, eps := range o {
+		if _, ok := t[name]; !ok {
+			t[name] = []Endpoint{}
+		}
+		t[name] = append(t[name], eps...)
+	}
+}
+
+// addCLA adds one cluster's endpoints; nil adds nothing.
+func (t Table) addCLA(cla *endpointv3.ClusterLoadAssignment) {
+	if cla == nil {
+		return
 	}
 	name := cla.GetClusterName()
 	if _, ok := t[name]; !ok {
@@ -269,7 +357,6 @@ func (t Table) addAny(a *anypb.Any) error {
 			t[name] = append(t[name], ep)
 		}
 	}
-	return nil
 }
 
 func localityString(l *corev3.Locality) string {
@@ -345,14 +432,26 @@ func ParseClusters(r io.Reader) (map[string]map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read clusters: %w", err)
 	}
-	opts, err := unmarshalOptions()
+	return parseClusters(data)
+}
+
+func parseClusters(data []byte) (map[string]map[string]string, error) {
+	cs, err := fastClusters(data)
 	if err != nil {
-		return nil, err
+		opts, err := unmarshalOptions()
+		if err != nil {
+			return nil, err
+		}
+		cs = &adminv3.Clusters{}
+		if err := opts.Unmarshal(data, cs); err != nil {
+			return nil, fmt.Errorf("decode clusters: %w", err)
+		}
 	}
-	var cs adminv3.Clusters
-	if err := opts.Unmarshal(data, &cs); err != nil {
-		return nil, fmt.Errorf("decode clusters: %w", err)
-	}
+	return clusterHealth(cs), nil
+}
+
+// clusterHealth is ParseClusters' result from the decoded document.
+func clusterHealth(cs *adminv3.Clusters) map[string]map[string]string {
 	out := make(map[string]map[string]string, len(cs.GetClusterStatuses()))
 	for _, c := range cs.GetClusterStatuses() {
 		hosts := make(map[string]string, len(c.GetHostStatuses()))
@@ -362,7 +461,7 @@ func ParseClusters(r io.Reader) (map[string]map[string]string, error) {
 		}
 		out[c.GetName()] = hosts
 	}
-	return out, nil
+	return out
 }
 
 func hostHealth(h *adminv3.HostHealthStatus) string {
