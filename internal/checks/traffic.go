@@ -228,7 +228,10 @@ func judgeLocality(m *mesh.Mesh, c *mesh.Cluster, dr *cluster.DestinationRule, m
 	he := endpointsOf(m, mcs[0])
 	var ev []Evidence
 	ev = append(ev, Ev("host", mcs[0].host()), Ev("endpoints", he.describe()), Ev("localities from", strings.Join(he.sources, "; ")))
-	noLocality := true
+	// Localities are judged only when some endpoint is known (a cluster
+	// whose pods were not read tells nothing).
+	known := len(he.all()) > 0
+	noLocality := known
 	for _, l := range he.all() {
 		noLocality = noLocality && l == locality{}
 	}
@@ -267,7 +270,7 @@ func judgeLocality(m *mesh.Mesh, c *mesh.Cluster, dr *cluster.DestinationRule, m
 		explicit := len(ls.GetFailover()) > 0 || len(ls.GetFailoverPriority()) > 0
 		switch {
 		case len(ls.GetDistribute()) > 0:
-			judgeDistribute(lv.where, ls, he, sidecars, raise)
+			judgeDistribute(lv.where, ls, he, sidecars, known, raise)
 		case lv.od == nil && explicit:
 			raise(Fail, lv.where+": localityLbSetting has failover/failoverPriority but no outlierDetection: istiod sets no locality priorities without it, so every locality (every cluster) gets traffic and nothing fails over")
 			notes = append(notes, "add trafficPolicy.outlierDetection (the istio.io locality failover task uses consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 1m)")
@@ -278,7 +281,7 @@ func judgeLocality(m *mesh.Mesh, c *mesh.Cluster, dr *cluster.DestinationRule, m
 			raise(Warn, lv.where+": failover is configured but no endpoint has a locality (no topology.kubernetes.io/region or zone on the nodes, no istio-locality label): every endpoint is priority 0, traffic is not kept local")
 			notes = append(notes, "label the nodes with topology.kubernetes.io/region and zone (clouds do), or give pods the istio-locality label")
 		default:
-			judgeFailover(lv.where, ls, he, sidecars, explicit, raise)
+			judgeFailover(lv.where, ls, he, sidecars, explicit, known, raise)
 		}
 	}
 	if !configured {
@@ -309,13 +312,13 @@ func regionsOf(ls []locality) []string {
 // judgeFailover checks a failover rule (with outlier detection) against
 // the localities: each from must be some sidecar's region and each to
 // some endpoint's, and says what priority 0 is for each sidecar locality.
-func judgeFailover(where string, ls *networkingv1.LocalityLoadBalancerSetting, he hostEndpoints, sidecars []locality, explicit bool, raise func(Status, string)) {
+func judgeFailover(where string, ls *networkingv1.LocalityLoadBalancerSetting, he hostEndpoints, sidecars []locality, explicit, known bool, raise func(Status, string)) {
 	epRegions, scRegions := regionsOf(he.all()), regionsOf(sidecars)
 	for _, f := range ls.GetFailover() {
-		if !slices.Contains(scRegions, f.GetFrom()) {
+		if len(scRegions) > 0 && !slices.Contains(scRegions, f.GetFrom()) {
 			raise(Warn, fmt.Sprintf("%s: failover from %s matches no cluster's region (%s)", where, f.GetFrom(), orNone(strings.Join(scRegions, ", "))))
 		}
-		if !slices.Contains(epRegions, f.GetTo()) {
+		if known && len(epRegions) > 0 && !slices.Contains(epRegions, f.GetTo()) {
 			raise(Warn, fmt.Sprintf("%s: failover to %s: no endpoint is in that region (%s)", where, f.GetTo(), orNone(strings.Join(epRegions, ", "))))
 		}
 	}
@@ -333,13 +336,14 @@ func judgeFailover(where string, ls *networkingv1.LocalityLoadBalancerSetting, h
 // from matches, the to weights must reach some endpoint
 // (applyLocalityWeights drops the endpoints of localities no to matches:
 // when none matches, the sidecar has no endpoint at all).
-func judgeDistribute(where string, ls *networkingv1.LocalityLoadBalancerSetting, he hostEndpoints, sidecars []locality, raise func(Status, string)) {
+func judgeDistribute(where string, ls *networkingv1.LocalityLoadBalancerSetting, he hostEndpoints, sidecars []locality, known bool, raise func(Status, string)) {
+	located := slices.ContainsFunc(sidecars, func(l locality) bool { return l != locality{} })
 	for _, d := range ls.GetDistribute() {
 		matched := false
 		for _, s := range sidecars {
 			matched = matched || localityMatch(s, d.GetFrom())
 		}
-		if !matched {
+		if !matched && located {
 			raise(Warn, fmt.Sprintf("%s: distribute from %s matches no cluster's locality", where, d.GetFrom()))
 			continue
 		}
@@ -351,6 +355,10 @@ func judgeDistribute(where string, ls *networkingv1.LocalityLoadBalancerSetting,
 					break
 				}
 			}
+		}
+		if !known || !matched {
+			raise(Pass, fmt.Sprintf("%s: distribute from %s to %s (the localities are not known here: not compared)", where, d.GetFrom(), weightsText(d.GetTo())))
+			continue
 		}
 		if reached == 0 {
 			raise(Fail, fmt.Sprintf("%s: distribute from %s: no endpoint is in any of its to localities (%s): istiod removes every endpoint for those sidecars", where, d.GetFrom(), strings.Join(sortedKeys(d.GetTo()), ", ")))
@@ -497,6 +505,9 @@ func peerAuthConsistent(_ context.Context, env *Env) []Result {
 			svc := a.Inv.Service(ms.ns, ms.name)
 			pods, _ := backingPods(a, workloadIndex(a), ms.ns, ms.name)
 			for _, p := range pods {
+				if !p.Sidecar && p.Labels[tlsModeLabel] != tlsModeIstio {
+					continue // no sidecar enforces its mode: traffic.sidecar-missing
+				}
 				for _, sp := range svc.Spec.Ports {
 					port := uint32(sp.TargetPort.IntValue())
 					if port == 0 {
@@ -756,6 +767,15 @@ func subsetPods(_ context.Context, env *Env) []Result {
 			return true, nil // not a Kubernetes service (a ServiceEntry host): not judged
 		}
 		var where []string
+		selected := false
+		for _, c := range env.Mesh.Reachable() {
+			if svc := c.Inv.Service(ref.ns, ref.name); svc != nil && len(svc.Spec.Selector) > 0 {
+				selected = true
+			}
+		}
+		if !selected {
+			return true, nil // endpoints not made from pods (no selector): not judged
+		}
 		for _, c := range readable {
 			svc := c.Inv.Service(ref.ns, ref.name)
 			for _, p := range selectedPods(c, svc) {
