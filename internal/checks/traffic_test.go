@@ -250,3 +250,48 @@ func TestTrafficCRDsNotInstalledSkip(t *testing.T) {
 		}
 	}
 }
+
+// Nothing is found in what istiod does not enforce or meshdoctor did not
+// read: a pod without a sidecar has no peer-authentication mode to
+// disagree on, and a Service without a selector has no pods to select.
+func TestTrafficChecksStaySilentWhereNothingIsEnforced(t *testing.T) {
+	run := func(name string, mutate func([]*cluster.Inventory)) []checks.Result {
+		now := time.Now()
+		_, invs, _, err := scenario.LoadFake(scenarioDir, name, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mutate(invs)
+		return (&checks.Runner{Checks: checks.Catalogue()}).Run(context.Background(), &checks.Env{Mesh: mesh.Build(invs), Now: now, NoNetwork: true}, nil)
+	}
+	rs := run("peer-auth-strict-vs-disable", func(invs []*cluster.Inventory) {
+		for _, inv := range invs {
+			for i := range inv.Traffic.Workloads {
+				w := &inv.Traffic.Workloads[i]
+				if w.Labels["app"] == "helloworld" {
+					w.Sidecar = false
+					delete(w.Labels, "security.istio.io/tlsMode")
+				}
+			}
+		}
+	})
+	for _, r := range resultsOf(rs, "traffic.peer-authentication", "") {
+		if r.Target == "sample/helloworld" {
+			t.Errorf("sidecar-less helloworld pods: %s %q", r.Status, r.Message)
+		}
+	}
+	rs = run("subset-no-pods", func(invs []*cluster.Inventory) {
+		for _, inv := range invs {
+			for i := range inv.Services {
+				if inv.Services[i].Name == "helloworld" {
+					inv.Services[i].Spec.Selector = nil
+				}
+			}
+		}
+	})
+	for _, r := range resultsOf(rs, "traffic.subset-pods", "cluster-1") {
+		if r.Status != checks.Pass {
+			t.Errorf("helloworld without a selector: %s %q, want no judgement of its subsets", r.Status, r.Message)
+		}
+	}
+}
