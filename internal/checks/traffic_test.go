@@ -34,6 +34,7 @@ func TestTrafficFindingsNameTheirCause(t *testing.T) {
 		{"subset-no-pods", "traffic.subset-pods", "cluster-1", checks.Fail, "subset v3 of DestinationRule sample/helloworld (version=v3) selects no pod"},
 		{"subset-no-pods", "traffic.subset-pods", "cluster-2", checks.Fail, "routes to subset v2 of helloworld.sample.svc.cluster.local, which no DestinationRule of cluster-2 defines"},
 		{"sidecar-missing", "traffic.sidecar-missing", "cluster-2", checks.Fail, "cannot be reached across networks"},
+		{"sidecar-missing", "traffic.sidecar-missing", "cluster-2", checks.Fail, "run no sidecar"},
 		{"install-mp-mn", "traffic.sidecar-missing", "cluster-1", checks.Pass, "run a sidecar"},
 	}
 	runs := map[string][]checks.Result{}
