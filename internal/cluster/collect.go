@@ -278,6 +278,7 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		inv.GatewayPodsSelector = GatewayPodSelector
 		return nil
 	})
+	g.Go(func() error { inv.Traffic = collectTraffic(gctx, c, record); return nil })
 	_ = g.Wait() // the functions record their errors and return nil
 	if inv.Errors[ResPods] == nil {
 		inv.Pods = systemPods
