@@ -20,17 +20,17 @@ cd "$(dirname "$0")/.."
 mkdir -p bin
 
 
-# build NAME MODULE_DIR PACKAGE [LDFLAGS]
+# build NAME MODULE_DIR PACKAGE [LDFLAGS] [TAGS]
 build() {
-	local name=$1 dir=$2 pkg=$3 ldflags=${4:-}
-	local want; want=$( (cat "$dir/go.mod" "$dir/go.sum"; echo "$ldflags") | sha256sum | cut -d' ' -f1)
+	local name=$1 dir=$2 pkg=$3 ldflags=${4:-} tags=${5:-}
+	local want; want=$( (cat "$dir/go.mod" "$dir/go.sum"; echo "$ldflags"; [[ -z $tags ]] || echo "tags $tags") | sha256sum | cut -d' ' -f1)
 	if [[ -x bin/$name && -f bin/.$name.stamp && "$(cat "bin/.$name.stamp")" == "$want" ]]; then
 		echo "testbin: bin/$name is up to date"
 		return
 	fi
 	echo "testbin: building bin/$name from $dir ($pkg)"
 	local start=$SECONDS
-	(cd "$dir" && go build -ldflags "$ldflags" -o "../../bin/$name.tmp" "$pkg")
+	(cd "$dir" && go build -tags "$tags" -ldflags "$ldflags" -o "../../bin/$name.tmp" "$pkg")
 	mv "bin/$name.tmp" "bin/$name"
 	echo "$want" >"bin/.$name.stamp"
 	echo "testbin: built bin/$name in $((SECONDS - start))s"
@@ -61,6 +61,19 @@ want pilot-discovery && build pilot-discovery hack/istiod istio.io/istio/pilot/c
 # istioctl shares most packages with pilot-discovery (same module, same
 # build cache): 236 s after it on 2 busy cores; cold, a full Istio build.
 want istioctl && build istioctl hack/istiod istio.io/istio/istioctl/cmd/istioctl
+# Prometheus's server and promtool (hack/prometheus): the serve e2e scrapes
+# meshdoctor with the real server; the alerting rules are unit-tested with
+# `promtool test rules`. remove_all_sd leaves out every service discovery but
+# static and file (Prometheus's own build tag, plugins/*.go): the cloud SDKs
+# are most of a full build, and the tests scrape a static target.
+# Its module versions are v0.3MM.P for Prometheus 3.MM.P.
+pmod=$(sed -n 's/^require github.com\/prometheus\/prometheus v0\.\([0-9]*\.[0-9]*\)$/\1/p' hack/prometheus/go.mod)
+pver=3.$((${pmod%%.*} - 300)).${pmod#*.}
+ppkg=github.com/prometheus/common/version
+want prometheus && build prometheus hack/prometheus github.com/prometheus/prometheus/cmd/prometheus \
+	"-X $ppkg.Version=$pver -X $ppkg.Branch=module" remove_all_sd
+want promtool && build promtool hack/prometheus github.com/prometheus/prometheus/cmd/promtool \
+	"-X $ppkg.Version=$pver -X $ppkg.Branch=module" remove_all_sd
 want istio-crds || exit 0
 
 istio=$(tr -d '[:space:]' <hack/istio.version)
