@@ -56,6 +56,12 @@ if want kube-apiserver; then
 	build kube-apiserver hack/kube k8s.io/kubernetes/cmd/kube-apiserver \
 		"-X $kpkg.gitVersion=$kver -X $kpkg.gitMajor=1 -X $kpkg.gitMinor=$kminor -X $kpkg.gitTreeState=clean"
 fi
+# kubectl, same module and version stamps: the krew plugin test runs
+# `kubectl meshdoctor version` through kubectl's own plugin lookup.
+if want kubectl; then
+	build kubectl hack/kube k8s.io/kubernetes/cmd/kubectl \
+		"-X $kpkg.gitVersion=$kver -X $kpkg.gitMajor=1 -X $kpkg.gitMinor=$kminor -X $kpkg.gitTreeState=clean"
+fi
 want etcd && build etcd hack/etcd go.etcd.io/etcd/server/v3
 want pilot-discovery && build pilot-discovery hack/istiod istio.io/istio/pilot/cmd/pilot-discovery
 # istioctl shares most packages with pilot-discovery (same module, same
@@ -74,6 +80,12 @@ want prometheus && build prometheus hack/prometheus github.com/prometheus/promet
 	"-X $ppkg.Version=$pver -X $ppkg.Branch=module" remove_all_sd
 want promtool && build promtool hack/prometheus github.com/prometheus/prometheus/cmd/promtool \
 	"-X $ppkg.Version=$pver -X $ppkg.Branch=module" remove_all_sd
+# GoReleaser and cyclonedx-gomod (hack/goreleaser), only when named:
+# `make release-check` and `make release-snapshot` build them.
+grver=$(sed -n 's/^\tgithub.com\/goreleaser\/goreleaser\/v2 \(v[0-9.]*\)$/\1/p' hack/goreleaser/go.mod)
+want goreleaser && build goreleaser hack/goreleaser github.com/goreleaser/goreleaser/v2 \
+	"-X main.version=$grver -X main.builtBy=meshdoctor-testbin"
+want cyclonedx-gomod && build cyclonedx-gomod hack/goreleaser github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod
 want istio-crds || exit 0
 
 istio=$(tr -d '[:space:]' <hack/istio.version)
