@@ -29,7 +29,11 @@ type ServeOptions struct {
 }
 
 func newServeCmd(streams IO) *cobra.Command {
-	o := &ServeOptions{CheckOptions: CheckOptions{IO: streams}}
+	return newServeCmdFor(&ServeOptions{CheckOptions: CheckOptions{IO: streams}})
+}
+
+// newServeCmdFor is serve with its flags parsed into o (tests read them).
+func newServeCmdFor(o *ServeOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the checks continuously and expose Prometheus metrics, health and the last results over HTTP",
@@ -119,6 +123,9 @@ func (o *ServeOptions) serveSource(ctx context.Context) (*runSource, error) {
 			}
 		}
 		clients = append(clients, cs...)
+	}
+	if len(clients) == 0 {
+		return nil, fmt.Errorf("--kubeconfig-dir %s holds no kubeconfig and --in-cluster is not set: no cluster to check", o.KubeconfigDir)
 	}
 	return o.liveSource(ctx, clients), nil
 }

@@ -25,7 +25,8 @@ var contextName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 // `meshdoctor serve` in a pod reads its remote clusters, from a Secret
 // mounted as a directory (one key per cluster, each a kubeconfig, as an
 // Istio remote secret holds one per cluster ID). Names starting with a dot
-// (a Secret volume's ..data links) are skipped.
+// (a Secret volume's ..data links) are skipped. The files are read once:
+// a changed Secret takes effect when the process restarts.
 //
 // The kubeconfigs are held to the rules of remote secrets: inline data
 // only (server, CA data, token, client certificate data, proxy-url), no
@@ -55,9 +56,8 @@ func LoadDir(dir string, opts LoadOptions) ([]*Client, error) {
 			clients = append(clients, c)
 		}
 	}
-	if len(clients) == 0 {
-		return nil, &ConfigError{fmt.Errorf("kubeconfig directory %s holds no kubeconfig", dir)}
-	}
+	// An empty directory is no error: an optional Secret not created yet
+	// (the caller decides whether no cluster at all is one).
 	return clients, nil
 }
 
