@@ -12,6 +12,13 @@
 #                       fixtures). The tests read the rendered installs that
 #                       are committed under testdata/installs, so neither
 #                       `make test` nor CI builds it.
+#   bin/kubectl         from hack/kube (k8s.io/kubernetes/cmd/kubectl): the
+#                       krew plugin test (kubectl meshdoctor ...)
+#   bin/prometheus,     from hack/prometheus (github.com/prometheus/prometheus,
+#   bin/promtool        without service discovery but static/file): the serve
+#                       e2e and the alerting-rule unit tests
+#   bin/goreleaser,     from hack/goreleaser, only when named (make
+#   bin/cyclonedx-gomod release-check, make release-snapshot)
 # With names as arguments, only those are built.
 # A stamp file next to each (bin/.<name>.stamp) holds the hash of what pinned
 # it; the Go build cache makes a forced rebuild of an unchanged pin quick.
@@ -39,7 +46,7 @@ build() {
 # want NAME: NAME was asked for (by default, everything but istioctl).
 wanted=("$@")
 if [[ ${#wanted[@]} -eq 0 ]]; then
-	wanted=(kube-apiserver etcd pilot-discovery istio-crds)
+	wanted=(kube-apiserver kubectl etcd pilot-discovery prometheus promtool istio-crds)
 fi
 want() {
 	local n
