@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,8 @@ func dryRunServeManifests(t *testing.T, c *testenv.Cluster, root string) {
 			}
 		}
 	}
+	// The namespace first, as kubectl apply -k orders it.
+	sort.SliceStable(objs, func(i, j int) bool { return objs[i].GetKind() == "Namespace" && objs[j].GetKind() != "Namespace" })
 	accepted := 0
 	for _, u := range objs {
 		gvk := u.GroupVersionKind()
