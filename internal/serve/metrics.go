@@ -8,7 +8,7 @@ import (
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 )
 
-// The metric model (documented in the README and in docs/serve.md):
+// The metric model (documented in the README, "Continuous mode"):
 //
 //	meshdoctor_check_status{check,cluster,peer,status}  1 for the current status, 0 for the other four
 //	meshdoctor_check_results{check,cluster,peer,status} how many results of that status (only statuses present)
