@@ -43,7 +43,8 @@ build() {
 	echo "testbin: built bin/$name in $((SECONDS - start))s"
 }
 
-# want NAME: NAME was asked for (by default, everything but istioctl).
+# want NAME: NAME was asked for (by default, everything but istioctl,
+# goreleaser and cyclonedx-gomod).
 wanted=("$@")
 if [[ ${#wanted[@]} -eq 0 ]]; then
 	wanted=(kube-apiserver kubectl etcd pilot-discovery prometheus promtool istio-crds)
