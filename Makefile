@@ -6,7 +6,8 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PKGS        := ./...
 
-.PHONY: all build test unit lint bench fuzz demo demo-record envoy-fixtures fixtures testbin e2e playground clean junit-consumer
+.PHONY: all build test unit lint bench fuzz demo demo-record envoy-fixtures fixtures testbin e2e playground clean junit-consumer \
+	release-check release-snapshot image-test
 
 all: build
 
@@ -20,11 +21,31 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DA
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/meshdoctor ./cmd/meshdoctor
 
-## test: lint, build the integration binaries (cached), then every test tier.
+## test: lint, build the integration binaries (cached), then every test tier, the
+## image test (hack/image, its own module) and goreleaser check.
 test: lint testbin junit-consumer
 	$(GO) test -count=1 -timeout 40m $(PKGS)
 	cd hack/istiod && $(GO) test -count=1 ./configdump/
+	$(MAKE) image-test
+	$(MAKE) release-check
 	$(MAKE) fuzz FUZZTIME=10s
+
+## image-test: build the static binary, the OCI image from it, unpack it and run it (hack/image)
+image-test:
+	cd hack/image && $(GO) vet ./... && $(GO) test -count=1 -timeout 40m ./...
+
+## release-check: validate .goreleaser.yaml with the pinned GoReleaser (built into bin/ when missing)
+release-check:
+	bash hack/testbin.sh goreleaser
+	bin/goreleaser check
+
+## release-snapshot: every release archive, checksums, SBOMs and the krew manifest into dist/
+## (nothing published), then the container image: dist/image (OCI layout, linux/amd64+arm64)
+## and dist/meshdoctor_image_linux_amd64.tar (docker/podman load)
+release-snapshot:
+	bash hack/testbin.sh goreleaser cyclonedx-gomod
+	PATH="$(CURDIR)/bin:$$PATH" bin/goreleaser release --snapshot --clean
+	cd hack/image && $(GO) run . -dist ../../dist -oci ../../dist/image -tarball ../../dist/meshdoctor_image_linux_amd64.tar
 
 ## unit: only the fast tiers (no API servers); tests that need them skip and say why.
 unit:
@@ -74,7 +95,7 @@ fixtures:
 	$(GO) run ./hack/render -o testdata/installs
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
 
 # testbin, e2e, playground: the integration tier (real kube-apiservers).
 include hack/testenv.mk

@@ -6,7 +6,7 @@ CLUSTERS ?=
 
 .PHONY: testbin e2e playground
 
-## testbin: build bin/kube-apiserver and bin/etcd from the Go module proxy and fetch the Istio CRDs (only when missing or re-pinned)
+## testbin: build bin/kube-apiserver, kubectl, etcd, pilot-discovery, prometheus and promtool from the Go module proxy and fetch the Istio CRDs (only when missing or re-pinned)
 testbin:
 	bash hack/testbin.sh
 

@@ -141,6 +141,11 @@ func (o *CheckOptions) source(ctx context.Context) (*runSource, error) {
 	if err != nil {
 		return nil, err
 	}
+	return o.liveSource(ctx, clients), nil
+}
+
+// liveSource reads clients' clusters anew at each run.
+func (o *CheckOptions) liveSource(ctx context.Context, clients []*cluster.Client) *runSource {
 	src := &runSource{
 		name:     "live",
 		contexts: len(clients),
@@ -174,7 +179,7 @@ func (o *CheckOptions) source(ctx context.Context) (*runSource, error) {
 		}
 	}
 	src.env = func(m *mesh.Mesh) *checks.Env { return o.env(m, clients, deployErrs) }
-	return src, nil
+	return src
 }
 
 func contextNames(clients []*cluster.Client) []string {

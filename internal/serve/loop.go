@@ -7,8 +7,10 @@ package serve
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -127,9 +129,22 @@ func (l *Loop) Start(ctx context.Context) {
 	}
 	for {
 		started := now()
-		r := l.Run(ctx)
+		r, ok := l.runOnce(ctx, log)
 		if ctx.Err() != nil {
 			return
+		}
+		if !ok {
+			// The run broke (a panic reading one cluster, say): the last
+			// results stay, and the loop goes on.
+			if l.Metrics != nil {
+				l.Metrics.runs.WithLabelValues("panic").Inc()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-after(l.Wait()):
+			}
+			continue
 		}
 		finished := now()
 		r.Started, r.Duration = started, finished.Sub(started)
@@ -145,6 +160,22 @@ func (l *Loop) Start(ctx context.Context) {
 		case <-after(l.Wait()):
 		}
 	}
+}
+
+// runOnce is one run; a panic in it is logged and reported as !ok, so that
+// nothing one cluster's data makes the code do stops the loop.
+func (l *Loop) runOnce(ctx context.Context, log *slog.Logger) (r Run, ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			msg := fmt.Sprint(p)
+			if len(msg) > 200 {
+				msg = msg[:200] + "..."
+			}
+			log.Error("run panicked; the last results are kept", "panic", msg, "stack", string(debug.Stack()))
+			r, ok = Run{}, false
+		}
+	}()
+	return l.Run(ctx), true
 }
 
 // logChanges logs the run and each result whose status changed since the

@@ -8,7 +8,7 @@ import (
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 )
 
-// The metric model (documented in the README and in docs/serve.md):
+// The metric model (documented in the README, "Continuous mode"):
 //
 //	meshdoctor_check_status{check,cluster,peer,status}  1 for the current status, 0 for the other four
 //	meshdoctor_check_results{check,cluster,peer,status} how many results of that status (only statuses present)
@@ -17,7 +17,7 @@ import (
 //	meshdoctor_inventory_errors{cluster}                 resources that could not be listed
 //	meshdoctor_cluster_reachable{cluster}                1 when the cluster could be read
 //	meshdoctor_run_duration_seconds                      histogram of run durations
-//	meshdoctor_runs_total{result}                        runs by result (success, unreachable)
+//	meshdoctor_runs_total{result}                        runs by result (success, unreachable, panic)
 //	meshdoctor_last_run_timestamp_seconds                when the last run finished
 //	meshdoctor_last_success_timestamp_seconds            when the last run that read a cluster finished
 //	meshdoctor_build_info{version,commit,goversion}      1
@@ -80,11 +80,12 @@ func NewMetrics(store *Store, build BuildInfo) *Metrics {
 		}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshdoctor_runs_total",
-			Help: "Runs of the check graph by result: success (at least one cluster read) or unreachable.",
+			Help: "Runs of the check graph by result: success (at least one cluster read), unreachable, or panic (the run broke; its results were not kept).",
 		}, []string{"result"}),
 	}
-	m.runs.WithLabelValues("success")
-	m.runs.WithLabelValues("unreachable")
+	for _, r := range []string{"success", "unreachable", "panic"} {
+		m.runs.WithLabelValues(r)
+	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "meshdoctor_build_info",
 		Help:        "Always 1; the labels are the build's version, commit and Go version.",
@@ -117,7 +118,7 @@ var (
 	descCauses = prometheus.NewDesc("meshdoctor_root_causes",
 		"Problems of the last run that no other problem explains (the ones to fix first).", nil, nil)
 	descInvErrors = prometheus.NewDesc("meshdoctor_inventory_errors",
-		"Resources that could not be listed from the cluster in the last run .",
+		"Resources that could not be listed from the cluster in the last run.",
 		[]string{"cluster"}, nil)
 	descReachable = prometheus.NewDesc("meshdoctor_cluster_reachable",
 		"1 when the cluster could be read in the last run.", []string{"cluster"}, nil)

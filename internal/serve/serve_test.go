@@ -3,9 +3,16 @@ package serve
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -479,4 +486,170 @@ func TestShutdownStopsARunInFlightAndTheServer(t *testing.T) {
 	}
 	// goleak (TestMain) checks that the loop, the server and its
 	// connections left no goroutine behind.
+}
+
+// syncBuffer is a log sink the loop's goroutine writes and the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// records are the JSON log lines written so far with msg (all when "").
+func (b *syncBuffer) records(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(b.buf.Bytes()), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal(line, &rec); err != nil {
+			t.Fatalf("log line is not JSON: %v\n%s", err, line)
+		}
+		if msg == "" || rec["msg"] == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+func (b *syncBuffer) reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
+}
+
+// changes is "check cluster peer from→to" of each "status changed" line.
+func changes(t *testing.T, b *syncBuffer) []string {
+	t.Helper()
+	var out []string
+	for _, r := range b.records(t, "status changed") {
+		out = append(out, fmt.Sprintf("%v %v %v %v→%v", r["check"], r["cluster"], r["peer"], r["from"], r["to"]))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestLoopLogsStatusChangesAsJSON(t *testing.T) {
+	src, clock := newFakeSource(), newFakeClock()
+	logs := &syncBuffer{}
+	l := &Loop{Run: src.Run, Interval: time.Minute, Store: &Store{}, After: clock.After,
+		Log: slog.New(slog.NewJSONHandler(logs, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.Start(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	step := func(rs ...checks.Result) {
+		t.Helper()
+		recv(t, src.started, "run")
+		logs.reset()
+		src.runs <- Run{Results: rs, Clusters: healthy("east", "west")}
+		recv(t, clock.waits, "wait")
+	}
+	// Run 1 logs only its problems: passes and skips are not changes.
+	step(
+		checks.Result{CheckID: "secrets.remote-coverage", Cluster: "east", Peer: "west", Status: checks.Pass},
+		checks.Result{CheckID: "trust.root-match", Status: checks.Fail},
+		checks.Result{CheckID: "gateway.reachability", Cluster: "west", Status: checks.Skipped},
+	)
+	if got := changes(t, logs); !slices.Equal(got, []string{"trust.root-match   none→fail"}) {
+		t.Errorf("run 1 changes: %q, want only trust.root-match none→fail", got)
+	}
+	fin := logs.records(t, "run finished")
+	if len(fin) != 1 || fin[0]["fail"] != float64(1) || fin[0]["pass"] != float64(1) || fin[0]["success"] != true {
+		t.Errorf("run finished lines: %v", fin)
+	}
+	// Run 2: the remote secret is gone (pass→fail), the roots match again,
+	// the gateway check is unchanged, a new warning appears.
+	clock.tick <- time.Now()
+	step(
+		checks.Result{CheckID: "secrets.remote-coverage", Cluster: "east", Peer: "west", Status: checks.Fail},
+		checks.Result{CheckID: "trust.root-match", Status: checks.Pass},
+		checks.Result{CheckID: "gateway.reachability", Cluster: "west", Status: checks.Skipped},
+		checks.Result{CheckID: "secrets.remote-token-expiry", Cluster: "east", Status: checks.Warn},
+	)
+	want := []string{
+		"secrets.remote-coverage east west pass→fail",
+		"secrets.remote-token-expiry east  none→warn",
+		"trust.root-match   fail→pass",
+	}
+	if got := changes(t, logs); !slices.Equal(got, want) {
+		t.Errorf("run 2 changes:\n%q\nwant\n%q", got, want)
+	}
+	// Run 3: the same results: no change logged; a result that is gone is.
+	clock.tick <- time.Now()
+	step(
+		checks.Result{CheckID: "secrets.remote-coverage", Cluster: "east", Peer: "west", Status: checks.Fail},
+		checks.Result{CheckID: "trust.root-match", Status: checks.Pass},
+		checks.Result{CheckID: "gateway.reachability", Cluster: "west", Status: checks.Skipped},
+	)
+	if got := changes(t, logs); !slices.Equal(got, []string{"secrets.remote-token-expiry east  warn→none"}) {
+		t.Errorf("run 3 changes: %q, want only the vanished warning", got)
+	}
+}
+
+// TestAPanickingRunDoesNotStopTheLoop: a run that panics (a bug reached
+// through one cluster's data) is logged and counted; the last results are
+// kept and the next run happens as usual.
+func TestAPanickingRunDoesNotStopTheLoop(t *testing.T) {
+	src, clock := newFakeSource(), newFakeClock()
+	logs := &syncBuffer{}
+	store := &Store{}
+	metrics := NewMetrics(store, BuildInfo{})
+	var n atomic.Int32
+	l := &Loop{Store: store, Metrics: metrics, Interval: time.Minute, After: clock.After,
+		Log: slog.New(slog.NewJSONHandler(logs, nil)),
+		Run: func(ctx context.Context) Run {
+			if n.Add(1) == 2 {
+				panic("index out of range reading cluster west")
+			}
+			return src.Run(ctx)
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.Start(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	recv(t, src.started, "run 1")
+	src.runs <- Run{Results: []checks.Result{{CheckID: "a.x", Status: checks.Fail}}, Clusters: healthy("east")}
+	recv(t, clock.waits, "wait after run 1")
+	clock.tick <- time.Now()
+	recv(t, clock.waits, "wait after the panicking run 2")
+	if p := logs.records(t, "run panicked; the last results are kept"); len(p) != 1 || !strings.Contains(fmt.Sprint(p[0]["panic"]), "index out of range") {
+		t.Errorf("panic log lines: %v", p)
+	}
+	if r := store.Last(); r == nil || len(r.Results) != 1 || r.Results[0].CheckID != "a.x" {
+		t.Errorf("store after the panic: %+v, want run 1's results", r)
+	}
+	clock.tick <- time.Now()
+	recv(t, src.started, "run 3")
+	src.runs <- Run{Results: []checks.Result{{CheckID: "a.x", Status: checks.Pass}}, Clusters: healthy("east")}
+	recv(t, clock.waits, "wait after run 3")
+	if r := store.Last(); r == nil || r.Results[0].Status != checks.Pass {
+		t.Errorf("store after run 3: %+v", r)
+	}
+	fams, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		if f.GetName() == "meshdoctor_runs_total" {
+			for _, m := range f.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if got["success"] != 2 || got["panic"] != 1 || got["unreachable"] != 0 {
+		t.Errorf("runs_total = %v, want success 2, panic 1", got)
+	}
 }
