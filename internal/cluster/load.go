@@ -8,7 +8,6 @@ import (
 	"time"
 
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -140,7 +139,7 @@ func (c *Client) setConfig(cfg *rest.Config, opts LoadOptions) error {
 	}
 	cfg.UserAgent = "meshdoctor"
 	cfg.Wrap(guardResponses(opts.MaxResponseSize))
-	kube, err := kubernetes.NewForConfig(protobufConfig(cfg))
+	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client for %s: %w", c.Context, err)
 	}
@@ -150,21 +149,6 @@ func (c *Client) setConfig(cfg *rest.Config, opts LoadOptions) error {
 	}
 	c.Config, c.Kube, c.Istio = cfg, kube, ist
 	return nil
-}
-
-// protobufConfig is cfg asking for Kubernetes' protobuf encoding, which
-// every built-in type has (kubectl and client-go's controllers do the
-// same): on 20,000 Services and 20,000 EndpointSlices the lists are less
-// than half the bytes of JSON and decode several times faster (README,
-// Performance; measured by e2e TestScaleSideBySideWithIstioctl). JSON
-// stays acceptable, for a server or proxy that does not speak protobuf.
-// Only the Kubernetes clientset uses it: Istio's types are CRDs, which
-// the API server serves as JSON only, so the Istio client keeps cfg.
-func protobufConfig(cfg *rest.Config) *rest.Config {
-	pb := rest.CopyConfig(cfg)
-	pb.ContentType = runtime.ContentTypeProtobuf
-	pb.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
-	return pb
 }
 
 func sortedKeys[V any](m map[string]V) []string {
