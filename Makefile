@@ -63,8 +63,19 @@ lint:
 	$(GO) run $(STATICCHECK) $(PKGS)
 
 ## bench: the performance figures (see README, Performance).
+## SCALE=1 adds the real-API-server tier (e2e TestScaleSideBySideWithIstioctl:
+## three kube-apiservers with 20,000 Services, 20,000 EndpointSlices and 5,000
+## pods each, meshdoctor and istioctl side by side; tens of minutes, never in
+## make test). SCALE_SERVICES=2000 shrinks it; SCALE_BINS=a,b adds binaries.
+SCALE          ?=
+SCALE_SERVICES ?=
+SCALE_BINS     ?=
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 5x -count 1 ./internal/cluster/ ./internal/checks/ ./internal/envoyadmin/ ./internal/ui/
+ifneq ($(SCALE),)
+	MESHDOCTOR_SCALE=1 MESHDOCTOR_SCALE_SERVICES=$(SCALE_SERVICES) MESHDOCTOR_SCALE_BINS=$(SCALE_BINS) \
+		$(GO) test -run '^TestScaleSideBySideWithIstioctl$$' -v -count 1 -timeout 150m ./e2e/
+endif
 
 ## fuzz: each hostile-input fuzzer for a short, bounded time (FUZZTIME=10s).
 FUZZTIME ?= 10s
