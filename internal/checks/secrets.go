@@ -15,6 +15,11 @@ import (
 // TokenExpiryWarning is how close to expiry a remote secret's token warns.
 const TokenExpiryWarning = 7 * 24 * time.Hour
 
+// remote-token-expiry and remote-access run even when istiod is not ready
+// (RunsDespite): istiod waits for its remote clusters to sync before it
+// reports ready (up to PILOT_REMOTE_CLUSTER_TIMEOUT), so a refused token or
+// an unreachable remote API server is a cause of that failure, not a
+// consequence.
 var secretChecks = []Check{
 	{ID: "secrets.remote-kubeconfig", Title: "remote secrets hold kubeconfigs istiod can use", Scope: PerCluster,
 		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResSecrets}, Cluster: remoteKubeconfig},
@@ -25,9 +30,11 @@ var secretChecks = []Check{
 	{ID: "secrets.remote-coverage", Title: "each primary has a remote secret for every other cluster", Scope: PerCluster,
 		DependsOn: []string{"secrets.remote-kubeconfig", "controlplane.cluster-id"}, Needs: []string{cluster.ResSecrets}, Cluster: remoteCoverage},
 	{ID: "secrets.remote-token-expiry", Title: "remote secret tokens are not expired nor expiring within 7 days", Scope: PerCluster,
-		DependsOn: []string{"secrets.remote-kubeconfig"}, Needs: []string{cluster.ResSecrets}, Cluster: remoteTokenExpiry},
+		DependsOn: []string{"secrets.remote-kubeconfig"}, RunsDespite: []string{"controlplane.istiod-ready"},
+		Needs: []string{cluster.ResSecrets}, Cluster: remoteTokenExpiry},
 	{ID: "secrets.remote-access", Title: "each remote secret's server answers and accepts its credentials", Scope: Pair, Network: true,
-		DependsOn: []string{"secrets.remote-cluster-id"}, Needs: []string{cluster.ResSecrets}, Cluster: remoteAccess},
+		DependsOn: []string{"secrets.remote-cluster-id"}, RunsDespite: []string{"controlplane.istiod-ready"},
+		Needs: []string{cluster.ResSecrets}, Cluster: remoteAccess},
 }
 
 // eachKubeconfig applies fn to every kubeconfig of every remote secret of a
