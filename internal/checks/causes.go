@@ -39,7 +39,7 @@ var explainedBy = map[string][]string{
 		"gateway.address",
 	},
 	"secrets.remote-access":     {"secrets.remote-stale", "secrets.remote-token-expiry"},
-	"secrets.remote-coverage":   {"controlplane.topology"},
+	"secrets.remote-coverage":   {"controlplane.topology", "secrets.remote-namespace"},
 	"gateway.reachability":      {"gateway.ports", "gateway.cross-network", "trust.root-match", "trust.istiod-uses-cacerts"},
 	"probes.gateway-from-pods":  {"gateway.ports", "gateway.reachability"},
 	"endpoints.istiod-sync":     {"secrets.remote-kubeconfig", "secrets.remote-cluster-id", "secrets.remote-stale", "secrets.remote-coverage", "secrets.remote-token-expiry", "secrets.remote-access"},

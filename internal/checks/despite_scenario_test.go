@@ -2,6 +2,7 @@ package checks_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
@@ -32,5 +33,37 @@ func TestRefusedTokenIsTheCauseOfIstiodNotReady(t *testing.T) {
 	}
 	if !slices.ContainsFunc(checks.Causes(res), func(r checks.Result) bool { return r.Key() == expiry.Key() }) {
 		t.Errorf("the expired token is not among the causes")
+	}
+}
+
+// A remote secret applied in the wrong namespace is found, as metadata
+// only, and named as the cause of the missing coverage.
+func TestRemoteSecretInAnotherNamespaceIsNamed(t *testing.T) {
+	_, res, _ := runScenario(t, "remote-secret-other-namespace")
+	var cov, ns *checks.Result
+	for i, r := range res {
+		switch scenario.Key(r) {
+		case "secrets.remote-coverage@cluster-1":
+			cov = &res[i]
+		case "secrets.remote-namespace@cluster-1":
+			ns = &res[i]
+		}
+	}
+	if cov == nil || ns == nil {
+		t.Fatalf("coverage %v, namespace %v: want both", cov, ns)
+	}
+	if !strings.Contains(cov.Message, "default/istio-remote-secret-cluster-2") || !strings.Contains(ns.Message, "namespace default") {
+		t.Errorf("the misplaced secret is not named: %q / %q", cov.Message, ns.Message)
+	}
+	if ns.Target != "default/istio-remote-secret-cluster-2" || ns.Peer != "cluster-2" {
+		t.Errorf("namespace result about %q peer %q", ns.Target, ns.Peer)
+	}
+	if !slices.Contains(cov.CausedBy, ns.Key()) {
+		t.Errorf("coverage caused by %v, want %s", cov.CausedBy, ns.Key())
+	}
+	for _, r := range res {
+		if r.CheckID == "secrets.remote-namespace" && r.Cluster == "cluster-2" && r.Status != checks.Pass {
+			t.Errorf("cluster-2: %s %s", r.Status, r.Message)
+		}
 	}
 }

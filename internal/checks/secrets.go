@@ -224,7 +224,7 @@ func remoteCoverage(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 			continue
 		}
 		r := failf(fmt.Sprintf("istioctl create-remote-secret --context=%s --name=%s | %s apply -f -", shellQuote(o.Name), shellQuote(o.ID), kc(c.Name)),
-			"no remote secret for %s (clusterName %s): istiod in %s does not see its endpoints", o.Name, o.ID, c.Name)
+			"no remote secret for %s (clusterName %s) in %s: istiod in %s does not see its endpoints%s", o.Name, o.ID, cluster.IstioNamespace, c.Name, misplacedNote(c, o))
 		r.Peer = o.Name
 		out = append(out, r)
 	}

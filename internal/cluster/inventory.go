@@ -86,6 +86,8 @@ type Inventory struct {
 	// GatewayPodsSelector is the selector used (empty: not listed).
 	GatewayPods         []GatewayPod `json:"gatewayPods,omitempty"`
 	GatewayPodsSelector string       `json:"gatewayPodsSelector,omitempty"`
+	// Remote is what the primary-remote checks read (inventory_remote.go).
+	Remote *RemoteInventory `json:"remote,omitempty"`
 }
 
 // Node is what istiod's kube controller keeps of a node (onNodeEvent in
