@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
@@ -123,4 +124,70 @@ func misplacedNote(c, o *mesh.Cluster) string {
 		refs = append(refs, m.Namespace+"/"+m.Name)
 	}
 	return fmt.Sprintf(" (a secret for it, %s, is in another namespace than %s, which istiod does not read: see secrets.remote-namespace)", strings.Join(refs, ", "), cluster.IstioNamespace)
+}
+
+// watchResults turns a denied review of what istiod watches in a remote
+// cluster (cluster.VerbsWatched) into one result per resource, judged by
+// the features istiod in c runs with: the core kinds fail, the MCS kinds
+// fail only with ENABLE_MCS_SERVICE_DISCOVERY, WorkloadEntries (read with
+// PILOT_ENABLE_CROSS_CLUSTER_WORKLOAD_ENTRY, default on) and Gateway API
+// gateways (read once their CRDs exist there) warn; what istiod does not
+// read with its features is no problem.
+func watchResults(env *Env, c *mesh.Cluster, rs cluster.RemoteSecret, rk cluster.RemoteKubeconfig, target, peer string, fe *cluster.FetchError, ev []Evidence) []Result {
+	flag := func(name string, def bool) bool {
+		v, ok := c.EnvValue(name)
+		if !ok {
+			return def
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return def
+		}
+		return b
+	}
+	mcs := flag("ENABLE_MCS_SERVICE_DISCOVERY", false)
+	mcsGroup, _ := c.EnvValue("MCS_API_GROUP")
+	remote := remoteContextOf(env, rk)
+	var out []Result
+	var notRead []string
+	for _, res := range strings.Split(fe.Resource, ",") {
+		confirm := secretServer(c, rs.Name, rk.ClusterID)
+		if remote != "" && rk.TokenSubject != "" {
+			confirm = fmt.Sprintf("%s auth can-i list %s -A --as=%s", kc(remote), res, shellQuote(rk.TokenSubject))
+		}
+		fix := fmt.Sprintf("restore list and watch on %s for the secret's identity in %s: the istio-reader ClusterRole of Istio's istio-discovery chart grants it", res, orNone(remote))
+		var r Result
+		switch res {
+		case "pods", "services", "nodes", "namespaces", "endpointslices.discovery.k8s.io":
+			r = failf(confirm, "the secret's identity may not list and watch %s in %s: istiod cannot sync that cluster", res, rk.ClusterID)
+		case "serviceexports.multicluster.x-k8s.io", "serviceimports.multicluster.x-k8s.io":
+			if !mcs || mcsGroup != "" && mcsGroup != "multicluster.x-k8s.io" {
+				notRead = append(notRead, res)
+				continue
+			}
+			r = failf(confirm, "istiod runs with ENABLE_MCS_SERVICE_DISCOVERY but the secret's identity may not list and watch %s in %s", res, rk.ClusterID)
+		case "workloadentries.networking.istio.io":
+			if !flag("PILOT_ENABLE_CROSS_CLUSTER_WORKLOAD_ENTRY", true) {
+				notRead = append(notRead, res)
+				continue
+			}
+			r = warnf(confirm, "the secret's identity may not list and watch %s in %s: istiod reads them from remote clusters (PILOT_ENABLE_CROSS_CLUSTER_WORKLOAD_ENTRY, on by default)", res, rk.ClusterID)
+		case "gateways.gateway.networking.k8s.io":
+			r = warnf(confirm, "the secret's identity may not list and watch %s in %s: istiod watches them once the Gateway API CRDs are installed there", res, rk.ClusterID)
+		default:
+			notRead = append(notRead, res)
+			continue
+		}
+		r.Target, r.Peer = target+" "+res, peer
+		out = append(out, with(noted(r, fix+"; the command asks as that identity, impersonated with your own credentials, its token never printed"), ev...))
+	}
+	if len(out) == 0 {
+		r := pass("server answers and the credentials may list and watch what istiod watches with its features", ev...)
+		r.Target, r.Peer = target, peer
+		if len(notRead) > 0 {
+			r = with(r, Ev("denied, not read by this istiod", strings.Join(notRead, ", ")))
+		}
+		return []Result{r}
+	}
+	return out
 }

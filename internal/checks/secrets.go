@@ -256,7 +256,7 @@ func remoteTokenExpiry(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 }
 
 func remoteAccess(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
-	return eachKubeconfig(c, func(rs cluster.RemoteSecret, rk cluster.RemoteKubeconfig, _ string) []Result {
+	return eachKubeconfig(c, func(rs cluster.RemoteSecret, rk cluster.RemoteKubeconfig, target string) []Result {
 		var peer string
 		if t := env.Mesh.ByID(rk.ClusterID); len(t) == 1 {
 			peer = t[0].Name
@@ -276,6 +276,10 @@ func remoteAccess(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 			ev = append(ev, Ev("recorded", env.RecordedAt.Format(time.RFC3339)))
 		}
 		var fe *cluster.FetchError
+		if errors.As(err, &fe) && fe.Verb == cluster.VerbsWatched {
+			// Per resource istiod watches there, by its features (remote.go).
+			return watchResults(env, c, rs, rk, target, peer, fe, ev)
+		}
 		if errors.As(err, &fe) && fe.Reason == cluster.ReasonNotTried {
 			// meshdoctor never runs a plugin or reads a file named by
 			// cluster data (cluster.RemoteAccess): it cannot tell.
