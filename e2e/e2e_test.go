@@ -145,6 +145,11 @@ func TestE2E(t *testing.T) {
 			{"expired-token", map[string]checks.Status{
 				"secrets.remote-access@cluster-1": checks.Fail, "secrets.remote-access@cluster-2": checks.Pass,
 				"secrets.remote-token-expiry@cluster-1": checks.Fail}},
+			// istiod unready in cluster-1: remote-access still runs there
+			// (RunsDespite), and the refused token explains istiod-ready.
+			{"istiod-not-ready-remote-refused", map[string]checks.Status{
+				"secrets.remote-access@cluster-1": checks.Fail, "secrets.remote-access@cluster-2": checks.Pass,
+				"secrets.remote-token-expiry@cluster-1": checks.Fail, "controlplane.istiod-ready@cluster-1": checks.Fail}},
 		} {
 			t.Run(tc.scenario, func(t *testing.T) {
 				apply(t, e, dir, tc.scenario)
@@ -159,6 +164,12 @@ func TestE2E(t *testing.T) {
 				for k, want := range tc.want {
 					if got[k] != want {
 						t.Errorf("%s = %s, want %s", k, got[k], want)
+					}
+				}
+				for _, r := range res.doc.Results {
+					if scenario.Key(r) == "controlplane.istiod-ready@cluster-1" && r.Status == checks.Fail &&
+						!slices.ContainsFunc(r.CausedBy, func(k string) bool { return strings.HasPrefix(k, "secrets.remote-access cluster-1") }) {
+						t.Errorf("istiod-ready@cluster-1 is not explained by the refused remote: caused by %v", r.CausedBy)
 					}
 				}
 			})

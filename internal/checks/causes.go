@@ -18,7 +18,12 @@ import (
 //   - one of its check's prerequisites (DependsOn, transitively) in the same
 //     cluster, at mesh scope, or, for the cross-cluster checks, anywhere;
 //   - one of the checks in explainedBy: domain links the dependency graph
-//     does not carry, because the consequence must still run to be seen.
+//     does not carry, because the consequence must still run to be seen;
+//   - for a failure (or error) of a check, a failure of a check that runs
+//     despite it (Check.RunsDespite) in the same cluster: the prerequisite
+//     failed because of what the later check found (istiod stays unready
+//     while a remote API server does not answer). The prerequisite's
+//     failure in turn does not explain that check.
 //
 // A problem explains only problems at most as severe as itself (a warning
 // does not explain a failure; an error counts as a failure).
@@ -34,7 +39,7 @@ var explainedBy = map[string][]string{
 		"gateway.address",
 	},
 	"secrets.remote-access":     {"secrets.remote-stale", "secrets.remote-token-expiry"},
-	"secrets.remote-coverage":   {"controlplane.topology"},
+	"secrets.remote-coverage":   {"controlplane.topology", "secrets.remote-namespace"},
 	"gateway.reachability":      {"gateway.ports", "gateway.cross-network", "trust.root-match", "trust.istiod-uses-cacerts"},
 	"probes.gateway-from-pods":  {"gateway.ports", "gateway.reachability"},
 	"endpoints.istiod-sync":     {"secrets.remote-kubeconfig", "secrets.remote-cluster-id", "secrets.remote-stale", "secrets.remote-coverage", "secrets.remote-token-expiry", "secrets.remote-access"},
@@ -84,23 +89,11 @@ func severity(s Status) int {
 // (see the rules above), and returns rs. cs is the catalogue the results
 // came from (for the prerequisites).
 func Explain(cs []Check, rs []Result) []Result {
-	deps := map[string][]string{}
+	pre := prerequisites(cs)
+	prereqs := func(id string) map[string]bool { return pre(id, true) }
+	despite := map[string][]string{}
 	for _, c := range cs {
-		deps[c.ID] = c.DependsOn
-	}
-	prereqs := func(id string) map[string]bool {
-		seen := map[string]bool{}
-		var walk func(string)
-		walk = func(id string) {
-			for _, d := range deps[id] {
-				if !seen[d] {
-					seen[d] = true
-					walk(d)
-				}
-			}
-		}
-		walk(id)
-		return seen
+		despite[c.ID] = c.RunsDespite
 	}
 	var problems []int
 	for i, r := range rs {
@@ -121,6 +114,9 @@ func Explain(cs []Check, rs []Result) []Result {
 			}
 			var explains bool
 			switch {
+			case slices.Contains(despite[c.CheckID], r.CheckID):
+				// c ran despite r's failure and may be why.
+				explains = severity(r.Status) == 2 && severity(c.Status) == 2 && c.Cluster == r.Cluster
 			case c.CheckID == ContextsReachable:
 				explains = c.Cluster != "" && (c.Cluster == r.Cluster || c.Cluster == r.Peer ||
 					r.Cluster == "" && slices.Contains(linked, ContextsReachable))

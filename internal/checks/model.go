@@ -123,6 +123,10 @@ type Result struct {
 	// not hold; unlike a check's own "not applicable" skip, it blocks the
 	// checks that depend on this one.
 	cascade bool
+	// cascadeFrom names, for a cascade skip, the checks whose own failure
+	// caused it (the roots of the cascade), so that a check that runs
+	// despite them (Check.RunsDespite) is not stopped by the cascade either.
+	cascadeFrom []string
 }
 
 // Blocks reports whether this result stops the checks that depend on it.
@@ -191,6 +195,14 @@ type Check struct {
 	Scope Scope
 	// DependsOn lists check IDs that must not have failed.
 	DependsOn []string
+	// RunsDespite lists prerequisites (in DependsOn, directly or
+	// transitively) whose failure does not stop this check, nor does any
+	// skip cascading from it: this check's problems can explain that
+	// failure (an unreachable remote API server keeps istiod unready), so
+	// it must run to be seen. Such a failure then does not explain this
+	// check's problems; this check's Fail or Error explains the
+	// prerequisite's Fail or Error in the same cluster (Explain).
+	RunsDespite []string
 	// Needs lists inventory resources the check reads ("secrets", "services",
 	// ...); a cluster whose inventory could not list one yields an error
 	// result naming it instead of running the check there.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -108,7 +109,69 @@ func Validate(cs []Check) error {
 			}
 		}
 	}
+	pre := prerequisites(cs)
+	for _, c := range cs {
+		all := pre(c.ID, false)
+		for _, d := range c.RunsDespite {
+			if !all[d] {
+				return fmt.Errorf("check %s runs despite %s, which is not one of its prerequisites", c.ID, d)
+			}
+		}
+	}
 	return nil
+}
+
+// prerequisites returns, for a check ID, the checks it depends on,
+// transitively; with explaining set, the walk stops at the check's
+// RunsDespite (their failures do not explain it, see Explain).
+func prerequisites(cs []Check) func(id string, explaining bool) map[string]bool {
+	deps := map[string][]string{}
+	despite := map[string][]string{}
+	for _, c := range cs {
+		deps[c.ID] = c.DependsOn
+		despite[c.ID] = c.RunsDespite
+	}
+	return func(id string, explaining bool) map[string]bool {
+		seen := map[string]bool{}
+		var walk func(string)
+		walk = func(at string) {
+			for _, d := range deps[at] {
+				if seen[d] || explaining && slices.Contains(despite[id], d) {
+					continue
+				}
+				seen[d] = true
+				walk(d)
+			}
+		}
+		walk(id)
+		return seen
+	}
+}
+
+// cascadeRoots are the checks whose own failure a blocking result stands
+// for: the check itself when it failed or errored (or was skipped without
+// a recorded root, as --no-network does), the roots of a cascade skip.
+func cascadeRoots(r Result) []string {
+	if r.Status == Skipped && r.cascade && len(r.cascadeFrom) > 0 {
+		return r.cascadeFrom
+	}
+	return []string{r.CheckID}
+}
+
+// blockedBy adds the roots of a blocking result to roots, and reports
+// whether c must not run because of it (some root is not in
+// c.RunsDespite).
+func blockedBy(c *Check, r Result, roots *[]string) bool {
+	blocks := false
+	for _, root := range cascadeRoots(r) {
+		if !slices.Contains(*roots, root) {
+			*roots = append(*roots, root)
+		}
+		if !slices.Contains(c.RunsDespite, root) {
+			blocks = true
+		}
+	}
+	return blocks
 }
 
 // Select keeps the checks whose ID matches one of only (all when empty) and
@@ -244,8 +307,8 @@ func (r *Runner) runOne(ctx context.Context, env *Env, c *Check, deps [][]Result
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if c.Scope == Mesh {
-		if why := meshBlocked(env, c, deps); why != "" {
-			return []Result{{Status: Skipped, Message: why, cascade: true}}
+		if why, roots := meshBlocked(env, c, deps); why != "" {
+			return []Result{{Status: Skipped, Message: why, cascade: true, cascadeFrom: roots}}
 		}
 		return safeRun(c, "", func() []Result { return c.Mesh(cctx, env) })
 	}
@@ -260,11 +323,12 @@ func (r *Runner) runOne(ctx context.Context, env *Env, c *Check, deps [][]Result
 		if !cl.Reachable() && c.ID != ContextsReachable {
 			// The contexts check reports it; nothing else can run here.
 			out = append(out, Result{Status: Skipped, Cluster: cl.Name,
-				Message: fmt.Sprintf("prerequisite %s failed for %s: cluster unreachable", ContextsReachable, cl.Name), cascade: true})
+				Message: fmt.Sprintf("prerequisite %s failed for %s: cluster unreachable", ContextsReachable, cl.Name), cascade: true,
+				cascadeFrom: []string{ContextsReachable}})
 			continue
 		}
-		if why := clusterBlocked(c, cl.Name, deps); why != "" {
-			out = append(out, Result{Status: Skipped, Cluster: cl.Name, Message: why, cascade: true})
+		if why, roots := clusterBlocked(c, cl.Name, deps); why != "" {
+			out = append(out, Result{Status: Skipped, Cluster: cl.Name, Message: why, cascade: true, cascadeFrom: roots})
 			continue
 		}
 		if fe := missingResource(c, cl); fe != "" {
@@ -304,25 +368,28 @@ func missingResource(c *Check, cl *mesh.Cluster) string {
 }
 
 // clusterBlocked returns why a per-cluster check cannot run on cluster: a
-// prerequisite's result for that cluster (or at mesh scope) blocked.
-func clusterBlocked(c *Check, cluster string, deps [][]Result) string {
+// prerequisite's result for that cluster (or at mesh scope) blocked, and
+// it stands for a failure the check does not run despite. roots are the
+// failed checks behind all the blocking results (the new skip's cascade
+// roots).
+func clusterBlocked(c *Check, cluster string, deps [][]Result) (why string, roots []string) {
 	for k, rs := range deps {
 		for _, r := range rs {
-			if !r.Blocks() {
+			if !r.Blocks() || r.Cluster != "" && r.Cluster != cluster {
 				continue
 			}
-			if r.Cluster == "" || r.Cluster == cluster {
-				return fmt.Sprintf("prerequisite %s %s%s", c.DependsOn[k], r.Status, forCluster(r.Cluster))
+			if blockedBy(c, r, &roots) && why == "" {
+				why = fmt.Sprintf("prerequisite %s %s%s", c.DependsOn[k], r.Status, forCluster(r.Cluster))
 			}
 		}
 	}
-	return ""
+	return why, roots
 }
 
 // meshBlocked returns why a mesh check cannot run: any prerequisite result
 // on a reachable cluster blocked (unreachable clusters are left out of the
-// mesh view, and the contexts check reports them).
-func meshBlocked(env *Env, c *Check, deps [][]Result) string {
+// mesh view, and the contexts check reports them), as for clusterBlocked.
+func meshBlocked(env *Env, c *Check, deps [][]Result) (why string, roots []string) {
 	for k, rs := range deps {
 		for _, r := range rs {
 			if !r.Blocks() {
@@ -331,10 +398,12 @@ func meshBlocked(env *Env, c *Check, deps [][]Result) string {
 			if cl := env.Mesh.Cluster(r.Cluster); cl != nil && !cl.Reachable() {
 				continue
 			}
-			return fmt.Sprintf("prerequisite %s %s%s", c.DependsOn[k], r.Status, forCluster(r.Cluster))
+			if blockedBy(c, r, &roots) && why == "" {
+				why = fmt.Sprintf("prerequisite %s %s%s", c.DependsOn[k], r.Status, forCluster(r.Cluster))
+			}
 		}
 	}
-	return ""
+	return why, roots
 }
 
 func forCluster(name string) string {

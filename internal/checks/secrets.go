@@ -15,6 +15,11 @@ import (
 // TokenExpiryWarning is how close to expiry a remote secret's token warns.
 const TokenExpiryWarning = 7 * 24 * time.Hour
 
+// remote-token-expiry and remote-access run even when istiod is not ready
+// (RunsDespite): istiod waits for its remote clusters to sync before it
+// reports ready (up to PILOT_REMOTE_CLUSTER_TIMEOUT), so a refused token or
+// an unreachable remote API server is a cause of that failure, not a
+// consequence.
 var secretChecks = []Check{
 	{ID: "secrets.remote-kubeconfig", Title: "remote secrets hold kubeconfigs istiod can use", Scope: PerCluster,
 		DependsOn: []string{"controlplane.istiod-ready"}, Needs: []string{cluster.ResSecrets}, Cluster: remoteKubeconfig},
@@ -25,9 +30,11 @@ var secretChecks = []Check{
 	{ID: "secrets.remote-coverage", Title: "each primary has a remote secret for every other cluster", Scope: PerCluster,
 		DependsOn: []string{"secrets.remote-kubeconfig", "controlplane.cluster-id"}, Needs: []string{cluster.ResSecrets}, Cluster: remoteCoverage},
 	{ID: "secrets.remote-token-expiry", Title: "remote secret tokens are not expired nor expiring within 7 days", Scope: PerCluster,
-		DependsOn: []string{"secrets.remote-kubeconfig"}, Needs: []string{cluster.ResSecrets}, Cluster: remoteTokenExpiry},
+		DependsOn: []string{"secrets.remote-kubeconfig"}, RunsDespite: []string{"controlplane.istiod-ready"},
+		Needs: []string{cluster.ResSecrets}, Cluster: remoteTokenExpiry},
 	{ID: "secrets.remote-access", Title: "each remote secret's server answers and accepts its credentials", Scope: Pair, Network: true,
-		DependsOn: []string{"secrets.remote-cluster-id"}, Needs: []string{cluster.ResSecrets}, Cluster: remoteAccess},
+		DependsOn: []string{"secrets.remote-cluster-id"}, RunsDespite: []string{"controlplane.istiod-ready"},
+		Needs: []string{cluster.ResSecrets}, Cluster: remoteAccess},
 }
 
 // eachKubeconfig applies fn to every kubeconfig of every remote secret of a
@@ -217,7 +224,7 @@ func remoteCoverage(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 			continue
 		}
 		r := failf(fmt.Sprintf("istioctl create-remote-secret --context=%s --name=%s | %s apply -f -", shellQuote(o.Name), shellQuote(o.ID), kc(c.Name)),
-			"no remote secret for %s (clusterName %s): istiod in %s does not see its endpoints", o.Name, o.ID, c.Name)
+			"no remote secret for %s (clusterName %s) in %s: istiod in %s does not see its endpoints%s", o.Name, o.ID, cluster.IstioNamespace, c.Name, misplacedNote(c, o))
 		r.Peer = o.Name
 		out = append(out, r)
 	}
@@ -249,7 +256,7 @@ func remoteTokenExpiry(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 }
 
 func remoteAccess(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
-	return eachKubeconfig(c, func(rs cluster.RemoteSecret, rk cluster.RemoteKubeconfig, _ string) []Result {
+	return eachKubeconfig(c, func(rs cluster.RemoteSecret, rk cluster.RemoteKubeconfig, target string) []Result {
 		var peer string
 		if t := env.Mesh.ByID(rk.ClusterID); len(t) == 1 {
 			peer = t[0].Name
@@ -269,6 +276,10 @@ func remoteAccess(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 			ev = append(ev, Ev("recorded", env.RecordedAt.Format(time.RFC3339)))
 		}
 		var fe *cluster.FetchError
+		if errors.As(err, &fe) && fe.Verb == cluster.VerbsWatched {
+			// Per resource istiod watches there, by its features (remote.go).
+			return watchResults(env, c, rs, rk, target, peer, fe, ev)
+		}
 		if errors.As(err, &fe) && fe.Reason == cluster.ReasonNotTried {
 			// meshdoctor never runs a plugin or reads a file named by
 			// cluster data (cluster.RemoteAccess): it cannot tell.

@@ -176,6 +176,7 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		inv.CACerts, inv.IstioCASecret, inv.RemoteSecrets = redactSecrets(l.Items)
 		return nil
 	})
+	g.Go(func() error { inv.Remote = collectRemoteInventory(gctx, c, ns, lo); return nil })
 	g.Go(func() error {
 		l, err := listAll(gctx, ResServices, lo, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Service, string, error) {
 			l, err := c.Kube.CoreV1().Services("").List(ctx, o)

@@ -90,6 +90,8 @@ type Inventory struct {
 	// VirtualServices, PeerAuthentications, AuthorizationPolicies) and the
 	// workload pods (inventory_traffic.go); nil in older snapshots.
 	Traffic *TrafficConfig `json:"traffic,omitempty"`
+	// Remote is what the primary-remote checks read (inventory_remote.go).
+	Remote *RemoteInventory `json:"remote,omitempty"`
 }
 
 // Node is what istiod's kube controller keeps of a node (onNodeEvent in

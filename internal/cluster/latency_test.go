@@ -136,8 +136,8 @@ func TestCollectIsBoundByRoundTripsNotRequests(t *testing.T) {
 	clients, servers := slowClients(t, 2, time.Millisecond)
 	cluster.CollectAll(context.Background(), clients, cluster.CollectOptions{})
 	for _, s := range servers {
-		if got := s.requests.Load(); got != 19 {
-			t.Errorf("%s served %d requests, want 19 (version + 13 lists + 5 of the traffic config, inventory_traffic.go): %v", s.URL, got, s.paths)
+		if got := s.requests.Load(); got != 20 {
+			t.Errorf("%s served %d requests, want 20 (version + 13 lists + 5 of the traffic config, inventory_traffic.go, + the metadata-only istio/multiCluster secrets of all namespaces): %v", s.URL, got, s.paths)
 		}
 	}
 }

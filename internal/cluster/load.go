@@ -9,6 +9,7 @@ import (
 
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -26,6 +27,9 @@ type Client struct {
 	Server  string
 	Kube    kubernetes.Interface
 	Istio   istioclient.Interface
+	// Metadata lists objects as metadata only (nil: made from Config when
+	// needed, see collectRemote).
+	Metadata metadata.Interface
 	// Config is the REST config, for exec and port-forward.
 	Config *rest.Config
 	// BuildErr is set when no client could be made (NewClient callers);

@@ -35,7 +35,9 @@ type RemoteAccessOptions struct {
 
 // RemoteAccess returns a function that tries a remote secret's kubeconfig
 // the way istiod uses it: reach the server and list endpointslices and
-// services cluster-wide. Each attempt is bounded by opts.Timeout.
+// services cluster-wide, then review per resource whether it may list and
+// watch all of RemoteWatched (a FetchError with Verb VerbsWatched names the
+// denied ones). Each attempt is bounded by opts.Timeout.
 //
 // The kubeconfig is data the cluster controls, so the client is built by
 // hand from its inline data only (remoteRESTConfig): no exec plugin is ever
@@ -73,6 +75,12 @@ func RemoteAccess(opts RemoteAccessOptions) func(ctx context.Context, cluster, s
 		}
 		if _, err := cs.CoreV1().Services("").List(ctx, one); err != nil {
 			return remoteErr(ResServices, err)
+		}
+		// Then, per resource, everything istiod may watch there
+		// (remote_rules.go); a server that answers no review says nothing
+		// more than the lists above did.
+		if denied, err := deniedWatches(ctx, cs); err == nil && len(denied) > 0 {
+			return watchesErr(denied)
 		}
 		return nil
 	}

@@ -9,10 +9,13 @@ import (
 	istiosec "istio.io/client-go/pkg/apis/security/v1"
 	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
 	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
@@ -53,7 +56,7 @@ func FakeClients(sc *Scenario, env Env) ([]*cluster.Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cl, err)
 		}
-		out = append(out, &cluster.Client{Context: cl, Server: env.Server(cl), Kube: k, Istio: ic})
+		out = append(out, &cluster.Client{Context: cl, Server: env.Server(cl), Kube: k, Istio: ic, Metadata: metadataFake(kube)})
 	}
 	return out, nil
 }
@@ -187,4 +190,21 @@ func (t *trafficObjects) serve(ic *istiofake.Clientset) {
 		}
 		return true, l, nil
 	})
+}
+
+// metadataFake serves the scenario's Secrets as metadata only, as the API
+// server answers a PartialObjectMetadata list: the data stays behind.
+func metadataFake(objs []runtime.Object) *metadatafake.FakeMetadataClient {
+	scheme := metadatafake.NewTestScheme()
+	metav1.AddMetaToScheme(scheme)
+	var metas []runtime.Object
+	for _, o := range objs {
+		if s, ok := o.(*corev1.Secret); ok {
+			metas = append(metas, &metav1.PartialObjectMetadata{
+				TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+				ObjectMeta: *s.ObjectMeta.DeepCopy(),
+			})
+		}
+	}
+	return metadatafake.NewSimpleMetadataClient(scheme, metas...)
 }
