@@ -36,6 +36,7 @@ const maxInstallFile = 4 << 20
 //	nodeIP    the ExternalIP of the cluster's node (NodePort gateways)
 //	root      root CA name of the cluster's cacerts (default mesh)
 //	cacerts   a cacerts variant (see Certs.cacertsData), or none
+//	cacertsForm  tls: cacerts in cert-manager's kubernetes.io/tls layout
 //	primary   for a remote cluster: the primary whose istiod serves it
 //	remotes   list of "key=cluster[:variant]" remote secrets
 //	delete    list of "Kind/namespace/name" to delete (namespace empty for
@@ -43,8 +44,8 @@ const maxInstallFile = 4 << 20
 //	unlabel   list of "Kind/namespace/name key", as kubectl label ... key-
 //	unannotate  the same for annotations (kubectl annotate ... key-)
 type installArgs struct {
-	as, podCIDR, lbIP, lbHostname, nodeIP, root, cacerts, primary string
-	remotes, deletes, unlabels, unannotates                       []string
+	as, podCIDR, lbIP, lbHostname, nodeIP, root, cacerts, cacertsForm, primary string
+	remotes, deletes, unlabels, unannotates                                    []string
 }
 
 func parseInstallArgs(cl string, kv []map[string]any) (installArgs, error) {
@@ -56,7 +57,7 @@ func parseInstallArgs(cl string, kv []map[string]any) (installArgs, error) {
 		return a, nil
 	}
 	strs := map[string]*string{"as": &a.as, "podCIDR": &a.podCIDR, "lbIP": &a.lbIP, "lbHostname": &a.lbHostname,
-		"nodeIP": &a.nodeIP, "root": &a.root, "cacerts": &a.cacerts, "primary": &a.primary}
+		"nodeIP": &a.nodeIP, "root": &a.root, "cacerts": &a.cacerts, "cacertsForm": &a.cacertsForm, "primary": &a.primary}
 	lists := map[string]*[]string{"remotes": &a.remotes, "delete": &a.deletes, "unlabel": &a.unlabels, "unannotate": &a.unannotates}
 	for k, v := range kv[0] {
 		if p, ok := strs[k]; ok {
@@ -153,7 +154,7 @@ func installFunc(installs, cl string, env Env, certs *Certs) func(string, ...map
 // certificate istiod distributes.
 func loadTimeObjects(cl string, a installArgs, objs []map[string]any, env Env, certs *Certs) ([]map[string]any, error) {
 	var out []map[string]any
-	secret := func(name string, labels, annotations map[string]string, data map[string]string) map[string]any {
+	secret := func(name, typ string, labels, annotations map[string]string, data map[string]string) map[string]any {
 		m := map[string]any{"name": name, "namespace": "istio-system"}
 		if labels != nil {
 			m["labels"] = toAny(labels)
@@ -161,15 +162,26 @@ func loadTimeObjects(cl string, a installArgs, objs []map[string]any, env Env, c
 		if annotations != nil {
 			m["annotations"] = toAny(annotations)
 		}
-		return map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": m, "type": "Opaque", "data": toAny(data)}
+		return map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": m, "type": typ, "data": toAny(data)}
 	}
 	remote := a.primary != ""
 	if !remote && a.cacerts != "none" {
-		data, err := certs.cacertsData(a.root, cl, a.cacerts)
+		data, err := certs.cacertsData(a.root, cl, a.cacerts, a.cacertsForm)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, secret("cacerts", nil, nil, data))
+		switch a.cacertsForm {
+		case "":
+			out = append(out, secret("cacerts", "Opaque", nil, nil, data))
+		case "tls":
+			// What cert-manager writes for a Certificate named cacerts
+			// (its annotations name the Certificate and the issuer).
+			out = append(out, secret("cacerts", "kubernetes.io/tls", nil, map[string]string{
+				"cert-manager.io/certificate-name": "cacerts", "cert-manager.io/issuer-kind": "ClusterIssuer",
+				"cert-manager.io/issuer-name": "mesh-root", "cert-manager.io/common-name": "Intermediate CA"}, data))
+		default:
+			return nil, fmt.Errorf("cacertsForm %q: want tls or nothing", a.cacertsForm)
+		}
 	}
 	// istiod (the cluster's own, or the primary's for a remote) writes its
 	// root into istio-ca-root-cert in every namespace.
@@ -209,7 +221,7 @@ func loadTimeObjects(cl string, a installArgs, objs []map[string]any, env Env, c
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, secret("istio-remote-secret-"+key,
+		out = append(out, secret("istio-remote-secret-"+key, "Opaque",
 			map[string]string{"istio/multiCluster": "true"},
 			map[string]string{"networking.istio.io/cluster": key}, data))
 	}
