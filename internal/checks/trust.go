@@ -42,22 +42,35 @@ func parseBundle(b *cluster.CABundle) (*bundle, []string) {
 	out := &bundle{}
 	f := filesOf(b)
 	caName, chainName, rootName := f.cert, f.chain, f.root
+	bad := func(key string, err error) {
+		p := fmt.Sprintf("key %s does not parse: %v", key, err)
+		if !slices.Contains(problems, p) {
+			problems = append(problems, p)
+		}
+	}
 	if certs, err := pki.ParseCerts(b.CACert); err != nil {
-		problems = append(problems, fmt.Sprintf("%s: %v", caName, err))
+		bad(caName, err)
 	} else {
 		out.caCert = certs[0]
 	}
 	if certs, err := pki.ParseCerts(b.CertChain); err != nil {
-		problems = append(problems, fmt.Sprintf("%s: %v", chainName, err))
+		bad(chainName, err)
 	} else {
 		out.chain = certs
 	}
 	if certs, err := pki.ParseCerts(b.Root); err != nil {
-		problems = append(problems, fmt.Sprintf("%s: %v", rootName, err))
+		bad(rootName, err)
 	} else {
 		out.roots = certs
 	}
 	return out, problems
+}
+
+// parseError is the result about a ConfigMap or secret that does not
+// parse: an error (meshdoctor could not read what it checks), naming the
+// object, the key and the parse error, never a default or a verdict.
+func parseError(remedy, format string, a ...any) Result {
+	return Result{Status: Error, Message: fmt.Sprintf(format, a...), Remediation: remedy}
 }
 
 // cacertsFiles are the data keys istiod reads for each part of a cacerts
@@ -148,7 +161,11 @@ func cacertsValid(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 	inspect := files.field(c, files.cert) + " | openssl x509 -noout -text"
 	bu, problems := parseBundle(c.Inv.CACerts)
 	if len(problems) > 0 {
-		return []Result{with(failf(inspect, "cacerts PEM does not parse: %s", strings.Join(problems, "; ")))}
+		var ev []Evidence
+		for _, d := range c.Inv.CACerts.Dropped {
+			ev = append(ev, Ev("in the secret", d))
+		}
+		return []Result{with(parseError(inspect, "secret istio-system/cacerts %s", strings.Join(problems, "; ")), ev...)}
 	}
 	ev := []Evidence{Ev("ca-cert", pki.Describe(bu.caCert)), Ev("issuer", bu.caCert.Issuer.String())}
 	for _, r := range bu.roots {
@@ -163,8 +180,10 @@ func cacertsValid(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 	switch kc := c.Inv.CACerts.KeyCheck; {
 	case kc == "mismatch":
 		return []Result{with(failf(inspect, "ca-key does not match ca-cert: the key belongs to another certificate"), ev...)}
+	case kc == "missing":
+		return []Result{with(failf(inspect, "%s is empty: istiod has no key to sign with", files.key), ev...)}
 	case kc != "match":
-		return []Result{with(failf(inspect, "ca-key: %s", kc), ev...)}
+		return []Result{with(parseError(inspect, "secret istio-system/cacerts key %s does not parse: %s", files.key, strings.TrimPrefix(kc, "invalid: ")), ev...)}
 	}
 	if err := verifyChain(bu); err != nil {
 		field := func(k string) string { return "<(" + files.field(c, k) + ")" }
@@ -350,7 +369,7 @@ func istiodUsesCacerts(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	}
 	served, err := pki.ParseCerts(cm.Data["root-cert.pem"])
 	if err != nil {
-		return []Result{failf(fix, "istio-ca-root-cert root-cert.pem does not parse: %v", err)}
+		return []Result{parseError(fix, "ConfigMap istio-system/istio-ca-root-cert key root-cert.pem does not parse: %v", err)}
 	}
 	got := pki.FingerprintSet(served)
 	slices.Sort(got)
