@@ -34,6 +34,7 @@ const maxInstallFile = 4 << 20
 //	lbIP      the east-west gateway's LoadBalancer ingress IP
 //	lbHostname  its ingress hostname instead (an AWS ELB)
 //	nodeIP    the ExternalIP of the cluster's node (NodePort gateways)
+//	dualStack "true": an IPv4/IPv6 dual-stack cluster (StatusOptions.DualStack)
 //	root      root CA name of the cluster's cacerts (default mesh)
 //	cacerts   a cacerts variant (see Certs.cacertsData), or none
 //	cacertsForm  tls: cacerts in cert-manager's kubernetes.io/tls layout
@@ -44,8 +45,8 @@ const maxInstallFile = 4 << 20
 //	unlabel   list of "Kind/namespace/name key", as kubectl label ... key-
 //	unannotate  the same for annotations (kubectl annotate ... key-)
 type installArgs struct {
-	as, podCIDR, lbIP, lbHostname, nodeIP, root, cacerts, cacertsForm, primary string
-	remotes, deletes, unlabels, unannotates                                    []string
+	as, podCIDR, lbIP, lbHostname, nodeIP, root, cacerts, cacertsForm, primary, dualStack string
+	remotes, deletes, unlabels, unannotates                                               []string
 }
 
 func parseInstallArgs(cl string, kv []map[string]any) (installArgs, error) {
@@ -57,7 +58,7 @@ func parseInstallArgs(cl string, kv []map[string]any) (installArgs, error) {
 		return a, nil
 	}
 	strs := map[string]*string{"as": &a.as, "podCIDR": &a.podCIDR, "lbIP": &a.lbIP, "lbHostname": &a.lbHostname,
-		"nodeIP": &a.nodeIP, "root": &a.root, "cacerts": &a.cacerts, "cacertsForm": &a.cacertsForm, "primary": &a.primary}
+		"nodeIP": &a.nodeIP, "root": &a.root, "cacerts": &a.cacerts, "cacertsForm": &a.cacertsForm, "primary": &a.primary, "dualStack": &a.dualStack}
 	lists := map[string]*[]string{"remotes": &a.remotes, "delete": &a.deletes, "unlabel": &a.unlabels, "unannotate": &a.unannotates}
 	for k, v := range kv[0] {
 		if p, ok := strs[k]; ok {
@@ -126,7 +127,8 @@ func installFunc(installs, cl string, env Env, certs *Certs) func(string, ...map
 		if err != nil {
 			return "", fmt.Errorf("install %s: %w", row, err)
 		}
-		status, err := WriteStatus(objs, StatusOptions{Cluster: cl, PodCIDR: a.podCIDR, LBIP: a.lbIP, LBHostname: a.lbHostname, NodeIP: a.nodeIP})
+		status, err := WriteStatus(objs, StatusOptions{Cluster: cl, PodCIDR: a.podCIDR, LBIP: a.lbIP, LBHostname: a.lbHostname, NodeIP: a.nodeIP,
+			DualStack: a.dualStack == "true"})
 		if err != nil {
 			return "", fmt.Errorf("install %s: %w", row, err)
 		}
