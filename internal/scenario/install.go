@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -44,9 +45,16 @@ const maxInstallFile = 4 << 20
 //	          cluster-scoped kinds), as kubectl delete would
 //	unlabel   list of "Kind/namespace/name key", as kubectl label ... key-
 //	unannotate  the same for annotations (kubectl annotate ... key-)
+//	relabel   list of "Kind/namespace/name key=value", as kubectl label
+//	          --overwrite
+//	set       list of "Kind/namespace/name path=value", as kubectl patch
+//	          --type=json op replace: path is dotted (map keys, list
+//	          indexes), value YAML (a number stays a number)
+//	unset     list of "Kind/namespace/name path", as kubectl patch
+//	          --type=json op remove
 type installArgs struct {
 	as, podCIDR, lbIP, lbHostname, nodeIP, root, cacerts, cacertsForm, primary, dualStack string
-	remotes, deletes, unlabels, unannotates                                               []string
+	remotes, deletes, unlabels, unannotates, relabels, sets, unsets                       []string
 }
 
 func parseInstallArgs(cl string, kv []map[string]any) (installArgs, error) {
@@ -59,7 +67,8 @@ func parseInstallArgs(cl string, kv []map[string]any) (installArgs, error) {
 	}
 	strs := map[string]*string{"as": &a.as, "podCIDR": &a.podCIDR, "lbIP": &a.lbIP, "lbHostname": &a.lbHostname,
 		"nodeIP": &a.nodeIP, "root": &a.root, "cacerts": &a.cacerts, "cacertsForm": &a.cacertsForm, "primary": &a.primary, "dualStack": &a.dualStack}
-	lists := map[string]*[]string{"remotes": &a.remotes, "delete": &a.deletes, "unlabel": &a.unlabels, "unannotate": &a.unannotates}
+	lists := map[string]*[]string{"remotes": &a.remotes, "delete": &a.deletes, "unlabel": &a.unlabels, "unannotate": &a.unannotates,
+		"relabel": &a.relabels, "set": &a.sets, "unset": &a.unsets}
 	for k, v := range kv[0] {
 		if p, ok := strs[k]; ok {
 			s, ok := v.(string)
@@ -259,7 +268,100 @@ func inject(objs []map[string]any, a installArgs) ([]map[string]any, error) {
 			delete(m, key)
 		}
 	}
+	find := func(what, u string) (map[string]any, string, error) {
+		ref, rest, ok := strings.Cut(u, " ")
+		if !ok {
+			return nil, "", fmt.Errorf("%s %q is not \"Kind/namespace/name ...\"", what, u)
+		}
+		i := slices.IndexFunc(objs, func(o map[string]any) bool { return refOf(o) == ref })
+		if i < 0 {
+			return nil, "", fmt.Errorf("%s %s: no such object", what, ref)
+		}
+		return objs[i], rest, nil
+	}
+	for _, u := range a.relabels {
+		o, kv, err := find("relabel", u)
+		if err != nil {
+			return nil, err
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("relabel %q: not key=value", u)
+		}
+		m, _ := metaOf(o)["labels"].(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+			metaOf(o)["labels"] = m
+		}
+		m[k] = v
+	}
+	for _, u := range a.sets {
+		o, pv, err := find("set", u)
+		if err != nil {
+			return nil, err
+		}
+		path, text, ok := strings.Cut(pv, "=")
+		if !ok {
+			return nil, fmt.Errorf("set %q: not path=value", u)
+		}
+		var v any
+		if err := yaml.Unmarshal([]byte(text), &v); err != nil {
+			return nil, fmt.Errorf("set %q: value: %w", u, err)
+		}
+		if err := patchPath(o, strings.Split(path, "."), v, false); err != nil {
+			return nil, fmt.Errorf("set %q: %w", u, err)
+		}
+	}
+	for _, u := range a.unsets {
+		o, path, err := find("unset", u)
+		if err != nil {
+			return nil, err
+		}
+		if err := patchPath(o, strings.Split(path, "."), nil, true); err != nil {
+			return nil, fmt.Errorf("unset %q: %w", u, err)
+		}
+	}
 	return objs, nil
+}
+
+// patchPath replaces (or removes) the value at a path of map keys and
+// list indexes, which must exist, as a JSON patch replace or remove does.
+func patchPath(cur any, path []string, v any, remove bool) error {
+	for i, p := range path {
+		last := i == len(path)-1
+		switch c := cur.(type) {
+		case map[string]any:
+			next, ok := c[p]
+			if !ok {
+				return fmt.Errorf("no %s", strings.Join(path[:i+1], "."))
+			}
+			if last {
+				if remove {
+					delete(c, p)
+				} else {
+					c[p] = v
+				}
+				return nil
+			}
+			cur = next
+		case []any:
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 0 || n >= len(c) {
+				return fmt.Errorf("no %s", strings.Join(path[:i+1], "."))
+			}
+			if last {
+				if remove {
+					return errors.New("removing a list item is not supported")
+				}
+				c[n] = v
+				return nil
+			}
+			cur = c[n]
+		default:
+			return fmt.Errorf("%s is not a map or list", strings.Join(path[:i], "."))
+		}
+	}
+	return errors.New("empty path")
 }
 
 func refOf(o map[string]any) string {

@@ -23,7 +23,8 @@ type StatusOptions struct {
 	// PodCIDR is the third octet of the pod IPs: 10.214.<PodCIDR>.<n>.
 	PodCIDR string
 	// LBIP or LBHostname is the ingress the cloud gives the east-west
-	// gateway (istio-eastwestgateway); neither leaves it pending, as a
+	// gateway (istio-eastwestgateway, or any LoadBalancer Service labelled
+	// topology.istio.io/network); neither leaves it pending, as a
 	// cluster without a load-balancer controller does. Other LoadBalancer
 	// Services get 10.215.<PodCIDR>.<n>.
 	LBIP, LBHostname string
@@ -115,12 +116,17 @@ func WriteStatus(objs []map[string]any, o StatusOptions) ([]map[string]any, erro
 				continue
 			}
 			var ing corev1.LoadBalancerIngress
+			// The east-west gateway: gen-eastwest-gateway.sh's Service, or
+			// any Service labelled with a network (the istio/gateway chart's
+			// networkGateway, under its own name).
+			_, network := s.Labels["topology.istio.io/network"]
+			eastWest := s.Name == EastWestService || network
 			switch {
-			case s.Name == EastWestService && o.LBIP != "":
+			case eastWest && o.LBIP != "":
 				ing.IP = o.LBIP
-			case s.Name == EastWestService && o.LBHostname != "":
+			case eastWest && o.LBHostname != "":
 				ing.Hostname = o.LBHostname
-			case s.Name == EastWestService:
+			case eastWest:
 				continue // pending
 			default:
 				ing.IP = fmt.Sprintf("10.215.%s.%d", o.PodCIDR, lb)

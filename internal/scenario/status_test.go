@@ -201,3 +201,47 @@ spec:
 		t.Errorf("%d pods, want 2", pods)
 	}
 }
+
+// TestInjectEdits: the operator edits a scenario injects change exactly the
+// named field and refuse paths that do not exist (a typo in a scenario
+// must not pass as a no-op fault).
+func TestInjectEdits(t *testing.T) {
+	objs, err := decodeMaps([]byte(statusInput))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := installArgs{
+		relabels: []string{"Service/sample/helloworld app=other"},
+		sets:     []string{"Service/istio-system/np spec.ports.0.port=16443"},
+		unsets:   []string{"Service/istio-system/np spec.selector"},
+	}
+	objs, err = inject(objs, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		switch refOf(o) {
+		case "Service/sample/helloworld":
+			if l := metaOf(o)["labels"].(map[string]any)["app"]; l != "other" {
+				t.Errorf("relabel: app=%v", l)
+			}
+		case "Service/istio-system/np":
+			sp := spec(o)
+			if p := sp["ports"].([]any)[0].(map[string]any)["port"]; fmt.Sprint(p) != "16443" {
+				t.Errorf("set: port %v (%T)", p, p)
+			}
+			if _, ok := sp["selector"]; ok {
+				t.Error("unset left spec.selector")
+			}
+		}
+	}
+	for _, bad := range []installArgs{
+		{sets: []string{"Service/istio-system/np spec.ports.9.port=1"}},
+		{unsets: []string{"Service/istio-system/np spec.externalIPs"}},
+		{relabels: []string{"Service/istio-system/none a=b"}},
+	} {
+		if _, err := inject(objs, bad); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+}
