@@ -59,7 +59,22 @@ func FakeClients(sc *Scenario, env Env) ([]*cluster.Client, error) {
 		}
 		out = append(out, &cluster.Client{Context: cl, Server: env.Server(cl), Kube: k, Istio: ic})
 	}
-	return out, nil
+	if len(sc.Meta.Contexts) == 0 {
+		return out, nil
+	}
+	// The scenario's own contexts: each one a client of its cluster's fake
+	// API server, as several kubeconfig contexts can name one server.
+	byCluster := map[string]*cluster.Client{}
+	for _, c := range out {
+		byCluster[c.Context] = c
+	}
+	var named []*cluster.Client
+	for _, cs := range sc.Meta.Contexts {
+		c := *byCluster[cs.Cluster]
+		c.Context = cs.Name
+		named = append(named, &c)
+	}
+	return named, nil
 }
 
 // allocateDualStack does for a Service that asks for both IP families what
