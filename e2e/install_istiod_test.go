@@ -37,7 +37,7 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 	// curl sidecar's endpoints (once ready accepts them) behind its admin
 	// port; it returns meshdoctor's endpoint results.
 	var dumps map[string][]byte // the last oracle's, per cluster
-	oracle := func(t *testing.T, name string, ready func(cluster string, eps []envoyadmin.Endpoint) bool) []checks.Result {
+	oracleWith := func(t *testing.T, name string, opts testenv.IstiodOptions, ready func(cluster string, eps []envoyadmin.Endpoint) bool) []checks.Result {
 		round++
 		dumps = map[string][]byte{}
 		sc := applyWith(t, e, dir, name, nil)
@@ -48,7 +48,7 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 		g, gctx := errgroup.WithContext(ctx)
 		for i, cl := range sc.Clusters {
 			g.Go(func() error {
-				ist, err := testenv.StartIstiod(gctx, e, cl, testenv.IstiodOptions{})
+				ist, err := testenv.StartIstiod(gctx, e, cl, opts)
 				ists[i] = ist
 				return err
 			})
@@ -89,6 +89,23 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 			}
 		}
 		return out
+	}
+	oracle := func(t *testing.T, name string, ready func(cluster string, eps []envoyadmin.Endpoint) bool) []checks.Result {
+		return oracleWith(t, name, testenv.IstiodOptions{}, ready)
+	}
+	// helloworldOf is what istiod sent cluster's sidecar for helloworld.
+	helloworldOf := func(t *testing.T, cluster string) []string {
+		t.Helper()
+		table, err := envoyadmin.ParseConfigDump(bytes.NewReader(dumps[cluster]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var addrs []string
+		for _, ep := range table[helloworldCluster] {
+			addrs = append(addrs, fmt.Sprintf("%s:%d", ep.Address, ep.Port))
+			addrs = append(addrs, ep.AdditionalAddresses...)
+		}
+		return addrs
 	}
 	// want asserts every result of key (one per Service for proxy-table)
 	// has status, and that one of them says msg.
@@ -141,6 +158,45 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 				want(t, got, id+"@"+cl, checks.Pass, "")
 			}
 		}
+	})
+
+	// Row e, LoadBalancer hostnames (AWS ELB, install-ew-hostname): istiod
+	// resolves them by DNS (pilot/pkg/model/network.go) and sends the IPs.
+	// The cloud's DNS is a test server (install_dns_test.go) that istiod
+	// reaches through a resolv.conf of its own; meshdoctor takes the
+	// resolved addresses from istiod's /debug/networkz.
+	elb := map[string][]string{
+		"a1f0c2d4e6b8-1234567890.us-east-1.elb.amazonaws.com": {"10.214.1.10"},
+		"b2e1d3c5f7a9-0987654321.us-west-2.elb.amazonaws.com": {"10.214.2.10"},
+	}
+	t.Run("hostname-gateways", func(t *testing.T) {
+		dns := startDNS(t, elb)
+		got := oracleWith(t, "install-ew-hostname", testenv.IstiodOptions{ResolvConf: dns.resolvConf},
+			func(_ string, eps []envoyadmin.Endpoint) bool { return len(eps) >= 2 })
+		if addrs := helloworldOf(t, "cluster-1"); !slices.Contains(addrs, "10.214.2.10:15443") {
+			t.Fatalf("istiod sent cluster-1's sidecar %v for helloworld, want network2's ELB, resolved, 10.214.2.10:15443", addrs)
+		}
+		for _, cl := range []string{"cluster-1", "cluster-2"} {
+			for _, id := range []string{"endpoints.proxy-table", "endpoints.istiod-sync", "endpoints.istiod-networks"} {
+				want(t, got, id+"@"+cl, checks.Pass, "")
+			}
+		}
+	})
+
+	t.Run("hostname-not-resolving", func(t *testing.T) {
+		// cluster-2's ELB deleted by hand: its hostname stays in the
+		// Service's status but no longer resolves. istiod drops network2's
+		// gateway, cluster-1's sidecar has no route to helloworld v2.
+		dns := startDNS(t, map[string][]string{"a1f0c2d4e6b8-1234567890.us-east-1.elb.amazonaws.com": {"10.214.1.10"}})
+		got := oracleWith(t, "install-ew-hostname", testenv.IstiodOptions{ResolvConf: dns.resolvConf},
+			func(cl string, eps []envoyadmin.Endpoint) bool { return len(eps) >= 1 })
+		if addrs := helloworldOf(t, "cluster-1"); slices.ContainsFunc(addrs, func(a string) bool { return strings.HasPrefix(a, "10.214.2.") }) {
+			t.Fatalf("istiod sent cluster-1's sidecar %v, want nothing of network2 (its gateway's name does not resolve)", addrs)
+		}
+		for _, id := range []string{"endpoints.proxy-table", "endpoints.istiod-sync"} {
+			want(t, got, id+"@cluster-2", checks.Pass, "")
+		}
+		want(t, got, "endpoints.istiod-networks@cluster-1", checks.Fail, "b2e1d3c5f7a9-0987654321.us-west-2.elb.amazonaws.com")
 	})
 
 	t.Run("remote-secret-deleted", func(t *testing.T) {

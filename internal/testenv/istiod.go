@@ -56,6 +56,13 @@ type IstiodOptions struct {
 	NoSyncWait bool
 	// Timeout bounds start, readiness and sync (default 3 minutes).
 	Timeout time.Duration
+	// ResolvConf, when set, is a resolv.conf pilot-discovery sees as
+	// /etc/resolv.conf, in a mount namespace of its own (unshare, root):
+	// istiod resolves LoadBalancer hostnames of network gateways by DNS
+	// queries to the nameservers there (pilot/pkg/model/network.go
+	// newClient; not /etc/hosts, and NetworkGatewayTestDNSServers is a Go
+	// variable of istiod's own tests). The host's file is not touched.
+	ResolvConf string
 }
 
 // Istiod is a real istiod (pilot-discovery discovery) running on the host
@@ -742,6 +749,14 @@ func (ist *Istiod) start(ctx context.Context, dir, kubeconfig, caDir, bin, logPa
 		"--ctrlz_port=" + strconv.Itoa(ports[5]),
 		"--profile=false",
 		"--log_output_level=default:info",
+	}
+	if opts.ResolvConf != "" {
+		// unshare execs (no fork) into sh, which bind-mounts the file in
+		// the new, private mount namespace and execs pilot-discovery: one
+		// pid throughout, so stopping it works as without.
+		args = append([]string{"--mount", "--propagation", "private", "--", "sh", "-c",
+			`mount --bind "$0" /etc/resolv.conf && exec "$@"`, opts.ResolvConf, bin}, args...)
+		bin = "unshare"
 	}
 	proc, err := startProcIn("istiod "+ist.Cluster, logPath, dir, environ, bin, args...)
 	if err != nil {
