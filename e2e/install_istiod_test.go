@@ -37,7 +37,7 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 	// curl sidecar's endpoints (once ready accepts them) behind its admin
 	// port; it returns meshdoctor's endpoint results.
 	var dumps map[string][]byte // the last oracle's, per cluster
-	oracleWith := func(t *testing.T, name string, opts testenv.IstiodOptions, ready func(cluster string, eps []envoyadmin.Endpoint) bool) []checks.Result {
+	oracleWith := func(t *testing.T, name string, opts testenv.IstiodOptions, ready func(cluster string, eps []envoyadmin.Endpoint) bool, more ...string) []checks.Result {
 		round++
 		dumps = map[string][]byte{}
 		sc := applyWith(t, e, dir, name, nil)
@@ -74,7 +74,10 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 			k.Forward("istio-system", istiod.Name, 15014, ists[i].MonitoringAddr)
 			node := testenv.NodeMeta{IP: curl.Status.PodIP, Pod: curl.Name, Namespace: "sample", ClusterID: cl,
 				Network: curl.Labels["topology.istio.io/network"], MeshID: "mesh1", Labels: curl.Labels, ServiceAccount: curl.Spec.ServiceAccountName}
-			dump := waitEndpoints(t, ists[i], node, func(eps []envoyadmin.Endpoint) bool { return ready(cl, eps) })
+			for _, ip := range curl.Status.PodIPs[1:] {
+				node.MoreIPs = append(node.MoreIPs, ip.IP)
+			}
+			dump := waitEndpoints(t, ists[i], node, func(eps []envoyadmin.Endpoint) bool { return ready(cl, eps) }, more...)
 			dumps[cl] = dump
 			k.Forward("sample", curl.Name, 15000, adminServer(t, map[string]string{
 				"/config_dump": string(dump), "/clusters": `{"cluster_statuses":[]}`}))
@@ -199,6 +202,39 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 		want(t, got, "endpoints.istiod-networks@cluster-1", checks.Fail, "b2e1d3c5f7a9-0987654321.us-west-2.elb.amazonaws.com")
 	})
 
+	t.Run("dual-stack", func(t *testing.T) {
+		// Row i (install-dual-stack): ISTIO_DUAL_STACK istiods, dual-stack
+		// pods, tcp-echo RequireDualStack (IPv6 first). istiod sends each
+		// tcp-echo pod as one endpoint, its IPv4 address first (the pod's
+		// primary family) with the IPv6 one in additional_addresses, and
+		// network2's gateway for the other cluster's pod.
+		got := oracleWith(t, "install-dual-stack", testenv.IstiodOptions{},
+			func(_ string, eps []envoyadmin.Endpoint) bool { return len(eps) >= 2 }, tcpEchoCluster)
+		table, err := envoyadmin.ParseConfigDump(bytes.NewReader(dumps["cluster-1"]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dual bool
+		for _, ep := range table[tcpEchoCluster] {
+			dual = dual || len(ep.AdditionalAddresses) > 0
+		}
+		if !dual {
+			t.Fatalf("istiod sent cluster-1's sidecar %v for tcp-echo, want a local endpoint with both families", table[tcpEchoCluster])
+		}
+		for _, cl := range []string{"cluster-1", "cluster-2"} {
+			for _, id := range []string{"endpoints.proxy-table", "endpoints.istiod-sync", "endpoints.istiod-networks"} {
+				want(t, got, id+"@"+cl, checks.Pass, "")
+			}
+		}
+	})
+
+	t.Run("dual-stack-remote-secret-deleted", func(t *testing.T) {
+		got := oracleWith(t, "install-dual-stack-no-remote-secret", testenv.IstiodOptions{},
+			func(_ string, eps []envoyadmin.Endpoint) bool { return len(eps) >= 1 }, tcpEchoCluster)
+		want(t, got, "endpoints.proxy-table@cluster-1", checks.Fail, "missing 10.214.2.10:15443")
+		want(t, got, "endpoints.istiod-sync@cluster-1", checks.Fail, "cluster-2")
+	})
+
 	t.Run("remote-secret-deleted", func(t *testing.T) {
 		got := oracle(t, "install-mp-mn-no-remote-secret", func(cl string, eps []envoyadmin.Endpoint) bool { return len(eps) >= 1 })
 		for _, id := range []string{"endpoints.proxy-table", "endpoints.istiod-sync", "endpoints.istiod-networks"} {
@@ -211,7 +247,10 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 	})
 }
 
-const curlCluster = "outbound|80||curl.sample.svc.cluster.local"
+const (
+	curlCluster    = "outbound|80||curl.sample.svc.cluster.local"
+	tcpEchoCluster = "outbound|9000||tcp-echo.sample.svc.cluster.local"
+)
 
 // nodePortOf is the node port of a Service port in a loaded scenario.
 func nodePortOf(t *testing.T, sc *scenario.Scenario, cl, ns, name string, port int32) int32 {
@@ -244,8 +283,9 @@ func podOf(t *testing.T, sc *scenario.Scenario, cl, ns, key, value string) *core
 
 // waitEndpoints asks istiod for a sidecar's endpoints until its helloworld
 // ones satisfy
-// ready (istiod debounces its pushes after a sync).
-func waitEndpoints(t *testing.T, ist *testenv.Istiod, node testenv.NodeMeta, ready func([]envoyadmin.Endpoint) bool) []byte {
+// ready (istiod debounces its pushes after a sync); more names further
+// clusters the dump holds.
+func waitEndpoints(t *testing.T, ist *testenv.Istiod, node testenv.NodeMeta, ready func([]envoyadmin.Endpoint) bool, more ...string) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -253,7 +293,7 @@ func waitEndpoints(t *testing.T, ist *testenv.Istiod, node testenv.NodeMeta, rea
 	for {
 		// Every Service of the sample namespace that meshdoctor may compare:
 		// the sidecar has them all.
-		dump, err := ist.EndpointsDump(ctx, node, helloworldCluster, curlCluster)
+		dump, err := ist.EndpointsDump(ctx, node, append([]string{helloworldCluster, curlCluster}, more...)...)
 		if err == nil {
 			table, perr := envoyadmin.ParseConfigDump(bytes.NewReader(dump))
 			if perr != nil {

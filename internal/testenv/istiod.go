@@ -351,7 +351,10 @@ func (i *Istiod) WaitSynced(ctx context.Context, clusterIDs ...string) error {
 
 // NodeMeta is the sidecar an xDS client presents itself as.
 type NodeMeta struct {
-	IP        string // the pod IP, as in the node ID and INSTANCE_IPS
+	IP string // the pod IP, as in the node ID and INSTANCE_IPS
+	// MoreIPs are the pod's other IPs (a dual-stack pod's IPv6 one), after
+	// IP in INSTANCE_IPS, as pilot-agent reports them.
+	MoreIPs   []string
 	Pod       string
 	Namespace string
 	ClusterID string // ISTIO_META_CLUSTER_ID
@@ -381,7 +384,7 @@ func (n NodeMeta) node() (*corev3.Node, error) {
 		"CLUSTER_ID":            n.ClusterID,
 		"NAMESPACE":             n.Namespace,
 		"NAME":                  n.Pod,
-		"INSTANCE_IPS":          n.IP,
+		"INSTANCE_IPS":          strings.Join(append([]string{n.IP}, n.MoreIPs...), ","),
 		"ISTIO_VERSION":         version,
 		"INTERCEPTION_MODE":     "REDIRECT",
 		"SERVICE_ACCOUNT":       sa,
