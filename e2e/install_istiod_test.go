@@ -189,17 +189,20 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 	t.Run("hostname-not-resolving", func(t *testing.T) {
 		// cluster-2's ELB deleted by hand: its hostname stays in the
 		// Service's status but no longer resolves. istiod drops network2's
-		// gateway, cluster-1's sidecar has no route to helloworld v2.
+		// gateway (resolveHostnameGateways) and, a network without gateway
+		// being "directly reachable" to ep_filters.go, sends cluster-1's
+		// sidecar cluster-2's pod IP, which it cannot reach.
 		dns := startDNS(t, map[string][]string{"a1f0c2d4e6b8-1234567890.us-east-1.elb.amazonaws.com": {"10.214.1.10"}})
 		got := oracleWith(t, "install-ew-hostname", testenv.IstiodOptions{ResolvConf: dns.resolvConf},
-			func(cl string, eps []envoyadmin.Endpoint) bool { return len(eps) >= 1 })
-		if addrs := helloworldOf(t, "cluster-1"); slices.ContainsFunc(addrs, func(a string) bool { return strings.HasPrefix(a, "10.214.2.") }) {
-			t.Fatalf("istiod sent cluster-1's sidecar %v, want nothing of network2 (its gateway's name does not resolve)", addrs)
+			func(cl string, eps []envoyadmin.Endpoint) bool { return len(eps) >= 2 })
+		if addrs := helloworldOf(t, "cluster-1"); slices.Contains(addrs, "10.214.2.10:15443") || !slices.ContainsFunc(addrs, func(a string) bool { return strings.HasPrefix(a, "10.214.102.") }) {
+			t.Fatalf("istiod sent cluster-1's sidecar %v, want cluster-2's pod IP and no network2 gateway (its name does not resolve)", addrs)
 		}
 		for _, id := range []string{"endpoints.proxy-table", "endpoints.istiod-sync"} {
 			want(t, got, id+"@cluster-2", checks.Pass, "")
 		}
 		want(t, got, "endpoints.istiod-networks@cluster-1", checks.Fail, "b2e1d3c5f7a9-0987654321.us-west-2.elb.amazonaws.com")
+		want(t, got, "endpoints.proxy-table@cluster-1", checks.Fail, "missing b2e1d3c5f7a9-0987654321.us-west-2.elb.amazonaws.com:15443; remote-pod-ip 10.214.102.")
 	})
 
 	t.Run("dual-stack", func(t *testing.T) {
