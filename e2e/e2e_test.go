@@ -313,7 +313,11 @@ func checkReadOnly(t *testing.T, e *testenv.Env) {
 
 func runScenario(t *testing.T, e *testenv.Env, bin, dir, name string) {
 	sc := apply(t, e, dir, name)
-	res := run(t, bin, e.Kubeconfig, "--context", strings.Join(sc.Clusters, ","), "--no-network")
+	kubeconfig := e.Kubeconfig
+	if len(sc.Meta.Contexts) > 0 {
+		kubeconfig = contextsKubeconfig(t, e, sc) // install_contexts_test.go
+	}
+	res := run(t, bin, kubeconfig, "--context", strings.Join(sc.ContextNames(), ","), "--no-network")
 	assertExpect(t, sc, res)
 }
 

@@ -41,6 +41,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -148,8 +149,33 @@ type clusterSpec struct {
 	meshConfig     map[string]any // spec.meshConfig additions (trust domains)
 	eastwest       bool
 	nodePort       bool // the east-west Service as NodePort with traffic.istio.io/nodeSelector
-	helloworld     string
+	// externalIP: the east-west Service as ClusterIP with spec.externalIPs
+	// (bare metal: the network routes that address to the nodes).
+	externalIP string
+	// gatewayPort: the east-west Service's mTLS port moved from 15443 to
+	// this, and labelled networking.istio.io/gatewayPort with it.
+	gatewayPort int
+	// helmGateway: the east-west gateway from the istio/gateway Helm chart
+	// (manifests/charts/gateway), release helmGatewayName in namespace
+	// helmGatewayNamespace, instead of gen-eastwest-gateway.sh.
+	helmGateway bool
+	// dualStack: installed as istio.io "Install Istio in Dual-Stack mode"
+	// says (ISTIO_DUAL_STACK for istiod and proxies, RequireDualStack
+	// Services), with samples/tcp-echo/tcp-echo-dual-stack.yaml.
+	dualStack bool
+	// revisionTags: values.revisionTags, the offline form of istioctl tag
+	// set (the istiod chart's revision-tags-mwc.yaml and -svc.yaml); the
+	// sample namespace is labelled with the first.
+	revisionTags []string
+	helloworld   string
 }
+
+// The istio/gateway chart's release of the helm row: its own name and
+// namespace, not gen-eastwest-gateway.sh's.
+const (
+	helmGatewayName      = "eastwest-gateway"
+	helmGatewayNamespace = "istio-gateways"
+)
 
 const meshID = "mesh1"
 
@@ -159,6 +185,11 @@ func rows() []row {
 	}
 	rev := func(c clusterSpec, r string) clusterSpec { c.revision = r; return c }
 	np := func(c clusterSpec) clusterSpec { c.nodePort = true; return c }
+	xip := func(c clusterSpec, ip string) clusterSpec { c.externalIP = ip; return c }
+	gwp := func(c clusterSpec) clusterSpec { c.gatewayPort = 16443; return c }
+	helm := func(c clusterSpec) clusterSpec { c.eastwest, c.helmGateway = false, true; return c }
+	dual := func(c clusterSpec) clusterSpec { c.dualStack = true; return c }
+	tags := func(c clusterSpec, t ...string) clusterSpec { c.revisionTags = t; return c }
 	td := func(c clusterSpec, domain string, aliases ...string) clusterSpec {
 		c.meshConfig = map[string]any{"trustDomain": domain, "trustDomainAliases": aliases}
 		return c
@@ -174,6 +205,16 @@ func rows() []row {
 			clusters: []clusterSpec{mp("cluster-1", "network1", "v1"), rev(mp("cluster-2", "network2", "v2"), "1-31")}},
 		{name: "eastwest-nodeport", doc: "multi-primary, multi-network, east-west gateways as NodePort Services with traffic.istio.io/nodeSelector",
 			clusters: []clusterSpec{np(mp("cluster-1", "network1", "v1")), np(mp("cluster-2", "network2", "v2"))}},
+		{name: "eastwest-externalips", doc: "multi-primary, multi-network, east-west gateways as ClusterIP Services with spec.externalIPs (no load balancer)",
+			clusters: []clusterSpec{xip(mp("cluster-1", "network1", "v1"), "198.51.100.21"), xip(mp("cluster-2", "network2", "v2"), "198.51.100.22")}},
+		{name: "eastwest-gateway-port", doc: "multi-primary, multi-network, east-west gateways serving mTLS on 16443, labelled networking.istio.io/gatewayPort=16443",
+			clusters: []clusterSpec{gwp(mp("cluster-1", "network1", "v1")), gwp(mp("cluster-2", "network2", "v2"))}},
+		{name: "eastwest-helm-chart", doc: "multi-primary, multi-network, east-west gateways from the istio/gateway Helm chart, release " + helmGatewayName + " in namespace " + helmGatewayNamespace,
+			clusters: []clusterSpec{helm(mp("cluster-1", "network1", "v1")), helm(mp("cluster-2", "network2", "v2"))}},
+		{name: "dual-stack", doc: "multi-primary, multi-network on IPv4/IPv6 dual-stack clusters (istio.io: Install Istio in Dual-Stack mode), with samples/tcp-echo dual-stack",
+			clusters: []clusterSpec{dual(mp("cluster-1", "network1", "v1")), dual(mp("cluster-2", "network2", "v2"))}},
+		{name: "revision-tags", doc: "multi-primary, multi-network, revision 1-31 with revision tag prod (values.revisionTags, the offline istioctl tag set) and the sample namespace on istio.io/rev=prod",
+			clusters: []clusterSpec{tags(rev(mp("cluster-1", "network1", "v1"), "1-31"), "prod"), tags(rev(mp("cluster-2", "network2", "v2"), "1-31"), "prod")}},
 		{name: "primary-remote-multi-network", doc: "istio.io: Install Primary-Remote on different networks (istiod exposed through the east-west gateway)",
 			clusters: []clusterSpec{{name: "cluster-1", network: "network1", eastwest: true, externalIstiod: true, helloworld: "v1"},
 				{name: "cluster-2", network: "network2", eastwest: true, remote: true, helloworld: "v2"}}},
@@ -198,8 +239,20 @@ func (c clusterSpec) iop(primary string) map[string]any {
 	if c.meshConfig != nil {
 		spec["meshConfig"] = c.meshConfig
 	}
+	vals := spec["values"].(map[string]any)
 	if c.externalIstiod {
-		spec["values"].(map[string]any)["pilot"] = map[string]any{"env": map[string]any{"EXTERNAL_ISTIOD": true}}
+		vals["pilot"] = map[string]any{"env": map[string]any{"EXTERNAL_ISTIOD": true}}
+	}
+	if c.dualStack {
+		// istio.io "Install Istio in Dual-Stack mode": istioctl install
+		// --set values.pilot.env.ISTIO_DUAL_STACK=true --set
+		// values.pilot.ipFamilyPolicy=RequireDualStack --set
+		// meshConfig.defaultConfig.proxyMetadata.ISTIO_DUAL_STACK="true".
+		vals["pilot"] = map[string]any{"env": map[string]any{"ISTIO_DUAL_STACK": "true"}, "ipFamilyPolicy": "RequireDualStack"}
+		spec["meshConfig"] = map[string]any{"defaultConfig": map[string]any{"proxyMetadata": map[string]any{"ISTIO_DUAL_STACK": "true"}}}
+	}
+	if len(c.revisionTags) > 0 {
+		vals["revisionTags"] = c.revisionTags
 	}
 	if c.remote {
 		// The guide's remote IstioOperator: profile remote, the injector
@@ -248,12 +301,12 @@ func (r *renderer) cluster(ctx context.Context, rw row, c clusterSpec) ([]byte, 
 			return nil, err
 		}
 		what := "samples/multicluster/gen-eastwest-gateway.sh " + strings.Join(args[1:], " ") + " | istioctl manifest generate -f -"
-		if c.nodePort {
-			if ew, err = nodePortGateway(ew); err != nil {
+		if c.nodePort || c.externalIP != "" || c.gatewayPort != 0 || c.dualStack {
+			var edits string
+			if ew, edits, err = editGateway(ew, c); err != nil {
 				return nil, err
 			}
-			what += "\n(the printed IstioOperator edited: k8s.service.type NodePort, serviceAnnotations " +
-				"traffic.istio.io/nodeSelector " + nodeSelector + ")"
+			what += "\n(the printed IstioOperator edited: " + edits + ")"
 		}
 		inputs = append(inputs, what)
 		gw, err := r.istioctlRun(ctx, ew, "manifest", "generate", "-f", "-")
@@ -284,6 +337,16 @@ func (r *renderer) cluster(ctx context.Context, rw row, c clusterSpec) ([]byte, 
 		}
 	}
 
+	if c.helmGateway {
+		r.rendered[c.name] = objs // the injector the chart's pods get
+		g, what, err := r.helmGateway(ctx, rw, c)
+		if err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, what...)
+		objs = append(objs, g...)
+	}
+
 	// The namespaces the guide creates with kubectl.
 	sys := namespace("istio-system", map[string]string{"topology.istio.io/network": c.network})
 	if c.remote {
@@ -298,7 +361,10 @@ func (r *renderer) cluster(ctx context.Context, rw row, c clusterSpec) ([]byte, 
 	}
 	objs = append(objs, sys)
 	inject := map[string]string{"istio-injection": "enabled"}
-	if c.revision != "" {
+	switch {
+	case len(c.revisionTags) > 0:
+		inject = map[string]string{"istio.io/rev": c.revisionTags[0]}
+	case c.revision != "":
 		inject = map[string]string{"istio.io/rev": c.revision}
 	}
 	objs = append(objs, namespace("sample", inject))
@@ -329,13 +395,28 @@ func (r *renderer) cluster(ctx context.Context, rw row, c clusterSpec) ([]byte, 
 		if err != nil {
 			return nil, err
 		}
-		for _, s := range []struct {
+		workloads := []struct {
 			what string
 			objs []map[string]any
 		}{
 			{"samples/helloworld/helloworld.yaml -l service=helloworld and -l version=" + c.helloworld, picked},
 			{"samples/curl/curl.yaml", curl},
-		} {
+		}
+		if c.dualStack {
+			te, err := os.ReadFile(filepath.Join(r.src, "samples/tcp-echo/tcp-echo-dual-stack.yaml"))
+			if err != nil {
+				return nil, err
+			}
+			echo, err := decode(te)
+			if err != nil {
+				return nil, err
+			}
+			workloads = append(workloads, struct {
+				what string
+				objs []map[string]any
+			}{"samples/tcp-echo/tcp-echo-dual-stack.yaml", echo})
+		}
+		for _, s := range workloads {
 			inNamespace(s.objs, "sample")
 			in, err := encode(s.objs)
 			if err != nil {
@@ -345,21 +426,11 @@ func (r *renderer) cluster(ctx context.Context, rw row, c clusterSpec) ([]byte, 
 			if err := os.WriteFile(inFile, in, 0o600); err != nil {
 				return nil, err
 			}
-			// --revision always: without it kube-inject looks for the
-			// default revision in a cluster (and waits for one).
-			rev := c.revision
-			if rev == "" {
-				rev = "default"
-			}
-			injected, err := r.istioctlRun(ctx, nil, append([]string{"kube-inject", "--revision", rev, "-f", inFile}, files...)...)
+			o, err := r.injectFile(ctx, c, inFile, files)
 			if err != nil {
 				return nil, err
 			}
-			o, err := decode(injected)
-			if err != nil {
-				return nil, fmt.Errorf("kube-inject output: %w", err)
-			}
-			inputs = append(inputs, "istioctl kube-inject --revision "+rev+" -f "+s.what+" --injectConfigFile --valuesFile --meshConfigFile "+
+			inputs = append(inputs, "istioctl kube-inject --revision "+injectRevision(c)+" -f "+s.what+" --injectConfigFile --valuesFile --meshConfigFile "+
 				"("+what+") | kubectl apply -n sample -f -")
 			objs = append(objs, o...)
 		}
@@ -393,28 +464,183 @@ func (r *renderer) cluster(ctx context.Context, rw row, c clusterSpec) ([]byte, 
 // labels hold it.
 const nodeSelector = `{"topology.istio.io/eastwest":"true"}`
 
-// nodePortGateway edits the IstioOperator gen-eastwest-gateway.sh printed
-// the way an operator without a load balancer does.
-func nodePortGateway(iop []byte) ([]byte, error) {
+// editGateway edits the IstioOperator gen-eastwest-gateway.sh printed the
+// way an operator does for their network, and says what it changed.
+func editGateway(iop []byte, c clusterSpec) ([]byte, string, error) {
 	var m map[string]any
 	if err := yaml.Unmarshal(iop, &m); err != nil {
-		return nil, fmt.Errorf("gen-eastwest-gateway.sh output: %w", err)
+		return nil, "", fmt.Errorf("gen-eastwest-gateway.sh output: %w", err)
 	}
 	spec, _ := m["spec"].(map[string]any)
 	comps, _ := spec["components"].(map[string]any)
 	gws, _ := comps["ingressGateways"].([]any)
 	if len(gws) != 1 {
-		return nil, errors.New("gen-eastwest-gateway.sh printed no single ingress gateway")
+		return nil, "", errors.New("gen-eastwest-gateway.sh printed no single ingress gateway")
 	}
 	gw, _ := gws[0].(map[string]any)
 	k8s, _ := gw["k8s"].(map[string]any)
 	svc, _ := k8s["service"].(map[string]any)
 	if k8s == nil || svc == nil {
-		return nil, errors.New("gen-eastwest-gateway.sh printed a gateway without k8s.service")
+		return nil, "", errors.New("gen-eastwest-gateway.sh printed a gateway without k8s.service")
 	}
-	svc["type"] = "NodePort"
-	k8s["serviceAnnotations"] = map[string]any{"traffic.istio.io/nodeSelector": nodeSelector}
-	return yaml.Marshal(m)
+	var edits []string
+	if c.nodePort {
+		// An operator without a load balancer.
+		svc["type"] = "NodePort"
+		k8s["serviceAnnotations"] = map[string]any{"traffic.istio.io/nodeSelector": nodeSelector}
+		edits = append(edits, "k8s.service.type NodePort, serviceAnnotations traffic.istio.io/nodeSelector "+nodeSelector)
+	}
+	if c.externalIP != "" {
+		// Bare metal: the network routes an address to the nodes.
+		svc["type"] = "ClusterIP"
+		svc["externalIPs"] = []any{c.externalIP}
+		edits = append(edits, "k8s.service.type ClusterIP, k8s.service.externalIPs ["+c.externalIP+"]")
+	}
+	if c.gatewayPort != 0 {
+		// 15443 taken by something else on the load balancer: the
+		// Service's tls port moves (the pod still listens on 15443) and
+		// the label tells istiod (network.go getGatewayDetails).
+		ports, _ := svc["ports"].([]any)
+		moved := false
+		for _, p := range ports {
+			if pm, ok := p.(map[string]any); ok && pm["name"] == "tls" {
+				pm["port"] = c.gatewayPort
+				moved = true
+			}
+		}
+		if !moved {
+			return nil, "", errors.New("gen-eastwest-gateway.sh printed no tls port")
+		}
+		labels, _ := gw["label"].(map[string]any)
+		if labels == nil {
+			return nil, "", errors.New("gen-eastwest-gateway.sh printed a gateway without labels")
+		}
+		labels["networking.istio.io/gatewayPort"] = strconv.Itoa(c.gatewayPort)
+		edits = append(edits, fmt.Sprintf("k8s.service port tls %d (targetPort 15443), label networking.istio.io/gatewayPort=%d", c.gatewayPort, c.gatewayPort))
+	}
+	if c.dualStack {
+		svc["ipFamilyPolicy"] = "RequireDualStack"
+		edits = append(edits, "k8s.service.ipFamilyPolicy RequireDualStack")
+	}
+	out, err := yaml.Marshal(m)
+	return out, strings.Join(edits, "; "), err
+}
+
+// helmGateway renders the east-west gateway of a cluster from the
+// istio/gateway chart of the pinned module, as
+//
+//	helm install eastwest-gateway istio/gateway -n istio-gateways \
+//	  --set networkGateway=NETWORK --set labels.istio=eastwestgateway
+//
+// with Istio's own Helm code (hack/istiod/helmtemplate), injects its pods
+// the way the gateway injection template would (the chart's Deployment asks
+// for it: image auto, inject.istio.io/templates gateway), and exposes the
+// services through it (samples/multicluster/expose-services.yaml, applied
+// in the gateway's namespace; labels.istio keeps its selector matching).
+func (r *renderer) helmGateway(ctx context.Context, rw row, c clusterSpec) ([]map[string]any, []string, error) {
+	vals, err := yaml.Marshal(map[string]any{"networkGateway": c.network, "labels": map[string]any{"istio": "eastwestgateway"}})
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := r.helmTemplate(ctx, vals, "gateway", helmGatewayName, helmGatewayNamespace)
+	if err != nil {
+		return nil, nil, err
+	}
+	chart, err := decode(out)
+	if err != nil {
+		return nil, nil, fmt.Errorf("istio/gateway chart output: %w", err)
+	}
+	what := []string{"helm template " + helmGatewayName + " manifests/charts/gateway -n " + helmGatewayNamespace +
+		" --set networkGateway=" + c.network + " --set labels.istio=eastwestgateway (hack/istiod/helmtemplate: istio.io/istio/operator/pkg/helm)"}
+	var deps, rest []map[string]any
+	for _, o := range chart {
+		if o["kind"] == "Deployment" {
+			deps = append(deps, o)
+		} else {
+			rest = append(rest, o)
+		}
+	}
+	injected, how, err := r.kubeInject(ctx, rw, c, deps, "the chart's Deployment")
+	if err != nil {
+		return nil, nil, err
+	}
+	what = append(what, how)
+	b, err := os.ReadFile(filepath.Join(r.src, "samples/multicluster/expose-services.yaml"))
+	if err != nil {
+		return nil, nil, err
+	}
+	expose, err := decode(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("expose-services.yaml: %w", err)
+	}
+	inNamespace(expose, helmGatewayNamespace)
+	what = append(what, "kubectl create namespace "+helmGatewayNamespace, "kubectl apply -n "+helmGatewayNamespace+" -f samples/multicluster/expose-services.yaml")
+	objs := append(append(append([]map[string]any{namespace(helmGatewayNamespace, nil)}, rest...), injected...), expose...)
+	return objs, what, nil
+}
+
+// helmTemplate runs hack/istiod/helmtemplate (built into the tmp dir once
+// per run; the Go build cache shares istioctl's packages).
+func (r *renderer) helmTemplate(ctx context.Context, vals []byte, chart, release, ns string) ([]byte, error) {
+	bin := filepath.Join(r.tmp, "helmtemplate")
+	if _, err := os.Stat(bin); err != nil {
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(cctx, "go", "build", "-o", bin, "./helmtemplate")
+		cmd.Dir = "hack/istiod"
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("build hack/istiod/helmtemplate: %w: %s", err, stderr.String())
+		}
+	}
+	return r.exec(ctx, vals, bin, "-chart", chart, "-release", release, "-namespace", ns)
+}
+
+// injectRevision is kube-inject's --revision: always given, without it
+// kube-inject looks for the default revision in a cluster (and waits for
+// one).
+func injectRevision(c clusterSpec) string {
+	if c.revision == "" {
+		return "default"
+	}
+	return c.revision
+}
+
+// injectFile runs istioctl kube-inject on a file with the injector files
+// of the cluster.
+func (r *renderer) injectFile(ctx context.Context, c clusterSpec, inFile string, files []string) ([]map[string]any, error) {
+	injected, err := r.istioctlRun(ctx, nil, append([]string{"kube-inject", "--revision", injectRevision(c), "-f", inFile}, files...)...)
+	if err != nil {
+		return nil, err
+	}
+	o, err := decode(injected)
+	if err != nil {
+		return nil, fmt.Errorf("kube-inject output: %w", err)
+	}
+	return o, nil
+}
+
+// kubeInject injects objs with the cluster's own injector (what the
+// webhook would do to their pods) and says how.
+func (r *renderer) kubeInject(ctx context.Context, rw row, c clusterSpec, objs []map[string]any, what string) ([]map[string]any, string, error) {
+	files, how, err := r.injectFiles(rw, c)
+	if err != nil {
+		return nil, "", err
+	}
+	in, err := encode(objs)
+	if err != nil {
+		return nil, "", err
+	}
+	inFile := filepath.Join(r.tmp, rw.name+"-"+c.name+"-inject.yaml")
+	if err := os.WriteFile(inFile, in, 0o600); err != nil {
+		return nil, "", err
+	}
+	o, err := r.injectFile(ctx, c, inFile, files)
+	if err != nil {
+		return nil, "", err
+	}
+	return o, "istioctl kube-inject --revision " + injectRevision(c) + " -f (" + what + ") --injectConfigFile --valuesFile --meshConfigFile (" + how + ")", nil
 }
 
 func injectorName(c clusterSpec) string {

@@ -170,24 +170,29 @@ func istiodNetworks(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 				case ok:
 					missing = append(missing, fmt.Sprintf("%s (%s; resolves here to %s)", k, o.Name, strings.Join(r.ips, ", ")))
 				default:
-					why := fmt.Sprintf("gateway %s could not be resolved from here; istiod resolves it, and its /debug/networkz lists no other gateway of network %q, cluster %s, port %d", a, g.Network, o.ID, g.Port)
+					// istiod resolves a hostname gateway into one gateway per
+					// address, with the base gateway's network, cluster and
+					// port, and drops it when nothing resolves
+					// (resolveHostnameGateways: "could not resolve hostname").
+					// Its /debug/networkz, read here, holds none of that
+					// network, cluster and port: istiod has no gateway from
+					// this Service, whatever DNS here says.
+					why := fmt.Sprintf("%s (%s; istiod lists no gateway of network %q, cluster %s, port %d: it could not resolve the hostname)", k, o.Name, g.Network, o.ID, g.Port)
 					if v, set := c.EnvValue("RESOLVE_HOSTNAME_GATEWAYS"); set && v == "false" {
-						why += "; this istiod has RESOLVE_HOSTNAME_GATEWAYS=false, so it drops hostname gateways"
+						why = fmt.Sprintf("%s (%s; this istiod has RESOLVE_HOSTNAME_GATEWAYS=false, so it drops hostname gateways)", k, o.Name)
 					}
 					unresolved = append(unresolved, why)
 				}
 			}
 		}
 	}
-	if len(missing) > 0 {
-		r := failf(remedy, "istiod does not know gateway(s) %s: cross-network endpoints get no gateway", strings.Join(missing, ", "))
-		for _, u := range unresolved {
-			r.Evidence = append(r.Evidence, Ev("unresolved", u))
+	if len(missing)+len(unresolved) > 0 {
+		r := failf(remedy, "istiod does not know gateway(s) %s: cross-network endpoints get no gateway", strings.Join(append(missing, unresolved...), ", "))
+		if len(unresolved) > 0 {
+			r.Remediation += "\n" + kc(c.Name) + " -n istio-system logs -l app=istiod --tail=-1 | grep -F 'could not resolve hostname'"
+			r.Note = "a LoadBalancer hostname that no longer resolves is usually a load balancer deleted outside Kubernetes: recreate the Service's load balancer or fix its DNS"
 		}
 		return []Result{with(r, ev...)}
-	}
-	if len(unresolved) > 0 {
-		return []Result{with(warnf(remedy, "%s", strings.Join(unresolved, "; ")), ev...)}
 	}
 	return []Result{pass(fmt.Sprintf("istiod knows all %d network gateways", len(gws)), ev...)}
 }

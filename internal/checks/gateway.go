@@ -10,6 +10,7 @@ import (
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	corev1 "k8s.io/api/core/v1"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
@@ -240,6 +241,25 @@ func oneCrossNetwork(c *mesh.Cluster, g *mesh.Gateway) Result {
 	svc := g.Service
 	podLabels := k8slabels.Set(svc.Spec.Selector)
 	port := uint32(g.ServicePort)
+	// The pod port the gatewayPort reaches, and the pod port a Gateway
+	// server binds, as istiod resolves them for a label-selected Gateway
+	// (pilot/pkg/model/gateway.go resolvePorts with legacyGatewaySelector):
+	// a server port that is a port of the gateway Service binds that port's
+	// targetPort, any other binds as is. So with the Service's mTLS port
+	// moved (gatewayPort 16443 → targetPort 15443), expose-services.yaml's
+	// unchanged server on 15443 still serves it.
+	target := func(p uint32) (uint32, bool) {
+		for _, sp := range svc.Spec.Ports {
+			if uint32(sp.Port) == p {
+				if sp.TargetPort.Type == intstr.Int && sp.TargetPort.IntVal != 0 {
+					return uint32(sp.TargetPort.IntVal), true
+				}
+				return p, true // named or unset: the port itself (a named one is not resolved here)
+			}
+		}
+		return p, false
+	}
+	want, _ := target(port)
 	var seen []string
 	for _, gw := range c.Inv.Gateways {
 		sel := gw.Spec.GetSelector()
@@ -247,14 +267,18 @@ func oneCrossNetwork(c *mesh.Cluster, g *mesh.Gateway) Result {
 			continue
 		}
 		for _, s := range gw.Spec.GetServers() {
-			if s.GetPort().GetNumber() != port {
+			if bound, _ := target(s.GetPort().GetNumber()); bound != want {
 				continue
 			}
-			desc := fmt.Sprintf("%s/%s port %d %s %s hosts %v", gw.Namespace, gw.Name, port, s.GetPort().GetProtocol(), s.GetTls().GetMode(), s.GetHosts())
+			desc := fmt.Sprintf("%s/%s port %d %s %s hosts %v", gw.Namespace, gw.Name, s.GetPort().GetNumber(), s.GetPort().GetProtocol(), s.GetTls().GetMode(), s.GetHosts())
 			seen = append(seen, desc)
 			if strings.EqualFold(s.GetPort().GetProtocol(), "TLS") &&
 				s.GetTls().GetMode() == networkingv1alpha3.ServerTLSSettings_AUTO_PASSTHROUGH && coversLocal(s.GetHosts()) {
-				return pass(fmt.Sprintf("Gateway %s/%s exposes %d with AUTO_PASSTHROUGH on %s", gw.Namespace, gw.Name, port, g.Name()), Ev("server", desc))
+				msg := fmt.Sprintf("Gateway %s/%s exposes %d with AUTO_PASSTHROUGH on %s", gw.Namespace, gw.Name, port, g.Name())
+				if s.GetPort().GetNumber() != port {
+					msg = fmt.Sprintf("Gateway %s/%s serves pod port %d with AUTO_PASSTHROUGH on %s, which its gatewayPort %d targets", gw.Namespace, gw.Name, want, g.Name(), port)
+				}
+				return pass(msg, Ev("server", desc))
 			}
 		}
 	}

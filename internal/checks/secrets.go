@@ -104,7 +104,7 @@ func remoteKubeconfig(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 		remote := remoteContextOf(env, rk)
 		regen, note := regenerate(c, remote, rk.ClusterID, rk.Server)
 		if rk.ParseError != "" {
-			return []Result{noted(failf(regen, "secret %s key %s: %s", rs.Name, rk.ClusterID, rk.ParseError), note)}
+			return []Result{noted(parseError(regen, "secret istio-system/%s key %s: %s", rs.Name, rk.ClusterID, rk.ParseError), note)}
 		}
 		ev := []Evidence{Ev("server", rk.Server), Ev("auth", rk.Auth)}
 		if kind := cluster.LocalAddressKind(serverHost(rk.Server)); kind != "" {

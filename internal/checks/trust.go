@@ -40,26 +40,75 @@ type bundle struct {
 func parseBundle(b *cluster.CABundle) (*bundle, []string) {
 	var problems []string
 	out := &bundle{}
-	caName, chainName, rootName := "ca-cert.pem", "cert-chain.pem", "root-cert.pem"
-	if b.Form == "tls" {
-		caName, chainName, rootName = "tls.crt", "tls.crt", "ca.crt"
+	f := filesOf(b)
+	caName, chainName, rootName := f.cert, f.chain, f.root
+	bad := func(key string, err error) {
+		p := fmt.Sprintf("key %s does not parse: %v", key, err)
+		if !slices.Contains(problems, p) {
+			problems = append(problems, p)
+		}
 	}
 	if certs, err := pki.ParseCerts(b.CACert); err != nil {
-		problems = append(problems, fmt.Sprintf("%s: %v", caName, err))
+		bad(caName, err)
 	} else {
 		out.caCert = certs[0]
 	}
 	if certs, err := pki.ParseCerts(b.CertChain); err != nil {
-		problems = append(problems, fmt.Sprintf("%s: %v", chainName, err))
+		bad(chainName, err)
 	} else {
 		out.chain = certs
 	}
 	if certs, err := pki.ParseCerts(b.Root); err != nil {
-		problems = append(problems, fmt.Sprintf("%s: %v", rootName, err))
+		bad(rootName, err)
 	} else {
 		out.roots = certs
 	}
 	return out, problems
+}
+
+// parseError is the result about a ConfigMap or secret that does not
+// parse: an error (meshdoctor could not read what it checks), naming the
+// object, the key and the parse error, never a default or a verdict.
+func parseError(remedy, format string, a ...any) Result {
+	return Result{Status: Error, Message: fmt.Sprintf(format, a...), Remediation: remedy}
+}
+
+// cacertsFiles are the data keys istiod reads for each part of a cacerts
+// bundle, in its layout (pilot/pkg/bootstrap/istio_ca.go
+// detectSigningCABundleAndCRL): the istio layout, or cert-manager's
+// kubernetes.io/tls layout when tls.crt exists, whose chain is tls.crt
+// followed by ca.crt.
+type cacertsFiles struct{ cert, key, chain, root string }
+
+func filesOf(b *cluster.CABundle) cacertsFiles {
+	if b != nil && b.Form == "tls" {
+		return cacertsFiles{cert: "tls.crt", key: "tls.key", chain: "tls.crt", root: "ca.crt"}
+	}
+	return cacertsFiles{cert: "ca-cert.pem", key: "ca-key.pem", chain: "cert-chain.pem", root: "root-cert.pem"}
+}
+
+// field reads one key of the cacerts secret of a cluster.
+func (f cacertsFiles) field(c *mesh.Cluster, key string) string {
+	return fmt.Sprintf("%s -n istio-system get secret cacerts -o jsonpath='{.data.%s}' | base64 -d", kc(c.Name), strings.ReplaceAll(key, ".", `\.`))
+}
+
+// create replaces a cluster's cacerts with the files of dir (as
+// Makefile.selfsigned.mk writes them), in the layout the secret has: the
+// type of a Secret cannot change, so applying an Opaque cacerts over a
+// kubernetes.io/tls one is refused.
+func (f cacertsFiles) create(c *mesh.Cluster, dir string) string {
+	if f.cert == "tls.crt" {
+		return fmt.Sprintf("%s -n istio-system create secret generic cacerts --type=kubernetes.io/tls --from-file=tls.crt=%sca-cert.pem --from-file=tls.key=%sca-key.pem --from-file=ca.crt=%sroot-cert.pem --dry-run=client -o yaml | %s apply -f -", kc(c.Name), dir, dir, dir, kc(c.Name))
+	}
+	return fmt.Sprintf("%s -n istio-system create secret generic cacerts --from-file=%sca-cert.pem --from-file=%sca-key.pem --from-file=%sroot-cert.pem --from-file=%scert-chain.pem --dry-run=client -o yaml | %s apply -f -", kc(c.Name), dir, dir, dir, dir, kc(c.Name))
+}
+
+// tlsNote is what a fix of a cert-manager cacerts adds.
+func (f cacertsFiles) note(note string) string {
+	if f.cert == "tls.crt" {
+		return note + "; when cert-manager manages cacerts (annotation cert-manager.io/certificate-name), fix its Certificate and issuer instead, or it overwrites the secret"
+	}
+	return note
 }
 
 // primaryOnly returns a skip result for clusters whose CA is not their own.
@@ -74,9 +123,10 @@ func cacertsPresent(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 	if r := primaryOnly(c); r != nil {
 		return r
 	}
-	fix := fmt.Sprintf("%s -n istio-system create secret generic cacerts --from-file=ca-cert.pem --from-file=ca-key.pem --from-file=root-cert.pem --from-file=cert-chain.pem --dry-run=client -o yaml | %s apply -f -\n%s -n istio-system rollout restart deploy/istiod", kc(c.Name), kc(c.Name), kc(c.Name))
-	note := fmt.Sprintf("run it in the directory that holds %s's intermediate CA, issued from the mesh's one root (Istio release: make -f tools/certs/Makefile.selfsigned.mk %s-cacerts writes them to %s/)", c.Name, c.Name, c.Name)
 	b := c.Inv.CACerts
+	files := filesOf(b)
+	fix := files.create(c, "") + "\n" + kc(c.Name) + " -n istio-system rollout restart deploy/istiod"
+	note := files.note(fmt.Sprintf("run it in the directory that holds %s's intermediate CA, issued from the mesh's one root (Istio release: make -f tools/certs/Makefile.selfsigned.mk %s-cacerts writes them to %s/)", c.Name, c.Name, c.Name))
 	if b == nil {
 		r := noted(failf(fix, "no cacerts secret in istio-system: istiod is not using a plugged-in CA"), note)
 		if s := c.Inv.IstioCASecret; s != nil {
@@ -87,10 +137,9 @@ func cacertsPresent(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 		}
 		return []Result{r}
 	}
-	want := []string{"ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"}
-	if b.Form == "tls" {
-		want = []string{"tls.crt", "tls.key", "ca.crt"}
-	}
+	want := []string{files.cert, files.key, files.chain, files.root}
+	slices.Sort(want)
+	want = slices.Compact(want)
 	var missing []string
 	for _, k := range want {
 		if !slices.Contains(b.Keys, k) {
@@ -108,10 +157,15 @@ func cacertsValid(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 	if r := primaryOnly(c); r != nil {
 		return r
 	}
-	inspect := kc(c.Name) + " -n istio-system get secret cacerts -o jsonpath='{.data.ca-cert\\.pem}' | base64 -d | openssl x509 -noout -text"
+	files := filesOf(c.Inv.CACerts)
+	inspect := files.field(c, files.cert) + " | openssl x509 -noout -text"
 	bu, problems := parseBundle(c.Inv.CACerts)
 	if len(problems) > 0 {
-		return []Result{with(failf(inspect, "cacerts PEM does not parse: %s", strings.Join(problems, "; ")))}
+		var ev []Evidence
+		for _, d := range c.Inv.CACerts.Dropped {
+			ev = append(ev, Ev("in the secret", d))
+		}
+		return []Result{with(parseError(inspect, "secret istio-system/cacerts %s", strings.Join(problems, "; ")), ev...)}
 	}
 	ev := []Evidence{Ev("ca-cert", pki.Describe(bu.caCert)), Ev("issuer", bu.caCert.Issuer.String())}
 	for _, r := range bu.roots {
@@ -126,14 +180,14 @@ func cacertsValid(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 	switch kc := c.Inv.CACerts.KeyCheck; {
 	case kc == "mismatch":
 		return []Result{with(failf(inspect, "ca-key does not match ca-cert: the key belongs to another certificate"), ev...)}
+	case kc == "missing":
+		return []Result{with(failf(inspect, "%s is empty: istiod has no key to sign with", files.key), ev...)}
 	case kc != "match":
-		return []Result{with(failf(inspect, "ca-key: %s", kc), ev...)}
+		return []Result{with(parseError(inspect, "secret istio-system/cacerts key %s does not parse: %s", files.key, strings.TrimPrefix(kc, "invalid: ")), ev...)}
 	}
 	if err := verifyChain(bu); err != nil {
-		field := func(k string) string {
-			return fmt.Sprintf("<(%s -n istio-system get secret cacerts -o jsonpath='{.data.%s}' | base64 -d)", kc(c.Name), strings.ReplaceAll(k, ".", `\.`))
-		}
-		return []Result{with(failf(inspect+"\nopenssl verify -CAfile "+field("root-cert.pem")+" -untrusted "+field("cert-chain.pem")+" "+field("ca-cert.pem"),
+		field := func(k string) string { return "<(" + files.field(c, k) + ")" }
+		return []Result{with(failf(inspect+"\nopenssl verify -CAfile "+field(files.root)+" -untrusted "+field(files.chain)+" "+field(files.cert),
 			"ca-cert does not chain to root-cert: %v", err), ev...)}
 	}
 	if d := c.Inv.CACerts.Dropped; len(d) > 0 {
@@ -203,8 +257,9 @@ func cacertsExpiry(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 			soon = append(soon, fmt.Sprintf("%s expires %s", x.Subject.String(), x.NotAfter.UTC().Format(time.RFC3339)))
 		}
 	}
-	fix := kc(c.Name) + " -n istio-system get secret cacerts -o jsonpath='{.data.ca-cert\\.pem}' | base64 -d | openssl x509 -noout -subject -enddate"
-	note := "rotate the plugged-in CA: issue a new intermediate from the root, replace cacerts, then restart istiod"
+	files := filesOf(c.Inv.CACerts)
+	fix := files.field(c, files.cert) + " | openssl x509 -noout -subject -enddate"
+	note := files.note("rotate the plugged-in CA: issue a new intermediate from the root, replace cacerts, then restart istiod")
 	if len(expired) > 0 {
 		return []Result{with(noted(failf(fix, "expired CA certificate: %s", strings.Join(expired, "; ")), note), ev...)}
 	}
@@ -245,11 +300,11 @@ func rootMatch(_ context.Context, env *Env) []Result {
 	fix := []string{"make -f tools/certs/Makefile.selfsigned.mk root-ca"}
 	var show []string
 	for _, c := range env.Mesh.Primaries() {
-		d := shellQuote(c.Name + "/")
+		files := filesOf(c.Inv.CACerts)
 		fix = append(fix, fmt.Sprintf("make -f tools/certs/Makefile.selfsigned.mk %s", shellQuote(c.Name+"-cacerts")),
-			fmt.Sprintf("%s -n istio-system create secret generic cacerts --from-file=%sca-cert.pem --from-file=%sca-key.pem --from-file=%sroot-cert.pem --from-file=%scert-chain.pem --dry-run=client -o yaml | %s apply -f -", kc(c.Name), d, d, d, d, kc(c.Name)),
+			files.create(c, shellQuote(c.Name+"/")),
 			kc(c.Name)+" -n istio-system rollout restart deploy/istiod")
-		show = append(show, kc(c.Name)+" -n istio-system get secret cacerts -o jsonpath='{.data.root-cert\\.pem}' | base64 -d | openssl x509 -noout -fingerprint -sha256")
+		show = append(show, files.field(c, files.root)+" | openssl x509 -noout -fingerprint -sha256")
 	}
 	const fixNote = "run it from the Istio release directory: it makes one new root and plugs an intermediate from it into every primary; to keep an existing root instead, issue the intermediates from that one. Restart the workloads afterwards so they get certificates of the new root"
 	var disjoint, differ []string
@@ -314,7 +369,7 @@ func istiodUsesCacerts(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	}
 	served, err := pki.ParseCerts(cm.Data["root-cert.pem"])
 	if err != nil {
-		return []Result{failf(fix, "istio-ca-root-cert root-cert.pem does not parse: %v", err)}
+		return []Result{parseError(fix, "ConfigMap istio-system/istio-ca-root-cert key root-cert.pem does not parse: %v", err)}
 	}
 	got := pki.FingerprintSet(served)
 	slices.Sort(got)

@@ -146,7 +146,7 @@ func (c *Certs) funcs(env Env) map[string]any {
 		// as Makefile.selfsigned.mk writes it (cert-chain = intermediate +
 		// root). Variants: expired, expiring, wrong-key, incomplete, not-ca.
 		"cacerts": func(root, cluster string, variants ...string) (string, error) {
-			data, err := c.cacertsData(root, cluster, first(variants))
+			data, err := c.cacertsData(root, cluster, first(variants), "")
 			if err != nil {
 				return "", err
 			}
@@ -202,7 +202,15 @@ func first(vs []string) string {
 // cacertsData is the data map (base64 values) of a cacerts secret, as
 // Makefile.selfsigned.mk writes it (cert-chain = intermediate + root).
 // Variants: expired, expiring, wrong-key, incomplete, not-ca.
-func (c *Certs) cacertsData(root, cluster, v string) (map[string]string, error) {
+//
+// Form "tls" is the kubernetes.io/tls layout cert-manager writes for a
+// Certificate with isCA: true issued by a CA ClusterIssuer holding the
+// root (tls.crt the issued intermediate, tls.key its key, ca.crt the
+// issuer's certificate), which istiod reads instead when tls.crt exists
+// (pilot/pkg/bootstrap/istio_ca.go detectSigningCABundleAndCRL). There,
+// incomplete is what `kubectl create secret tls cacerts --cert --key`
+// makes: no ca.crt.
+func (c *Certs) cacertsData(root, cluster, v, form string) (map[string]string, error) {
 	notAfter := c.Now.Add(2 * 365 * 24 * time.Hour) // as Intermediate
 	switch v {
 	case "expired":
@@ -240,6 +248,13 @@ func (c *Certs) cacertsData(root, cluster, v string) (map[string]string, error) 
 		"ca-key.pem":     b64(key),
 		"cert-chain.pem": b64(ca.ChainPEM()),
 		"root-cert.pem":  b64(r.CertPEM()),
+	}
+	if form == "tls" {
+		data = map[string]string{"tls.crt": b64(caCert), "tls.key": b64(key), "ca.crt": b64(r.CertPEM())}
+		if v == "incomplete" {
+			delete(data, "ca.crt")
+		}
+		return data, nil
 	}
 	if v == "incomplete" {
 		delete(data, "ca-key.pem")

@@ -41,7 +41,11 @@ func FakeClients(sc *Scenario, env Env) ([]*cluster.Client, error) {
 	var out []*cluster.Client
 	for _, cl := range sc.Clusters {
 		var kube, istio []runtime.Object
+		allocated := 0
 		for _, o := range sc.Objects[cl] {
+			if svc, ok := o.(*corev1.Service); ok {
+				allocated += allocateDualStack(svc, allocated)
+			}
 			if IsIstio(o) {
 				istio = append(istio, o)
 			} else {
@@ -58,7 +62,49 @@ func FakeClients(sc *Scenario, env Env) ([]*cluster.Client, error) {
 		}
 		out = append(out, &cluster.Client{Context: cl, Server: env.Server(cl), Kube: k, Istio: ic, Metadata: metadataFake(kube)})
 	}
-	return out, nil
+	if len(sc.Meta.Contexts) == 0 {
+		return out, nil
+	}
+	// The scenario's own contexts: each one a client of its cluster's fake
+	// API server, as several kubeconfig contexts can name one server.
+	byCluster := map[string]*cluster.Client{}
+	for _, c := range out {
+		byCluster[c.Context] = c
+	}
+	var named []*cluster.Client
+	for _, cs := range sc.Meta.Contexts {
+		c := *byCluster[cs.Cluster]
+		c.Context = cs.Name
+		named = append(named, &c)
+	}
+	return named, nil
+}
+
+// allocateDualStack does for a Service that asks for both IP families what
+// the API server of a dual-stack cluster does on create and the fake
+// clientset does not: it sets spec.ipFamilies (IPv4 first unless given)
+// and allocates one ClusterIP of each (from 10.96.0.0/16 and
+// fd00:10:96::/108; the integration tier's API servers allocate from their
+// own dual-stack ranges). It returns how many Services it
+// allocated for (0 or 1); n numbers them. Other Services are left as the
+// fake leaves them (no ClusterIP): no check reads a single-stack one.
+func allocateDualStack(svc *corev1.Service, n int) int {
+	p := svc.Spec.IPFamilyPolicy
+	if p == nil || *p == corev1.IPFamilyPolicySingleStack || len(svc.Spec.ClusterIPs) > 0 || svc.Spec.ClusterIP == corev1.ClusterIPNone {
+		return 0
+	}
+	if len(svc.Spec.IPFamilies) == 0 {
+		svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
+	}
+	for _, f := range svc.Spec.IPFamilies {
+		if f == corev1.IPv6Protocol {
+			svc.Spec.ClusterIPs = append(svc.Spec.ClusterIPs, fmt.Sprintf("fd00:10:96::%x", n+10))
+		} else {
+			svc.Spec.ClusterIPs = append(svc.Spec.ClusterIPs, fmt.Sprintf("10.96.0.%d", n+10))
+		}
+	}
+	svc.Spec.ClusterIP = svc.Spec.ClusterIPs[0]
+	return 1
 }
 
 // IsIstio reports whether an object is one of Istio's kinds (served by the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -35,17 +36,26 @@ const maxInstallFile = 4 << 20
 //	lbHostname  its ingress hostname instead (an AWS ELB)
 //	nodeIP    the ExternalIP of the cluster's node (NodePort gateways)
 //	locality  "region/zone": the node's topology labels (locality scenarios)
+//	dualStack "true": an IPv4/IPv6 dual-stack cluster (StatusOptions.DualStack)
 //	root      root CA name of the cluster's cacerts (default mesh)
 //	cacerts   a cacerts variant (see Certs.cacertsData), or none
+//	cacertsForm  tls: cacerts in cert-manager's kubernetes.io/tls layout
 //	primary   for a remote cluster: the primary whose istiod serves it
 //	remotes   list of "key=cluster[:variant]" remote secrets
 //	delete    list of "Kind/namespace/name" to delete (namespace empty for
 //	          cluster-scoped kinds), as kubectl delete would
 //	unlabel   list of "Kind/namespace/name key", as kubectl label ... key-
 //	unannotate  the same for annotations (kubectl annotate ... key-)
+//	relabel   list of "Kind/namespace/name key=value", as kubectl label
+//	          --overwrite
+//	set       list of "Kind/namespace/name path=value", as kubectl patch
+//	          --type=json op replace: path is dotted (map keys, list
+//	          indexes), value YAML (a number stays a number)
+//	unset     list of "Kind/namespace/name path", as kubectl patch
+//	          --type=json op remove
 type installArgs struct {
-	as, podCIDR, lbIP, lbHostname, nodeIP, root, cacerts, primary, locality string
-	remotes, deletes, unlabels, unannotates                                 []string
+	as, podCIDR, lbIP, lbHostname, nodeIP, root, cacerts, cacertsForm, primary, dualStack, locality string
+	remotes, deletes, unlabels, unannotates, relabels, sets, unsets                                 []string
 }
 
 func parseInstallArgs(cl string, kv []map[string]any) (installArgs, error) {
@@ -57,8 +67,9 @@ func parseInstallArgs(cl string, kv []map[string]any) (installArgs, error) {
 		return a, nil
 	}
 	strs := map[string]*string{"as": &a.as, "podCIDR": &a.podCIDR, "lbIP": &a.lbIP, "lbHostname": &a.lbHostname,
-		"nodeIP": &a.nodeIP, "locality": &a.locality, "root": &a.root, "cacerts": &a.cacerts, "primary": &a.primary}
-	lists := map[string]*[]string{"remotes": &a.remotes, "delete": &a.deletes, "unlabel": &a.unlabels, "unannotate": &a.unannotates}
+		"nodeIP": &a.nodeIP, "locality": &a.locality, "root": &a.root, "cacerts": &a.cacerts, "cacertsForm": &a.cacertsForm, "primary": &a.primary, "dualStack": &a.dualStack}
+	lists := map[string]*[]string{"remotes": &a.remotes, "delete": &a.deletes, "unlabel": &a.unlabels, "unannotate": &a.unannotates,
+		"relabel": &a.relabels, "set": &a.sets, "unset": &a.unsets}
 	for k, v := range kv[0] {
 		if p, ok := strs[k]; ok {
 			s, ok := v.(string)
@@ -126,7 +137,8 @@ func installFunc(installs, cl string, env Env, certs *Certs) func(string, ...map
 		if err != nil {
 			return "", fmt.Errorf("install %s: %w", row, err)
 		}
-		status, err := WriteStatus(objs, StatusOptions{Cluster: cl, PodCIDR: a.podCIDR, LBIP: a.lbIP, LBHostname: a.lbHostname, NodeIP: a.nodeIP, Locality: a.locality})
+		status, err := WriteStatus(objs, StatusOptions{Cluster: cl, PodCIDR: a.podCIDR, LBIP: a.lbIP, LBHostname: a.lbHostname, NodeIP: a.nodeIP,
+			Locality: a.locality, DualStack: a.dualStack == "true"})
 		if err != nil {
 			return "", fmt.Errorf("install %s: %w", row, err)
 		}
@@ -154,7 +166,7 @@ func installFunc(installs, cl string, env Env, certs *Certs) func(string, ...map
 // certificate istiod distributes.
 func loadTimeObjects(cl string, a installArgs, objs []map[string]any, env Env, certs *Certs) ([]map[string]any, error) {
 	var out []map[string]any
-	secret := func(name string, labels, annotations map[string]string, data map[string]string) map[string]any {
+	secret := func(name, typ string, labels, annotations map[string]string, data map[string]string) map[string]any {
 		m := map[string]any{"name": name, "namespace": "istio-system"}
 		if labels != nil {
 			m["labels"] = toAny(labels)
@@ -162,15 +174,26 @@ func loadTimeObjects(cl string, a installArgs, objs []map[string]any, env Env, c
 		if annotations != nil {
 			m["annotations"] = toAny(annotations)
 		}
-		return map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": m, "type": "Opaque", "data": toAny(data)}
+		return map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": m, "type": typ, "data": toAny(data)}
 	}
 	remote := a.primary != ""
 	if !remote && a.cacerts != "none" {
-		data, err := certs.cacertsData(a.root, cl, a.cacerts)
+		data, err := certs.cacertsData(a.root, cl, a.cacerts, a.cacertsForm)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, secret("cacerts", nil, nil, data))
+		switch a.cacertsForm {
+		case "":
+			out = append(out, secret("cacerts", "Opaque", nil, nil, data))
+		case "tls":
+			// What cert-manager writes for a Certificate named cacerts
+			// (its annotations name the Certificate and the issuer).
+			out = append(out, secret("cacerts", "kubernetes.io/tls", nil, map[string]string{
+				"cert-manager.io/certificate-name": "cacerts", "cert-manager.io/issuer-kind": "ClusterIssuer",
+				"cert-manager.io/issuer-name": "mesh-root", "cert-manager.io/common-name": "Intermediate CA"}, data))
+		default:
+			return nil, fmt.Errorf("cacertsForm %q: want tls or nothing", a.cacertsForm)
+		}
 	}
 	// istiod (the cluster's own, or the primary's for a remote) writes its
 	// root into istio-ca-root-cert in every namespace.
@@ -210,7 +233,7 @@ func loadTimeObjects(cl string, a installArgs, objs []map[string]any, env Env, c
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, secret("istio-remote-secret-"+key,
+		out = append(out, secret("istio-remote-secret-"+key, "Opaque",
 			map[string]string{"istio/multiCluster": "true"},
 			map[string]string{"networking.istio.io/cluster": key}, data))
 	}
@@ -246,7 +269,100 @@ func inject(objs []map[string]any, a installArgs) ([]map[string]any, error) {
 			delete(m, key)
 		}
 	}
+	find := func(what, u string) (map[string]any, string, error) {
+		ref, rest, ok := strings.Cut(u, " ")
+		if !ok {
+			return nil, "", fmt.Errorf("%s %q is not \"Kind/namespace/name ...\"", what, u)
+		}
+		i := slices.IndexFunc(objs, func(o map[string]any) bool { return refOf(o) == ref })
+		if i < 0 {
+			return nil, "", fmt.Errorf("%s %s: no such object", what, ref)
+		}
+		return objs[i], rest, nil
+	}
+	for _, u := range a.relabels {
+		o, kv, err := find("relabel", u)
+		if err != nil {
+			return nil, err
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("relabel %q: not key=value", u)
+		}
+		m, _ := metaOf(o)["labels"].(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+			metaOf(o)["labels"] = m
+		}
+		m[k] = v
+	}
+	for _, u := range a.sets {
+		o, pv, err := find("set", u)
+		if err != nil {
+			return nil, err
+		}
+		path, text, ok := strings.Cut(pv, "=")
+		if !ok {
+			return nil, fmt.Errorf("set %q: not path=value", u)
+		}
+		var v any
+		if err := yaml.Unmarshal([]byte(text), &v); err != nil {
+			return nil, fmt.Errorf("set %q: value: %w", u, err)
+		}
+		if err := patchPath(o, strings.Split(path, "."), v, false); err != nil {
+			return nil, fmt.Errorf("set %q: %w", u, err)
+		}
+	}
+	for _, u := range a.unsets {
+		o, path, err := find("unset", u)
+		if err != nil {
+			return nil, err
+		}
+		if err := patchPath(o, strings.Split(path, "."), nil, true); err != nil {
+			return nil, fmt.Errorf("unset %q: %w", u, err)
+		}
+	}
 	return objs, nil
+}
+
+// patchPath replaces (or removes) the value at a path of map keys and
+// list indexes, which must exist, as a JSON patch replace or remove does.
+func patchPath(cur any, path []string, v any, remove bool) error {
+	for i, p := range path {
+		last := i == len(path)-1
+		switch c := cur.(type) {
+		case map[string]any:
+			next, ok := c[p]
+			if !ok {
+				return fmt.Errorf("no %s", strings.Join(path[:i+1], "."))
+			}
+			if last {
+				if remove {
+					delete(c, p)
+				} else {
+					c[p] = v
+				}
+				return nil
+			}
+			cur = next
+		case []any:
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 0 || n >= len(c) {
+				return fmt.Errorf("no %s", strings.Join(path[:i+1], "."))
+			}
+			if last {
+				if remove {
+					return errors.New("removing a list item is not supported")
+				}
+				c[n] = v
+				return nil
+			}
+			cur = c[n]
+		default:
+			return fmt.Errorf("%s is not a map or list", strings.Join(path[:i], "."))
+		}
+	}
+	return errors.New("empty path")
 }
 
 func refOf(o map[string]any) string {

@@ -44,6 +44,32 @@ type Expect struct {
 type Meta struct {
 	Description string `json:"description"`
 	Expect      Expect `json:"expect"`
+	// Contexts, when given, are the kubeconfig's contexts instead of one per
+	// cluster file named after it: context names that differ from the
+	// clusters' clusterName (gke_..., arn:aws:eks:...), and several
+	// contexts for one API server (an admin@ alias). meshdoctor is run on
+	// all of them, in this order; results name the contexts.
+	Contexts []ContextSpec `json:"contexts,omitempty"`
+}
+
+// ContextSpec is one kubeconfig context of a scenario: its name and the
+// cluster file whose API server (and meshdoctor's identity there) it uses.
+type ContextSpec struct {
+	Name    string `json:"name"`
+	Cluster string `json:"cluster"`
+}
+
+// ContextNames are the contexts meshdoctor is run on: Meta.Contexts, else
+// one per cluster file.
+func (sc *Scenario) ContextNames() []string {
+	if len(sc.Meta.Contexts) == 0 {
+		return sc.Clusters
+	}
+	var out []string
+	for _, c := range sc.Meta.Contexts {
+		out = append(out, c.Name)
+	}
+	return out
 }
 
 // Scenario is a loaded scenario.
@@ -136,6 +162,11 @@ func Load(dir, name string, env Env, certs *Certs) (*Scenario, error) {
 		}
 		sc.Clusters = append(sc.Clusters, cl)
 		sc.Objects[cl] = objs
+	}
+	for _, c := range sc.Meta.Contexts {
+		if _, ok := sc.Objects[c.Cluster]; !ok || c.Name == "" {
+			return nil, fmt.Errorf("scenario %s: context %q names no cluster file (%q)", name, c.Name, c.Cluster)
+		}
 	}
 	return sc, nil
 }

@@ -23,7 +23,8 @@ type StatusOptions struct {
 	// PodCIDR is the third octet of the pod IPs: 10.214.<PodCIDR>.<n>.
 	PodCIDR string
 	// LBIP or LBHostname is the ingress the cloud gives the east-west
-	// gateway (istio-eastwestgateway); neither leaves it pending, as a
+	// gateway (istio-eastwestgateway, or any LoadBalancer Service labelled
+	// topology.istio.io/network); neither leaves it pending, as a
 	// cluster without a load-balancer controller does. Other LoadBalancer
 	// Services get 10.215.<PodCIDR>.<n>.
 	LBIP, LBHostname string
@@ -33,7 +34,15 @@ type StatusOptions struct {
 	// a cloud sets them (topology.kubernetes.io/region and zone,
 	// topology.istio.io/subzone): istiod's pod locality ("" = none).
 	Locality string
+	// DualStack: the cluster's pod network is IPv4/IPv6 dual-stack: every
+	// pod (and the node) has an IPv6 address fd00:10:214:<PodCIDR>::<n>
+	// besides its IPv4 one, and Services whose ipFamilyPolicy asks for both
+	// families get an EndpointSlice per family.
+	DualStack bool
 }
+
+// podIPv6 is the IPv6 twin of pod address n in a dual-stack cluster.
+func podIPv6(cidr string, n int) string { return fmt.Sprintf("fd00:10:214:%s::%d", cidr, n) }
 
 // EastWestService is the Service gen-eastwest-gateway.sh installs.
 const EastWestService = "istio-eastwestgateway"
@@ -72,7 +81,13 @@ func WriteStatus(objs []map[string]any, o StatusOptions) ([]map[string]any, erro
 			}
 			hash := podTemplateHash(o.Cluster, d.Namespace, d.Name)
 			for i := int32(0); i < n; i++ {
-				p := podFor(&d, hash, i, fmt.Sprintf("10.214.%s.%d", o.PodCIDR, ip), nodeIP)
+				ips := []string{fmt.Sprintf("10.214.%s.%d", o.PodCIDR, ip)}
+				hostIPs := []string{nodeIP}
+				if o.DualStack {
+					ips = append(ips, podIPv6(o.PodCIDR, ip))
+					hostIPs = append(hostIPs, podIPv6(o.PodCIDR, 250))
+				}
+				p := podFor(&d, hash, i, ips, hostIPs)
 				ip++
 				pods = append(pods, p)
 				made = append(made, p)
@@ -105,12 +120,17 @@ func WriteStatus(objs []map[string]any, o StatusOptions) ([]map[string]any, erro
 				continue
 			}
 			var ing corev1.LoadBalancerIngress
+			// The east-west gateway: gen-eastwest-gateway.sh's Service, or
+			// any Service labelled with a network (the istio/gateway chart's
+			// networkGateway, under its own name).
+			_, network := s.Labels["topology.istio.io/network"]
+			eastWest := s.Name == EastWestService || network
 			switch {
-			case s.Name == EastWestService && o.LBIP != "":
+			case eastWest && o.LBIP != "":
 				ing.IP = o.LBIP
-			case s.Name == EastWestService && o.LBHostname != "":
+			case eastWest && o.LBHostname != "":
 				ing.Hostname = o.LBHostname
-			case s.Name == EastWestService:
+			case eastWest:
 				continue // pending
 			default:
 				ing.IP = fmt.Sprintf("10.215.%s.%d", o.PodCIDR, lb)
@@ -129,11 +149,15 @@ func WriteStatus(objs []map[string]any, o StatusOptions) ([]map[string]any, erro
 		if err := fromMap(m, &s); err != nil {
 			return nil, err
 		}
-		if es := endpointSliceFor(&s, pods); es != nil {
+		for _, es := range endpointSlicesFor(&s, pods, o.DualStack) {
 			made = append(made, es)
 		}
 	}
-	addrs := []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: nodeIP}, {Type: corev1.NodeHostName, Address: node}}
+	addrs := []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: nodeIP}}
+	if o.DualStack {
+		addrs = append(addrs, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: podIPv6(o.PodCIDR, 250)})
+	}
+	addrs = append(addrs, corev1.NodeAddress{Type: corev1.NodeHostName, Address: node})
 	if o.NodeIP != "" {
 		addrs = append(addrs, corev1.NodeAddress{Type: corev1.NodeExternalIP, Address: o.NodeIP})
 	}
@@ -180,7 +204,7 @@ func podTemplateHash(parts ...string) string {
 // podFor is replica i of a Deployment, Running and Ready. It stays
 // unbound (no nodeName): the integration tier binds it to its kubelet
 // stand-in through pods/binding, as the scheduler would.
-func podFor(d *appsv1.Deployment, hash string, i int32, ip, nodeIP string) *corev1.Pod {
+func podFor(d *appsv1.Deployment, hash string, i int32, ips, hostIPs []string) *corev1.Pod {
 	t := d.Spec.Template
 	l := map[string]string{"pod-template-hash": hash}
 	for k, v := range t.Labels {
@@ -217,8 +241,14 @@ func podFor(d *appsv1.Deployment, hash string, i int32, ip, nodeIP string) *core
 	for _, c := range p.Spec.Containers {
 		cs = append(cs, corev1.ContainerStatus{Name: c.Name, Image: c.Image, Ready: true, State: running})
 	}
-	p.Status = corev1.PodStatus{Phase: corev1.PodRunning, Conditions: ready, HostIP: nodeIP, HostIPs: []corev1.HostIP{{IP: nodeIP}},
-		PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}, InitContainerStatuses: ics, ContainerStatuses: cs, QOSClass: corev1.PodQOSBurstable}
+	p.Status = corev1.PodStatus{Phase: corev1.PodRunning, Conditions: ready, HostIP: hostIPs[0],
+		PodIP: ips[0], InitContainerStatuses: ics, ContainerStatuses: cs, QOSClass: corev1.PodQOSBurstable}
+	for _, h := range hostIPs {
+		p.Status.HostIPs = append(p.Status.HostIPs, corev1.HostIP{IP: h})
+	}
+	for _, ip := range ips {
+		p.Status.PodIPs = append(p.Status.PodIPs, corev1.PodIP{IP: ip})
+	}
 	return p
 }
 
@@ -233,15 +263,57 @@ func podSuffix(i int32) string {
 	return string(s)
 }
 
-// endpointSliceFor is the slice the endpointslice controller makes for a
-// Service with a selector (pkg/controller/endpointslice in Kubernetes): the
-// Service's labels plus kubernetes.io/service-name and managed-by, one
-// endpoint per selected pod that has an IP, ready when the pod is, ports
-// with the target port resolved against the pod's container ports. A
-// Service whose selector matches no pod gets an empty slice.
-func endpointSliceFor(s *corev1.Service, pods []*corev1.Pod) *discoveryv1.EndpointSlice {
+// serviceFamilies are the IP families of a Service's EndpointSlices: its
+// spec.ipFamilies, else (as the API server defaults them in a dual-stack
+// cluster whose primary family is IPv4) both for RequireDualStack and
+// PreferDualStack, IPv4 for SingleStack.
+func serviceFamilies(s *corev1.Service, dualStack bool) []corev1.IPFamily {
+	if !dualStack {
+		return []corev1.IPFamily{corev1.IPv4Protocol}
+	}
+	if len(s.Spec.IPFamilies) > 0 {
+		return s.Spec.IPFamilies
+	}
+	if p := s.Spec.IPFamilyPolicy; p != nil && (*p == corev1.IPFamilyPolicyRequireDualStack || *p == corev1.IPFamilyPolicyPreferDualStack) {
+		return []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
+	}
+	return []corev1.IPFamily{corev1.IPv4Protocol}
+}
+
+// endpointSlicesFor are the slices the endpointslice controller makes for
+// a Service with a selector, one per IP family of the Service.
+func endpointSlicesFor(s *corev1.Service, pods []*corev1.Pod, dualStack bool) []*discoveryv1.EndpointSlice {
+	var out []*discoveryv1.EndpointSlice
+	for _, f := range serviceFamilies(s, dualStack) {
+		if es := endpointSliceFor(s, pods, f); es != nil {
+			out = append(out, es)
+		}
+	}
+	return out
+}
+
+// endpointSliceFor is the slice of one address family that the
+// endpointslice controller makes for a Service with a selector
+// (pkg/controller/endpointslice in Kubernetes): the Service's labels plus
+// kubernetes.io/service-name and managed-by, one endpoint per selected pod
+// that has an IP of the family, ready when the pod is, ports with the
+// target port resolved against the pod's container ports. A Service whose
+// selector matches no pod gets an empty slice.
+func endpointSliceFor(s *corev1.Service, pods []*corev1.Pod, family corev1.IPFamily) *discoveryv1.EndpointSlice {
 	if len(s.Spec.Selector) == 0 || s.Spec.Type == corev1.ServiceTypeExternalName {
 		return nil
+	}
+	addressType, name := discoveryv1.AddressTypeIPv4, s.Name+"-"+podTemplateHash(s.Namespace, s.Name)[:5]
+	if family == corev1.IPv6Protocol {
+		addressType, name = discoveryv1.AddressTypeIPv6, s.Name+"-"+podTemplateHash(s.Namespace, s.Name, "IPv6")[:5]
+	}
+	ipOf := func(p *corev1.Pod) string {
+		for _, ip := range p.Status.PodIPs {
+			if (strings.Contains(ip.IP, ":")) == (family == corev1.IPv6Protocol) {
+				return ip.IP
+			}
+		}
+		return ""
 	}
 	sel := labels.SelectorFromSet(s.Spec.Selector)
 	l := map[string]string{}
@@ -252,12 +324,12 @@ func endpointSliceFor(s *corev1.Service, pods []*corev1.Pod) *discoveryv1.Endpoi
 	l[discoveryv1.LabelManagedBy] = "endpointslice-controller.k8s.io"
 	es := &discoveryv1.EndpointSlice{
 		TypeMeta:    metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
-		ObjectMeta:  metav1.ObjectMeta{Name: s.Name + "-" + podTemplateHash(s.Namespace, s.Name)[:5], Namespace: s.Namespace, Labels: l},
-		AddressType: discoveryv1.AddressTypeIPv4,
+		ObjectMeta:  metav1.ObjectMeta{Name: name, Namespace: s.Namespace, Labels: l},
+		AddressType: addressType,
 	}
 	var matched []*corev1.Pod
 	for _, p := range pods {
-		if p.Namespace == s.Namespace && sel.Matches(labels.Set(p.Labels)) && p.Status.PodIP != "" {
+		if p.Namespace == s.Namespace && sel.Matches(labels.Set(p.Labels)) && ipOf(p) != "" {
 			matched = append(matched, p)
 		}
 	}
@@ -281,7 +353,7 @@ func endpointSliceFor(s *corev1.Service, pods []*corev1.Pod) *discoveryv1.Endpoi
 	t, f := true, false
 	for _, p := range matched {
 		node := p.Spec.NodeName
-		ep := discoveryv1.Endpoint{Addresses: []string{p.Status.PodIP},
+		ep := discoveryv1.Endpoint{Addresses: []string{ipOf(p)},
 			Conditions: discoveryv1.EndpointConditions{Ready: &t, Serving: &t, Terminating: &f},
 			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: p.Namespace, Name: p.Name}}
 		if node != "" {

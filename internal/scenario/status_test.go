@@ -137,3 +137,111 @@ func TestWriteStatusFillsOnlyWhatTheClusterWrites(t *testing.T) {
 		t.Errorf("node addresses:\n%s\nwant\n%s", addrs, want)
 	}
 }
+
+// TestWriteStatusDualStack: in a dual-stack cluster every pod has an IP of
+// each family (IPv4 first, the cluster's primary family), and a Service
+// that asks for both families (samples/tcp-echo/tcp-echo-dual-stack.yaml:
+// RequireDualStack, ipFamilies IPv6, IPv4) gets one EndpointSlice per
+// family with the pod's address of that family, as the endpointslice
+// controller makes them; a SingleStack Service keeps one IPv4 slice.
+func TestWriteStatusDualStack(t *testing.T) {
+	objs, err := decodeMaps([]byte(statusInput + `---
+apiVersion: v1
+kind: Service
+metadata: {name: tcp-echo, namespace: sample}
+spec:
+  ipFamilyPolicy: RequireDualStack
+  ipFamilies: [IPv6, IPv4]
+  selector: {app: helloworld}
+  ports: [{name: tcp, port: 9000}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	made, err := WriteStatus(objs, StatusOptions{Cluster: "cluster-1", PodCIDR: "101", DualStack: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices := map[string][]string{} // service/addressType -> addresses
+	var pods int
+	for _, m := range made {
+		switch kindOf(m) {
+		case "Pod":
+			pods++
+			st, _ := m["status"].(map[string]any)
+			ips, _ := st["podIPs"].([]any)
+			if len(ips) != 2 {
+				t.Errorf("pod %s has podIPs %v, want one of each family", nameOf(m), ips)
+			}
+		case "EndpointSlice":
+			svc := str(metaOf(m)["labels"].(map[string]any), "kubernetes.io/service-name")
+			eps, _ := m["endpoints"].([]any)
+			for _, e := range eps {
+				addrs, _ := e.(map[string]any)["addresses"].([]any)
+				for _, a := range addrs {
+					slices[svc+"/"+str(m, "addressType")] = append(slices[svc+"/"+str(m, "addressType")], fmt.Sprint(a))
+				}
+			}
+		}
+	}
+	want := map[string][]string{
+		"helloworld/IPv4": {"10.214.101.10", "10.214.101.11"},
+		"tcp-echo/IPv6":   {"fd00:10:214:101::10", "fd00:10:214:101::11"},
+		"tcp-echo/IPv4":   {"10.214.101.10", "10.214.101.11"},
+	}
+	for k, v := range want {
+		if !reflect.DeepEqual(slices[k], v) {
+			t.Errorf("slice %s holds %v, want %v", k, slices[k], v)
+		}
+	}
+	if _, ok := slices["helloworld/IPv6"]; ok {
+		t.Error("a SingleStack Service got an IPv6 slice")
+	}
+	if pods != 2 {
+		t.Errorf("%d pods, want 2", pods)
+	}
+}
+
+// TestInjectEdits: the operator edits a scenario injects change exactly the
+// named field and refuse paths that do not exist (a typo in a scenario
+// must not pass as a no-op fault).
+func TestInjectEdits(t *testing.T) {
+	objs, err := decodeMaps([]byte(statusInput))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := installArgs{
+		relabels: []string{"Service/sample/helloworld app=other"},
+		sets:     []string{"Service/istio-system/np spec.ports.0.port=16443"},
+		unsets:   []string{"Service/istio-system/np spec.selector"},
+	}
+	objs, err = inject(objs, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		switch refOf(o) {
+		case "Service/sample/helloworld":
+			if l := metaOf(o)["labels"].(map[string]any)["app"]; l != "other" {
+				t.Errorf("relabel: app=%v", l)
+			}
+		case "Service/istio-system/np":
+			sp := spec(o)
+			if p := sp["ports"].([]any)[0].(map[string]any)["port"]; fmt.Sprint(p) != "16443" {
+				t.Errorf("set: port %v (%T)", p, p)
+			}
+			if _, ok := sp["selector"]; ok {
+				t.Error("unset left spec.selector")
+			}
+		}
+	}
+	for _, bad := range []installArgs{
+		{sets: []string{"Service/istio-system/np spec.ports.9.port=1"}},
+		{unsets: []string{"Service/istio-system/np spec.externalIPs"}},
+		{relabels: []string{"Service/istio-system/none a=b"}},
+	} {
+		if _, err := inject(objs, bad); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"path"
 	"slices"
 	"sort"
@@ -317,10 +318,13 @@ func Write(w io.Writer, s *Snapshot) error {
 		return err
 	}
 	for _, inv := range s.Inventories {
-		if strings.ContainsAny(inv.Context, "/\\") || inv.Context == ".." || inv.Context == "." || inv.Context == "" {
+		if inv.Context == ".." || inv.Context == "." || inv.Context == "" {
 			return fmt.Errorf("context name %q cannot be a file name", inv.Context)
 		}
-		if err := add("inventory/"+inv.Context+".json", redact(inv)); err != nil {
+		// The file is named after the context, escaped: EKS contexts
+		// (arn:aws:eks:REGION:ACCOUNT:cluster/NAME) hold a slash. Read
+		// takes the context from the inventory, not from the file name.
+		if err := add("inventory/"+url.PathEscape(inv.Context)+".json", redact(inv)); err != nil {
 			return err
 		}
 	}

@@ -56,6 +56,13 @@ type IstiodOptions struct {
 	NoSyncWait bool
 	// Timeout bounds start, readiness and sync (default 3 minutes).
 	Timeout time.Duration
+	// ResolvConf, when set, is a resolv.conf pilot-discovery sees as
+	// /etc/resolv.conf, in a mount namespace of its own (unshare, root):
+	// istiod resolves LoadBalancer hostnames of network gateways by DNS
+	// queries to the nameservers there (pilot/pkg/model/network.go
+	// newClient; not /etc/hosts, and NetworkGatewayTestDNSServers is a Go
+	// variable of istiod's own tests). The host's file is not touched.
+	ResolvConf string
 }
 
 // Istiod is a real istiod (pilot-discovery discovery) running on the host
@@ -344,7 +351,10 @@ func (i *Istiod) WaitSynced(ctx context.Context, clusterIDs ...string) error {
 
 // NodeMeta is the sidecar an xDS client presents itself as.
 type NodeMeta struct {
-	IP        string // the pod IP, as in the node ID and INSTANCE_IPS
+	IP string // the pod IP, as in the node ID and INSTANCE_IPS
+	// MoreIPs are the pod's other IPs (a dual-stack pod's IPv6 one), after
+	// IP in INSTANCE_IPS, as pilot-agent reports them.
+	MoreIPs   []string
 	Pod       string
 	Namespace string
 	ClusterID string // ISTIO_META_CLUSTER_ID
@@ -374,7 +384,7 @@ func (n NodeMeta) node() (*corev3.Node, error) {
 		"CLUSTER_ID":            n.ClusterID,
 		"NAMESPACE":             n.Namespace,
 		"NAME":                  n.Pod,
-		"INSTANCE_IPS":          n.IP,
+		"INSTANCE_IPS":          strings.Join(append([]string{n.IP}, n.MoreIPs...), ","),
 		"ISTIO_VERSION":         version,
 		"INTERCEPTION_MODE":     "REDIRECT",
 		"SERVICE_ACCOUNT":       sa,
@@ -742,6 +752,14 @@ func (ist *Istiod) start(ctx context.Context, dir, kubeconfig, caDir, bin, logPa
 		"--ctrlz_port=" + strconv.Itoa(ports[5]),
 		"--profile=false",
 		"--log_output_level=default:info",
+	}
+	if opts.ResolvConf != "" {
+		// unshare execs (no fork) into sh, which bind-mounts the file in
+		// the new, private mount namespace and execs pilot-discovery: one
+		// pid throughout, so stopping it works as without.
+		args = append([]string{"--mount", "--propagation", "private", "--", "sh", "-c",
+			`mount --bind "$0" /etc/resolv.conf && exec "$@"`, opts.ResolvConf, bin}, args...)
+		bin = "unshare"
 	}
 	proc, err := startProcIn("istiod "+ist.Cluster, logPath, dir, environ, bin, args...)
 	if err != nil {

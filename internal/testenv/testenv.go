@@ -342,7 +342,10 @@ func (e *Env) startAPIServer(i int, name, etcdURL, policy string) (*Cluster, err
 		// No controller manager runs: nothing would create the default
 		// service account that the ServiceAccount plugin requires of pods.
 		"--disable-admission-plugins=ServiceAccount",
-		fmt.Sprintf("--service-cluster-ip-range=10.%d.0.0/16", 95+i),
+		// Dual-stack, so that a RequireDualStack Service (the dual-stack
+		// install row) is accepted; Services stay IPv4 SingleStack by
+		// default.
+		fmt.Sprintf("--service-cluster-ip-range=10.%d.0.0/16,fd00:10:%d::/108", 95+i, 95+i),
 		"--audit-policy-file="+policy,
 		"--audit-log-path="+c.auditPath,
 		"--profiling=false",
