@@ -278,6 +278,7 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		inv.GatewayPodsSelector = GatewayPodSelector
 		return nil
 	})
+	collectAmbient(gctx, g, c, inv, record)
 	_ = g.Wait() // the functions record their errors and return nil
 	if inv.Errors[ResPods] == nil {
 		inv.Pods = systemPods

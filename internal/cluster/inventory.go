@@ -86,6 +86,9 @@ type Inventory struct {
 	// GatewayPodsSelector is the selector used (empty: not listed).
 	GatewayPods         []GatewayPod `json:"gatewayPods,omitempty"`
 	GatewayPodsSelector string       `json:"gatewayPodsSelector,omitempty"`
+	// Ambient is the ambient data plane's inventory (inventory_ambient.go);
+	// nil in snapshots of older versions.
+	Ambient *Ambient `json:"ambient,omitempty"`
 }
 
 // Node is what istiod's kube controller keeps of a node (onNodeEvent in

@@ -50,7 +50,7 @@ func newSlowAPIServer(t testing.TB, rtt time.Duration) *slowAPIServer {
 		kind := map[string]string{"namespaces": "NamespaceList", "deployments": "DeploymentList", "configmaps": "ConfigMapList",
 			"secrets": "SecretList", "services": "ServiceList", "pods": "PodList", "endpointslices": "EndpointSliceList",
 			"gateways": "GatewayList", "serviceentries": "ServiceEntryList",
-			"mutatingwebhookconfigurations": "MutatingWebhookConfigurationList"}[res]
+			"mutatingwebhookconfigurations": "MutatingWebhookConfigurationList", "daemonsets": "DaemonSetList"}[res]
 		if kind == "" {
 			http.NotFound(w, r)
 			return
@@ -125,8 +125,10 @@ func TestCollectIsBoundByRoundTripsNotRequests(t *testing.T) {
 	clients, servers := slowClients(t, 2, time.Millisecond)
 	cluster.CollectAll(context.Background(), clients, cluster.CollectOptions{})
 	for _, s := range servers {
-		if got := s.requests.Load(); got != 14 {
-			t.Errorf("%s served %d requests, want 14 (version + 13 lists): %v", s.URL, got, s.paths)
+		// 13 lists + the ambient inventory's 3 (DaemonSets, Gateway API
+		// Gateways, pods labelled istio.io/dataplane-mode).
+		if got := s.requests.Load(); got != 17 {
+			t.Errorf("%s served %d requests, want 17 (version + 16 lists): %v", s.URL, got, s.paths)
 		}
 	}
 }

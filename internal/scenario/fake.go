@@ -36,9 +36,11 @@ func (e UnitEnv) Token(cl string) string {
 func FakeClients(sc *Scenario, env Env) ([]*cluster.Client, error) {
 	var out []*cluster.Client
 	for _, cl := range sc.Clusters {
-		var kube, istio []runtime.Object
+		var kube, istio, gwapi []runtime.Object
 		for _, o := range sc.Objects[cl] {
-			if IsIstio(o) {
+			if IsGatewayAPI(o) {
+				gwapi = append(gwapi, o)
+			} else if IsIstio(o) {
 				istio = append(istio, o)
 			} else {
 				kube = append(kube, o)
@@ -52,7 +54,7 @@ func FakeClients(sc *Scenario, env Env) ([]*cluster.Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cl, err)
 		}
-		out = append(out, &cluster.Client{Context: cl, Server: env.Server(cl), Kube: k, Istio: ic})
+		out = append(out, &cluster.Client{Context: cl, Server: env.Server(cl), Kube: k, Istio: ic, Dynamic: gatewayAPIFake(gwapi)})
 	}
 	return out, nil
 }
