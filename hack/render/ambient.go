@@ -47,7 +47,17 @@ type ambientCluster struct {
 	name, network, helloworld string
 	// waypoint names the sample namespace's waypoint ("" for none).
 	waypoint string
+	// sidecars: the cluster also runs sidecars (a mixed mesh): the classic
+	// east-west gateway (gen-eastwest-gateway.sh without --ambient, through
+	// istioctl manifest generate, and expose-services.yaml) and a namespace
+	// sample-sidecar with injection on, holding samples/curl injected by
+	// istioctl kube-inject with this install's own injector.
+	sidecars bool
 }
+
+// ambientMixedGateway is the ambient east-west Gateway's name in a mixed
+// cluster.
+const ambientMixedGateway = "istio-ambient-eastwestgateway"
 
 type ambientRow struct {
 	name, doc string
@@ -59,6 +69,12 @@ func ambientRows() []ambientRow {
 		{name: "ambient-multi-network", doc: "istio.io: Install ambient multi-primary on different networks, with a waypoint for helloworld",
 			clusters: []ambientCluster{{name: "cluster-1", network: "network1", helloworld: "v1", waypoint: "waypoint"},
 				{name: "cluster-2", network: "network2", helloworld: "v2", waypoint: "waypoint"}}},
+		{name: "ambient-waypoint-mismatch", doc: "the ambient multi-network row with cluster-2's waypoint generated under another name (helloworld-waypoint)",
+			clusters: []ambientCluster{{name: "cluster-1", network: "network1", helloworld: "v1", waypoint: "waypoint"},
+				{name: "cluster-2", network: "network2", helloworld: "v2", waypoint: "helloworld-waypoint"}}},
+		{name: "ambient-mixed", doc: "the ambient multi-network row where each cluster also runs sidecars: both east-west gateway kinds, an injected namespace",
+			clusters: []ambientCluster{{name: "cluster-1", network: "network1", helloworld: "v1", sidecars: true},
+				{name: "cluster-2", network: "network2", helloworld: "v2", sidecars: true}}},
 	}
 }
 
@@ -127,8 +143,27 @@ func (r *renderer) ambientCluster(ctx context.Context, rw ambientRow, c ambientC
 	if err != nil {
 		return nil, fmt.Errorf("gen-eastwest-gateway.sh --ambient output: %w", err)
 	}
-	inputs = append(inputs, "samples/multicluster/gen-eastwest-gateway.sh --network "+c.network+" --ambient | kubectl apply -f -")
+	what := "samples/multicluster/gen-eastwest-gateway.sh --network " + c.network + " --ambient | kubectl apply -f -"
+	if c.sidecars {
+		// Both gateways would be istio-system/istio-eastwestgateway (istiod
+		// names the ambient Gateway's Service after it): the operator of a
+		// mixed cluster renames one.
+		for _, o := range g {
+			meta(o)["name"] = ambientMixedGateway
+		}
+		what += "\n(the printed Gateway renamed " + ambientMixedGateway + ": the classic gateway's Service is istio-eastwestgateway)"
+	}
+	inputs = append(inputs, what)
 	objs = append(objs, g...)
+
+	if c.sidecars {
+		gw, what, err := r.sidecarEastWest(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, gw...)
+		inputs = append(inputs, what...)
+	}
 
 	objs = append(objs, namespace("istio-system", map[string]string{"topology.istio.io/network": c.network}),
 		namespace("sample", map[string]string{"istio.io/dataplane-mode": "ambient"}))
@@ -187,6 +222,15 @@ func (r *renderer) ambientCluster(ctx context.Context, rw ambientRow, c ambientC
 		objs = append(objs, picked...)
 		objs = append(objs, curl...)
 	}
+	if c.sidecars {
+		injected, what, err := r.sidecarCurl(ctx, rw, c, objs)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, namespace("sample-sidecar", map[string]string{"istio-injection": "enabled"}))
+		objs = append(objs, injected...)
+		inputs = append(inputs, "kubectl create namespace sample-sidecar; kubectl label namespace sample-sidecar istio-injection=enabled", what)
+	}
 
 	objs = slices.DeleteFunc(objs, func(o map[string]any) bool { return o["kind"] == "CustomResourceDefinition" })
 	for _, o := range objs {
@@ -209,4 +253,69 @@ func (r *renderer) ambientCluster(ctx context.Context, rw ambientRow, c ambientC
 		"# slices, load-balancer status and what istiod makes for the east-west Gateway are made at load time\n" +
 		"# (internal/scenario).\n")
 	return append([]byte(head.String()), body...), nil
+}
+
+// sidecarEastWest is the classic east-west gateway of a mixed cluster, as
+// the sidecar guide installs it.
+func (r *renderer) sidecarEastWest(ctx context.Context, c ambientCluster) ([]map[string]any, []string, error) {
+	iop, err := r.exec(ctx, nil, "bash", filepath.Join(r.src, "samples/multicluster/gen-eastwest-gateway.sh"), "--network", c.network)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := r.istioctlRun(ctx, iop, "manifest", "generate", "-f", "-")
+	if err != nil {
+		return nil, nil, err
+	}
+	objs, err := decode(out)
+	if err != nil {
+		return nil, nil, fmt.Errorf("east-west gateway output: %w", err)
+	}
+	b, err := os.ReadFile(filepath.Join(r.src, "samples/multicluster/expose-services.yaml"))
+	if err != nil {
+		return nil, nil, err
+	}
+	ex, err := decode(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	inNamespace(ex, "istio-system")
+	return append(objs, ex...), []string{"samples/multicluster/gen-eastwest-gateway.sh --network " + c.network + " | istioctl manifest generate -f -",
+		"kubectl apply -n istio-system -f samples/multicluster/expose-services.yaml"}, nil
+}
+
+// sidecarCurl is samples/curl in sample-sidecar, injected by istioctl
+// kube-inject with the cluster's own rendered injector and mesh config.
+func (r *renderer) sidecarCurl(ctx context.Context, rw ambientRow, c ambientCluster, objs []map[string]any) ([]map[string]any, string, error) {
+	r.rendered = map[string][]map[string]any{c.name: objs}
+	spec := clusterSpec{name: c.name, network: c.network}
+	files, what, err := r.injectFiles(row{name: rw.name}, spec)
+	if err != nil {
+		return nil, "", err
+	}
+	cu, err := os.ReadFile(filepath.Join(r.src, "samples/curl/curl.yaml"))
+	if err != nil {
+		return nil, "", err
+	}
+	curl, err := decode(cu)
+	if err != nil {
+		return nil, "", err
+	}
+	inNamespace(curl, "sample-sidecar")
+	in, err := encode(curl)
+	if err != nil {
+		return nil, "", err
+	}
+	inFile := filepath.Join(r.tmp, rw.name+"-"+c.name+"-sidecar-curl.yaml")
+	if err := os.WriteFile(inFile, in, 0o600); err != nil {
+		return nil, "", err
+	}
+	injected, err := r.istioctlRun(ctx, nil, append([]string{"kube-inject", "--revision", "default", "-f", inFile}, files...)...)
+	if err != nil {
+		return nil, "", err
+	}
+	o, err := decode(injected)
+	if err != nil {
+		return nil, "", fmt.Errorf("kube-inject output: %w", err)
+	}
+	return o, "istioctl kube-inject --revision default -f samples/curl/curl.yaml --injectConfigFile --valuesFile --meshConfigFile (" + what + ") | kubectl apply -n sample-sidecar -f -", nil
 }

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -80,8 +81,17 @@ const EastWestGatewayClass = "istio-east-west"
 // Deployment and its pods are not made: no check reads them. Waypoints
 // (class istio-waypoint) get their ClusterIP Service's address the same
 // way, as a hostname.
+//
+// In a mixed cluster, where the classic east-west gateway Service
+// (EastWestService) takes o.LBIP, the ambient one gets 10.215.<PodCIDR>.100.
 func gatewayControllerObjects(objs []map[string]any, o StatusOptions) ([]map[string]any, error) {
 	var made []map[string]any
+	lbIP := o.LBIP
+	for _, m := range objs {
+		if kindOf(m) == "Service" && nameOf(m) == EastWestService && lbIP != "" {
+			lbIP = "10.215." + o.PodCIDR + ".100"
+		}
+	}
 	for _, m := range objs {
 		if str(m, "apiVersion") != gatewayAPIGroup+"/v1" || kindOf(m) != "Gateway" {
 			continue
@@ -122,9 +132,9 @@ func gatewayControllerObjects(objs []map[string]any, o StatusOptions) ([]map[str
 		switch {
 		case class != EastWestGatewayClass:
 			addr = map[string]any{"type": "Hostname", "value": fmt.Sprintf("%s.%s.svc.cluster.local", u.GetName(), u.GetNamespace())}
-		case o.LBIP != "":
-			svc["status"] = map[string]any{"loadBalancer": map[string]any{"ingress": []any{map[string]any{"ip": o.LBIP}}}}
-			addr = map[string]any{"type": "IPAddress", "value": o.LBIP}
+		case lbIP != "":
+			svc["status"] = map[string]any{"loadBalancer": map[string]any{"ingress": []any{map[string]any{"ip": lbIP}}}}
+			addr = map[string]any{"type": "IPAddress", "value": lbIP}
 		}
 		made = append(made, svc)
 		cond := map[string]any{"type": "Programmed", "status": "True", "reason": "Programmed", "message": "Resource programmed, assigned to service(s) " +
@@ -146,4 +156,65 @@ func gatewayControllerObjects(objs []map[string]any, o StatusOptions) ([]map[str
 func daemonSetStatus(m map[string]any) {
 	m["status"] = map[string]any{"currentNumberScheduled": int64(1), "desiredNumberScheduled": int64(1), "numberAvailable": int64(1),
 		"numberReady": int64(1), "updatedNumberScheduled": int64(1), "observedGeneration": int64(1), "numberMisscheduled": int64(0)}
+}
+
+// containerFaults applies the unenv and retag faults to the pod templates
+// of Deployments and DaemonSets (kubectl set env NAME-, kubectl set
+// image): how an operator drops a setting or leaves a component on an old
+// version.
+func containerFaults(objs []map[string]any, a installArgs) ([]map[string]any, error) {
+	edit := func(what string, edits []string, f func(c map[string]any, arg string) bool) error {
+		for _, e := range edits {
+			ref, arg, ok := strings.Cut(e, " ")
+			if !ok {
+				return fmt.Errorf("%s %q is not \"Kind/namespace/name ARG\"", what, e)
+			}
+			var obj map[string]any
+			for _, o := range objs {
+				if refOf(o) == ref {
+					obj = o
+				}
+			}
+			if obj == nil {
+				return fmt.Errorf("%s %s: no such object", what, ref)
+			}
+			cs, _, _ := unstructured.NestedSlice(obj, "spec", "template", "spec", "containers")
+			changed := false
+			for i := range cs {
+				if c, ok := cs[i].(map[string]any); ok && f(c, arg) {
+					changed = true
+				}
+			}
+			if !changed {
+				return fmt.Errorf("%s %s %s: nothing to change", what, ref, arg)
+			}
+			if err := unstructured.SetNestedSlice(obj, cs, "spec", "template", "spec", "containers"); err != nil {
+				return fmt.Errorf("%s %s: %w", what, ref, err)
+			}
+		}
+		return nil
+	}
+	if err := edit("unenv", a.unenvs, func(c map[string]any, name string) bool {
+		env, _ := c["env"].([]any)
+		n := len(env)
+		env = slices.DeleteFunc(env, func(e any) bool { m, _ := e.(map[string]any); return m["name"] == name })
+		c["env"] = env
+		return len(env) < n
+	}); err != nil {
+		return nil, err
+	}
+	if err := edit("retag", a.retags, func(c map[string]any, tag string) bool {
+		img, _ := c["image"].(string)
+		if img == "" {
+			return false
+		}
+		if i := strings.LastIndexByte(img, ':'); i > strings.LastIndexByte(img, '/') {
+			img = img[:i]
+		}
+		c["image"] = img + ":" + tag
+		return true
+	}); err != nil {
+		return nil, err
+	}
+	return objs, nil
 }

@@ -42,9 +42,13 @@ const maxInstallFile = 4 << 20
 //	          cluster-scoped kinds), as kubectl delete would
 //	unlabel   list of "Kind/namespace/name key", as kubectl label ... key-
 //	unannotate  the same for annotations (kubectl annotate ... key-)
+//	unenv     list of "Kind/namespace/name NAME", as kubectl set env ... NAME-
+//	retag     list of "Kind/namespace/name TAG", as kubectl set image with
+//	          every container's image at TAG
 type installArgs struct {
 	as, podCIDR, lbIP, lbHostname, nodeIP, root, cacerts, primary string
 	remotes, deletes, unlabels, unannotates                       []string
+	unenvs, retags                                                []string
 }
 
 func parseInstallArgs(cl string, kv []map[string]any) (installArgs, error) {
@@ -57,7 +61,8 @@ func parseInstallArgs(cl string, kv []map[string]any) (installArgs, error) {
 	}
 	strs := map[string]*string{"as": &a.as, "podCIDR": &a.podCIDR, "lbIP": &a.lbIP, "lbHostname": &a.lbHostname,
 		"nodeIP": &a.nodeIP, "root": &a.root, "cacerts": &a.cacerts, "primary": &a.primary}
-	lists := map[string]*[]string{"remotes": &a.remotes, "delete": &a.deletes, "unlabel": &a.unlabels, "unannotate": &a.unannotates}
+	lists := map[string]*[]string{"remotes": &a.remotes, "delete": &a.deletes, "unlabel": &a.unlabels, "unannotate": &a.unannotates,
+		"unenv": &a.unenvs, "retag": &a.retags}
 	for k, v := range kv[0] {
 		if p, ok := strs[k]; ok {
 			s, ok := v.(string)
@@ -245,7 +250,7 @@ func inject(objs []map[string]any, a installArgs) ([]map[string]any, error) {
 			delete(m, key)
 		}
 	}
-	return objs, nil
+	return containerFaults(objs, a) // ambient.go
 }
 
 func refOf(o map[string]any) string {

@@ -94,3 +94,46 @@ func TestParseListOrMapAndHostileInput(t *testing.T) {
 		t.Errorf("oversized dump: %v", err)
 	}
 }
+
+// A ztunnel in cluster-1 (network1) for helloworld: a local pod, a pod of
+// network2 behind network2's gateway.
+const viewDump = `{"workloads":{
+ "network1/10.214.101.12":{"uid":"cluster-1//Pod/sample/helloworld-v1","workloadIps":["10.214.101.12"],"name":"helloworld-v1","namespace":"sample","network":"network1","status":"Healthy","protocol":"HBONE"},
+ "network2/10.214.102.12":{"uid":"cluster-2//Pod/sample/helloworld-v2","workloadIps":["10.214.102.12"],"name":"helloworld-v2","namespace":"sample","network":"network2","status":"Healthy","protocol":"HBONE","networkGateway":{"destination":"network2/10.214.2.10"}},
+ "network1/10.214.101.99":{"uid":"cluster-1//Pod/sample/old","workloadIps":["10.214.101.99"],"name":"old","namespace":"sample","network":"network1","status":"Healthy"}},
+"services":{"sample/helloworld.sample.svc.cluster.local":{"name":"helloworld","namespace":"sample","hostname":"helloworld.sample.svc.cluster.local","vips":["network1/10.96.0.20"],
+ "endpoints":{"a":{"workloadUid":"cluster-1//Pod/sample/helloworld-v1"},"b":{"workloadUid":"cluster-2//Pod/sample/helloworld-v2"}}}}}`
+
+func TestDiff(t *testing.T) {
+	host := "helloworld.sample.svc.cluster.local"
+	want := []Want{{IP: "10.214.101.12", Network: "network1", Cluster: "cluster-1"}, {IP: "10.214.102.12", Network: "network2", Cluster: "cluster-2"}}
+	gws := map[string][]string{"network1": {"10.214.1.10"}, "network2": {"10.214.2.10"}}
+	for _, tt := range []struct {
+		name string
+		dump string
+		want []Want
+		gws  map[string][]string
+		out  []string
+	}{
+		{"the expected view has no difference", viewDump, want, gws, nil},
+		{"a gateway that moved is stale", viewDump, want, map[string][]string{"network2": {"10.214.2.11"}}, []string{"stale-gateway 10.214.102.12"}},
+		{"a network without gateway is unreachable", viewDump, want, map[string][]string{}, []string{"unreachable-network -"}},
+		{"a missing pod is missing", viewDump, append(want, Want{IP: "10.214.101.13", Network: "network1", Cluster: "cluster-1"}), gws, []string{"missing 10.214.101.13"}},
+		{"a remote workload without gateway is a remote pod IP", strings.Replace(viewDump, `,"networkGateway":{"destination":"network2/10.214.2.10"}`, "", 1), want, gws, []string{"remote-pod-ip 10.214.102.12"}},
+		{"an endpoint nobody expects is unexpected", viewDump, want[:1], gws, []string{"unexpected 10.214.102.12"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Parse(strings.NewReader(tt.dump))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, x := range d.Diff(host, "network1", tt.want, tt.gws) {
+				got = append(got, string(x.Kind)+" "+orDash(x.IP))
+			}
+			if strings.Join(got, "; ") != strings.Join(tt.out, "; ") {
+				t.Errorf("diff = %q, want %q", got, tt.out)
+			}
+		})
+	}
+}
