@@ -44,7 +44,7 @@ func IsGatewayAPI(o runtime.Object) bool {
 // with the Gateway API CRDs installed does (the ambient guides install
 // them first: the pinned module's copy is
 // tests/integration/pilot/testdata/gateway-api-crd.yaml).
-func gatewayAPIFake(objs []runtime.Object) dynamic.Interface {
+func gatewayAPIFake(objs []runtime.Object) (dynamic.Interface, error) {
 	s := runtime.NewScheme()
 	gvk := schema.GroupVersionKind{Group: gatewayAPIGroup, Version: "v1"}
 	for _, k := range []string{"Gateway", "GatewayClass", "HTTPRoute"} {
@@ -58,7 +58,24 @@ func gatewayAPIFake(objs []runtime.Object) dynamic.Interface {
 		{Group: gatewayAPIGroup, Version: "v1", Resource: "gatewayclasses"}: "GatewayClassList",
 		{Group: gatewayAPIGroup, Version: "v1", Resource: "httproutes"}:     "HTTPRouteList",
 	}
-	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(s, lists, objs...)
+	d := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(s, lists)
+	// Objects given to the constructor are filed where a list does not find
+	// them (client-go 0.37's tracker guesses their resource from an
+	// unregistered kind); creating them under their resource does.
+	for _, o := range objs {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			continue
+		}
+		gvr := schema.GroupVersionResource{Group: gatewayAPIGroup, Version: "v1", Resource: strings.ToLower(u.GetKind()) + "es"}
+		if u.GetKind() != "GatewayClass" {
+			gvr.Resource = strings.ToLower(u.GetKind()) + "s"
+		}
+		if err := d.Tracker().Create(gvr, u.DeepCopy(), u.GetNamespace()); err != nil {
+			return nil, fmt.Errorf("serve %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+		}
+	}
+	return d, nil
 }
 
 // EastWestGatewayClass is ambient's east-west GatewayClass

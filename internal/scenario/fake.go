@@ -54,7 +54,11 @@ func FakeClients(sc *Scenario, env Env) ([]*cluster.Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cl, err)
 		}
-		out = append(out, &cluster.Client{Context: cl, Server: env.Server(cl), Kube: k, Istio: ic, Dynamic: gatewayAPIFake(gwapi)})
+		dyn, err := gatewayAPIFake(gwapi)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cl, err)
+		}
+		out = append(out, &cluster.Client{Context: cl, Server: env.Server(cl), Kube: k, Istio: ic, Dynamic: dyn})
 	}
 	return out, nil
 }
