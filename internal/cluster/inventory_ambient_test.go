@@ -34,6 +34,12 @@ func TestReduceK8sGateway(t *testing.T) {
 		g.Listeners[0].TerminateMode != "ISTIO_MUTUAL" || len(g.Addresses) != 1 || g.Programmed != "False: AddressNotAssigned" {
 		t.Errorf("reduced %+v", g)
 	}
+	// encoding/json's float64 numbers read the same.
+	ls, _, _ := unstructured.NestedSlice(u.Object, "spec", "listeners")
+	ls[0].(map[string]any)["port"] = float64(15008)
+	if g := ReduceK8sGateway(u); g.Listeners[0].Port != 15008 {
+		t.Errorf("float64 port read as %d", g.Listeners[0].Port)
+	}
 	// A spec of the wrong types leaves fields empty, never panics.
 	bad := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"gatewayClassName": 5, "listeners": "x"}, "status": 7}}
 	if g := ReduceK8sGateway(bad); g.Class != "" || len(g.Listeners) != 0 {

@@ -23,12 +23,17 @@ const gatewayAPIGroup = "gateway.networking.k8s.io"
 // gatewayAPIObject decodes a Gateway API document the typed scheme does not
 // know; any other unknown kind keeps the decoder's error.
 func gatewayAPIObject(doc []byte, decodeErr error) (runtime.Object, error) {
-	var m map[string]any
-	if err := yaml.Unmarshal(doc, &m); err != nil {
+	// As the API server's clients decode it: numbers are int64.
+	js, err := yaml.YAMLToJSON(doc)
+	if err != nil {
 		return nil, err
 	}
-	u := &unstructured.Unstructured{Object: m}
-	if u.GroupVersionKind().Group != gatewayAPIGroup {
+	o, _, err := unstructured.UnstructuredJSONScheme.Decode(js, nil, nil)
+	if err != nil {
+		return nil, decodeErr
+	}
+	u, ok := o.(*unstructured.Unstructured)
+	if !ok || u.GroupVersionKind().Group != gatewayAPIGroup {
 		return nil, decodeErr
 	}
 	return u, nil
@@ -131,10 +136,10 @@ func gatewayControllerObjects(objs []map[string]any, o StatusOptions) ([]map[str
 		ls, _, _ := unstructured.NestedSlice(m, "spec", "listeners")
 		for _, x := range ls {
 			l, _ := x.(map[string]any)
-			p, _, _ := unstructured.NestedInt64(l, "port")
+			p, _ := l["port"].(float64) // decodeMaps: encoding/json numbers
 			name, _, _ := unstructured.NestedString(l, "name")
 			proto, _, _ := unstructured.NestedString(l, "protocol")
-			ports = append(ports, map[string]any{"name": name, "port": p, "protocol": "TCP", "appProtocol": strings.ToLower(proto)})
+			ports = append(ports, map[string]any{"name": name, "port": int64(p), "protocol": "TCP", "appProtocol": strings.ToLower(proto)})
 		}
 		svcType := "LoadBalancer"
 		if class != EastWestGatewayClass {
