@@ -198,16 +198,24 @@ func ambientIstiodEnv(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 			continue
 		}
 		deploy := "deploy/" + r.Istiod.Name
-		var missing []string
+		var missing, redacted []string
 		var ev []Evidence
 		for _, name := range []string{"PILOT_ENABLE_AMBIENT", "AMBIENT_ENABLE_MULTI_NETWORK"} {
 			v, ok := r.EnvValue(name)
+			if v == "(redacted)" { // a snapshot of an older meshdoctor blanked it
+				redacted = append(redacted, name)
+				continue
+			}
 			ev = append(ev, Ev(name, map[bool]string{true: v, false: "(unset)"}[ok]))
 			if !envTrue(v, ok) {
 				missing = append(missing, name+"=true")
 			}
 		}
 		var res Result
+		if len(redacted) > 0 {
+			out = append(out, skipf("istiod %s's %s not recorded (blanked in this snapshot)", r.Istiod.Name, strings.Join(redacted, ", ")))
+			continue
+		}
 		if len(missing) > 0 {
 			res = noted(failf(fmt.Sprintf("%s -n %s set env %s %s", kc(c.Name), shellQuote(r.Istiod.Namespace), shellQuote(deploy), strings.Join(missing, " ")),
 				"istiod %s runs without %s: it neither reads the other clusters' istio-east-west Gateways nor global services, ambient traffic stays in this cluster",
