@@ -113,3 +113,23 @@ else
 	echo "$istio" >bin/.istio-crds.stamp
 	echo "testbin: wrote bin/istio-crds.yaml"
 fi
+
+# bin/gateway-api-crds.yaml: the Gateway API CRDs the pinned module tests
+# with (tests/integration/pilot/testdata/gateway-api-crd.yaml), for the
+# ambient scenarios (east-west Gateways of class istio-east-west, waypoints).
+if [[ -f bin/gateway-api-crds.yaml && -f bin/.gateway-api-crds.stamp && "$(cat bin/.gateway-api-crds.stamp)" == "$istio" ]]; then
+	echo "testbin: bin/gateway-api-crds.yaml is up to date"
+else
+	dir=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "istio.io/istio@$istio" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	src="$dir/tests/integration/pilot/testdata/gateway-api-crd.yaml"
+	if [[ -z "$dir" || ! -f "$src" ]]; then
+		echo "testbin: istio.io/istio@$istio has no tests/integration/pilot/testdata/gateway-api-crd.yaml" >&2
+		exit 1
+	fi
+	{
+		echo "# Gateway API CRDs from istio.io/istio@$istio tests/integration/pilot/testdata/gateway-api-crd.yaml (hack/testbin.sh)"
+		cat "$src"
+	} >bin/gateway-api-crds.yaml
+	echo "$istio" >bin/.gateway-api-crds.stamp
+	echo "testbin: wrote bin/gateway-api-crds.yaml"
+fi

@@ -387,7 +387,16 @@ func metaOf(m *mesh.Mesh, source string) report.Meta {
 	meta := report.Meta{Tool: "meshdoctor", Version: versionString(), GeneratedAt: time.Now().UTC(), Topology: m.Topology(), Source: source, Hostname: host}
 	for _, c := range m.Clusters {
 		meta.Contexts = append(meta.Contexts, report.ContextInfo{Name: c.Name, Server: c.Inv.Server, ClusterID: c.ID,
-			Network: c.Network, Role: string(c.Role), Version: c.Version})
+			Network: c.Network, Role: string(c.Role), Version: c.Version, DataPlane: dataPlaneOf(c)})
 	}
 	return meta
+}
+
+// dataPlaneOf is the cluster's data plane for the report header ("" when
+// the cluster could not be read).
+func dataPlaneOf(c *mesh.Cluster) string {
+	if !c.Reachable() {
+		return ""
+	}
+	return string(c.DataPlane().Mode)
 }

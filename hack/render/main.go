@@ -107,7 +107,7 @@ func run() error {
 		}
 		slog.Info("rendered", "row", row.name, "clusters", len(row.clusters), "took", time.Since(start).Round(time.Millisecond))
 	}
-	return nil
+	return r.renderAmbient(ctx, *out, *only) // ambient.go
 }
 
 // istioSource is the pinned module's directory (samples, scripts), as

@@ -16,7 +16,7 @@ import (
 // before the checks that depend on them.
 func Catalogue() []Check {
 	var all []Check
-	for _, area := range [][]Check{contextChecks, controlPlaneChecks, knownIssueChecks, trustChecks, networkChecks, gatewayChecks, secretChecks, remoteChecks, configChecks, trafficChecks, reachChecks, probeChecks, endpointChecks} {
+	for _, area := range [][]Check{contextChecks, controlPlaneChecks, knownIssueChecks, trustChecks, networkChecks, gatewayChecks, secretChecks, remoteChecks, configChecks, trafficChecks, reachChecks, probeChecks, endpointChecks, ambientChecks} {
 		all = append(all, area...)
 	}
 	return all

@@ -36,7 +36,7 @@ var explainedBy = map[string][]string{
 	"trust.root-match":          {"trust.cacerts-present"},
 	"trust.istiod-uses-cacerts": {"trust.cacerts-present"},
 	"network.gateway-per-network": {
-		"gateway.address",
+		"gateway.address", "ambient.eastwest-gateway",
 	},
 	"secrets.remote-access":     {"secrets.remote-stale", "secrets.remote-token-expiry"},
 	"secrets.remote-coverage":   {"controlplane.topology", "secrets.remote-namespace"},

@@ -29,8 +29,24 @@ var gatewayChecks = []Check{
 // takes as a network gateway, under any name in any namespace, and the ones
 // it ignores), or a skip result when there is none: whether one is needed is
 // network.gateway-per-network's call.
+//
+// The Services istiod makes for ambient east-west Gateways (class
+// istio-east-west, HBONE on 15008) are left out: they have no 15443 and no
+// AUTO_PASSTHROUGH Gateway by design, and the ambient.* checks read them.
 func gatewaysOf(c *mesh.Cluster) ([]*mesh.Gateway, []Result) {
-	gws := c.EastWestGateways()
+	var gws []*mesh.Gateway
+	var ambient []string
+	for _, g := range c.EastWestGateways() {
+		if gw := c.AmbientGatewayFor(g.Service); gw != nil {
+			ambient = append(ambient, g.Name())
+			continue
+		}
+		gws = append(gws, g)
+	}
+	if len(gws) == 0 && len(ambient) > 0 {
+		return nil, []Result{skipf("ambient east-west gateway %s (HBONE on %d, class %s): no sidecar gateway here; the ambient.* checks read it",
+			strings.Join(ambient, ", "), mesh.HBONEPort, mesh.EastWestGatewayClass)}
+	}
 	if len(gws) == 0 {
 		return nil, []Result{skipf("no network gateway in this cluster (no Service labelled %s)", label.TopologyNetwork.Name)}
 	}

@@ -170,6 +170,7 @@ func gatewayPerNetwork(_ context.Context, env *Env) []Result {
 					gws = append(gws, c.Name+"/"+g.Name())
 				}
 			}
+			gws = append(gws, ambientGatewaysOn(c, n)...) // ambient.go
 		}
 		if len(gws) == 0 {
 			var ignored []Evidence

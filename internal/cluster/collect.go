@@ -280,6 +280,7 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		return nil
 	})
 	g.Go(func() error { inv.Traffic = collectTraffic(gctx, c, record); return nil })
+	collectAmbient(gctx, g, c, inv, record)
 	_ = g.Wait() // the functions record their errors and return nil
 	if inv.Errors[ResPods] == nil {
 		inv.Pods = systemPods

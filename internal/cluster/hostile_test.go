@@ -19,6 +19,7 @@ var listKinds = map[string]string{
 	"secrets": "SecretList", "services": "ServiceList", "pods": "PodList",
 	"endpointslices": "EndpointSliceList", "gateways": "GatewayList", "serviceentries": "ServiceEntryList",
 	"nodes": "NodeList", "mutatingwebhookconfigurations": "MutatingWebhookConfigurationList",
+	"daemonsets": "DaemonSetList",
 }
 
 // apiServer is a TLS server (clientcmd applies a user's credentials only

@@ -92,6 +92,9 @@ type Inventory struct {
 	Traffic *TrafficConfig `json:"traffic,omitempty"`
 	// Remote is what the primary-remote checks read (inventory_remote.go).
 	Remote *RemoteInventory `json:"remote,omitempty"`
+	// Ambient is the ambient data plane's inventory (inventory_ambient.go);
+	// nil in snapshots of older versions.
+	Ambient *Ambient `json:"ambient,omitempty"`
 }
 
 // Node is what istiod's kube controller keeps of a node (onNodeEvent in

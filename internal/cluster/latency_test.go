@@ -57,7 +57,7 @@ func newSlowAPIServerWith(t testing.TB, rtt time.Duration, bodies map[string][]b
 		kind := map[string]string{"namespaces": "NamespaceList", "deployments": "DeploymentList", "configmaps": "ConfigMapList",
 			"secrets": "SecretList", "services": "ServiceList", "pods": "PodList", "endpointslices": "EndpointSliceList",
 			"gateways": "GatewayList", "serviceentries": "ServiceEntryList",
-			"mutatingwebhookconfigurations": "MutatingWebhookConfigurationList", "nodes": "NodeList"}[res]
+			"mutatingwebhookconfigurations": "MutatingWebhookConfigurationList", "nodes": "NodeList", "daemonsets": "DaemonSetList"}[res]
 		if kind == "" {
 			http.NotFound(w, r)
 			return
@@ -136,8 +136,12 @@ func TestCollectIsBoundByRoundTripsNotRequests(t *testing.T) {
 	clients, servers := slowClients(t, 2, time.Millisecond)
 	cluster.CollectAll(context.Background(), clients, cluster.CollectOptions{})
 	for _, s := range servers {
-		if got := s.requests.Load(); got != 20 {
-			t.Errorf("%s served %d requests, want 20 (version + 13 lists + 5 of the traffic config, inventory_traffic.go, + the metadata-only istio/multiCluster secrets of all namespaces): %v", s.URL, got, s.paths)
+		// /version, 13 lists, the traffic config's 5 (inventory_traffic.go),
+		// the metadata-only istio/multiCluster secrets of all namespaces, and
+		// the ambient inventory's 3 (DaemonSets, Gateway API Gateways, pods
+		// labelled istio.io/dataplane-mode).
+		if got := s.requests.Load(); got != 23 {
+			t.Errorf("%s served %d requests, want 23: %v", s.URL, got, s.paths)
 		}
 	}
 }

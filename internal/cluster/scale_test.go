@@ -65,7 +65,7 @@ func newPagedAPIServer(t testing.TB, svcs *corev1.ServiceList, slices *discovery
 		kind := map[string]string{"namespaces": "NamespaceList", "deployments": "DeploymentList", "configmaps": "ConfigMapList",
 			"secrets": "SecretList", "services": "ServiceList", "pods": "PodList", "endpointslices": "EndpointSliceList",
 			"gateways": "GatewayList", "serviceentries": "ServiceEntryList", "nodes": "NodeList",
-			"mutatingwebhookconfigurations": "MutatingWebhookConfigurationList"}[res]
+			"mutatingwebhookconfigurations": "MutatingWebhookConfigurationList", "daemonsets": "DaemonSetList"}[res]
 		if kind == "" {
 			http.NotFound(w, r)
 			return

@@ -39,6 +39,8 @@ type ContextInfo struct {
 	Network   string `json:"network,omitempty"`
 	Role      string `json:"role,omitempty"`
 	Version   string `json:"version,omitempty"`
+	// DataPlane is sidecar, ambient or sidecar+ambient (mesh.Mode).
+	DataPlane string `json:"dataPlane,omitempty"`
 }
 
 // Summary counts results by status.

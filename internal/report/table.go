@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -163,12 +164,21 @@ func writeTableHeader(buf *bytes.Buffer, m Meta, opts TableOptions, width int) e
 	}
 
 	header := []string{"CONTEXT", "CLUSTER", "NETWORK", "ROLE", "VERSION"}
+	// The data plane is shown once any cluster runs ambient: a mesh of
+	// sidecars only keeps the header it always had.
+	dataPlane := slices.ContainsFunc(m.Contexts, func(c ContextInfo) bool { return c.DataPlane != "" && c.DataPlane != "sidecar" })
+	if dataPlane {
+		header = append(header, "DATAPLANE")
+	}
 	if opts.Wide {
 		header = append(header, "SERVER")
 	}
 	rows := make([][]string, 0, len(m.Contexts))
 	for _, c := range m.Contexts {
 		row := []string{c.Name, c.ClusterID, c.Network, c.Role, c.Version}
+		if dataPlane {
+			row = append(row, c.DataPlane)
+		}
 		if opts.Wide {
 			row = append(row, c.Server)
 		}

@@ -40,13 +40,15 @@ func (e UnitEnv) Token(cl string) string {
 func FakeClients(sc *Scenario, env Env) ([]*cluster.Client, error) {
 	var out []*cluster.Client
 	for _, cl := range sc.Clusters {
-		var kube, istio []runtime.Object
+		var kube, istio, gwapi []runtime.Object
 		allocated := 0
 		for _, o := range sc.Objects[cl] {
 			if svc, ok := o.(*corev1.Service); ok {
 				allocated += allocateDualStack(svc, allocated)
 			}
-			if IsIstio(o) {
+			if IsGatewayAPI(o) {
+				gwapi = append(gwapi, o)
+			} else if IsIstio(o) {
 				istio = append(istio, o)
 			} else {
 				kube = append(kube, o)
@@ -60,7 +62,11 @@ func FakeClients(sc *Scenario, env Env) ([]*cluster.Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cl, err)
 		}
-		out = append(out, &cluster.Client{Context: cl, Server: env.Server(cl), Kube: k, Istio: ic, Metadata: metadataFake(kube)})
+		dyn, err := gatewayAPIFake(gwapi)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cl, err)
+		}
+		out = append(out, &cluster.Client{Context: cl, Server: env.Server(cl), Kube: k, Istio: ic, Metadata: metadataFake(kube), Dynamic: dyn})
 	}
 	if len(sc.Meta.Contexts) == 0 {
 		return out, nil

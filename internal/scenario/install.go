@@ -53,9 +53,13 @@ const maxInstallFile = 4 << 20
 //	          indexes), value YAML (a number stays a number)
 //	unset     list of "Kind/namespace/name path", as kubectl patch
 //	          --type=json op remove
+//	unenv     list of "Kind/namespace/name NAME", as kubectl set env ... NAME-
+//	retag     list of "Kind/namespace/name TAG", as kubectl set image with
+//	          every container's image at TAG
 type installArgs struct {
 	as, podCIDR, lbIP, lbHostname, nodeIP, root, cacerts, cacertsForm, primary, dualStack, locality string
 	remotes, deletes, unlabels, unannotates, relabels, sets, unsets                                 []string
+	unenvs, retags                                                                                  []string
 }
 
 func parseInstallArgs(cl string, kv []map[string]any) (installArgs, error) {
@@ -69,7 +73,7 @@ func parseInstallArgs(cl string, kv []map[string]any) (installArgs, error) {
 	strs := map[string]*string{"as": &a.as, "podCIDR": &a.podCIDR, "lbIP": &a.lbIP, "lbHostname": &a.lbHostname,
 		"nodeIP": &a.nodeIP, "locality": &a.locality, "root": &a.root, "cacerts": &a.cacerts, "cacertsForm": &a.cacertsForm, "primary": &a.primary, "dualStack": &a.dualStack}
 	lists := map[string]*[]string{"remotes": &a.remotes, "delete": &a.deletes, "unlabel": &a.unlabels, "unannotate": &a.unannotates,
-		"relabel": &a.relabels, "set": &a.sets, "unset": &a.unsets}
+		"relabel": &a.relabels, "set": &a.sets, "unset": &a.unsets, "unenv": &a.unenvs, "retag": &a.retags}
 	for k, v := range kv[0] {
 		if p, ok := strs[k]; ok {
 			s, ok := v.(string)
@@ -322,7 +326,7 @@ func inject(objs []map[string]any, a installArgs) ([]map[string]any, error) {
 			return nil, fmt.Errorf("unset %q: %w", u, err)
 		}
 	}
-	return objs, nil
+	return containerFaults(objs, a) // ambient.go
 }
 
 // patchPath replaces (or removes) the value at a path of map keys and

@@ -210,6 +210,9 @@ func decodeAll(dec runtime.Decoder, data []byte) ([]runtime.Object, error) {
 			continue
 		}
 		obj, _, err := dec.Decode(doc, nil, nil)
+		if runtime.IsNotRegisteredError(err) {
+			obj, err = gatewayAPIObject(doc, err) // ambient.go
+		}
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", i+1, err)
 		}

@@ -70,6 +70,8 @@ func WriteStatus(objs []map[string]any, o StatusOptions) ([]map[string]any, erro
 	nodePort := int32(30100)
 	for _, m := range objs {
 		switch kindOf(m) {
+		case "DaemonSet":
+			daemonSetStatus(m) // ambient.go
 		case "Deployment":
 			var d appsv1.Deployment
 			if err := fromMap(m, &d); err != nil {
@@ -179,7 +181,10 @@ func WriteStatus(objs []map[string]any, o StatusOptions) ([]map[string]any, erro
 		ObjectMeta: metav1.ObjectMeta{Name: node, Labels: nodeLabels},
 		Status:     corev1.NodeStatus{Addresses: addrs, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}},
 	})
-	var out []map[string]any
+	out, err := gatewayControllerObjects(objs, o) // ambient.go
+	if err != nil {
+		return nil, err
+	}
 	for _, r := range made {
 		m, err := toMap(r)
 		if err != nil {

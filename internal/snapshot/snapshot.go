@@ -350,7 +350,9 @@ func Write(w io.Writer, s *Snapshot) error {
 
 // keepEnv are the env vars whose values the checks read.
 func keepEnv(name string) bool {
-	return name == "CLUSTER_ID" || name == "REVISION" || strings.HasPrefix(name, "ISTIO_META_") || strings.HasPrefix(name, "PILOT_")
+	// AMBIENT_*: istiod's ambient feature flags (pilot/pkg/features/ambient.go), read by ambient.istiod-multi-network.
+	return name == "CLUSTER_ID" || name == "REVISION" || strings.HasPrefix(name, "ISTIO_META_") || strings.HasPrefix(name, "PILOT_") ||
+		strings.HasPrefix(name, "AMBIENT_")
 }
 
 func redact(inv *cluster.Inventory) *cluster.Inventory {

@@ -34,6 +34,13 @@ func (e *Env) setUp(ctx context.Context, c *Cluster) error {
 	if err := c.installCRDs(ctx, filepath.Join(e.root, "bin/istio-crds.yaml")); err != nil {
 		return fmt.Errorf("%s: install Istio CRDs: %w", c.Name, err)
 	}
+	// The Gateway API CRDs (ambient scenarios), when hack/testbin.sh wrote them.
+	if gw := filepath.Join(e.root, GatewayAPICRDs); fileExists(gw) {
+		if err := c.installCRDs(ctx, gw); err != nil {
+			return fmt.Errorf("%s: install Gateway API CRDs: %w", c.Name, err)
+		}
+		c.gatewayAPI = true
+	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}}
 	if _, err := c.Admin.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("%s: create istio-system: %w", c.Name, err)
@@ -85,11 +92,15 @@ func (c *Cluster) installCRDs(ctx context.Context, path string) error {
 
 // waitCRDs waits until networking.istio.io/v1 and security.istio.io/v1
 // serve what meshdoctor reads (a scenario's objects are applied, and its
-// traffic configuration listed, only once they are).
+// traffic configuration listed, only once they are), and
+// gateway.networking.k8s.io/v1 Gateways when installed.
 func (c *Cluster) waitCRDs(ctx context.Context) error {
 	want := map[string][]string{
 		"networking.istio.io/v1": {"gateways", "serviceentries", "destinationrules", "virtualservices"},
 		"security.istio.io/v1":   {"peerauthentications", "authorizationpolicies"},
+	}
+	if c.gatewayAPI {
+		want["gateway.networking.k8s.io/v1"] = []string{"gateways"}
 	}
 	for {
 		var err error

@@ -73,6 +73,8 @@ type Cluster struct {
 	dyn       dynamic.Interface
 	mapper    *restmapper.DeferredDiscoveryRESTMapper
 	token     string
+	// gatewayAPI: the Gateway API CRDs are installed (ambient.go).
+	gatewayAPI bool
 
 	mu      sync.Mutex
 	applied []objectRef // objects applied since the last Reset
