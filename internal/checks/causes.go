@@ -51,6 +51,10 @@ var explainedBy = map[string][]string{
 		"probes.gateway-from-pods", "endpoints.istiod-sync", "endpoints.istiod-networks", "endpoints.proxy-table",
 	},
 	"config.serviceentry-gateway": {"gateway.address"},
+	// Admiral copies gateway addresses into its entries through its secrets.
+	"admiral.serviceentry-gateways": {"gateway.address", "config.serviceentry-gateway", "admiral.remote-secrets", "admiral.remote-access"},
+	// A remote's proxies reach a primary's istiod through its gateway's 15012.
+	"endpoints.istiod-syncz": {"controlplane.remote-discovery", "gateway.address", "gateway.ports", "endpoints.istiod-sync"},
 }
 
 // explainedAnywhere are the checks whose results in one cluster are caused by
@@ -58,7 +62,7 @@ var explainedBy = map[string][]string{
 var explainedAnywhere = []string{
 	"network.gateway-per-network", "secrets.remote-coverage", "gateway.reachability", "probes.gateway-from-pods",
 	"endpoints.istiod-sync", "endpoints.istiod-networks", "endpoints.proxy-table", "probes.cross-cluster",
-	"config.serviceentry-gateway",
+	"config.serviceentry-gateway", "admiral.serviceentry-gateways", "endpoints.istiod-syncz",
 }
 
 // Key names a result among all of a run's: check ID and subject.

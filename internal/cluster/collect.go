@@ -278,6 +278,10 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		inv.GatewayPodsSelector = GatewayPodSelector
 		return nil
 	})
+	g.Go(func() error {
+		inv.Admiral = collectAdmiral(gctx, c, record)
+		return nil
+	})
 	_ = g.Wait() // the functions record their errors and return nil
 	if inv.Errors[ResPods] == nil {
 		inv.Pods = systemPods

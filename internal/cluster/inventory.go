@@ -86,6 +86,9 @@ type Inventory struct {
 	// GatewayPodsSelector is the selector used (empty: not listed).
 	GatewayPods         []GatewayPod `json:"gatewayPods,omitempty"`
 	GatewayPodsSelector string       `json:"gatewayPodsSelector,omitempty"`
+	// Admiral is what the cluster holds of Admiral (inventory_admiral.go);
+	// nil when not looked for.
+	Admiral *Admiral `json:"admiral,omitempty"`
 }
 
 // Node is what istiod's kube controller keeps of a node (onNodeEvent in

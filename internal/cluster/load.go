@@ -8,6 +8,7 @@ import (
 	"time"
 
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -26,6 +27,9 @@ type Client struct {
 	Server  string
 	Kube    kubernetes.Interface
 	Istio   istioclient.Interface
+	// Dynamic reads the CRDs no typed client covers (Admiral's); nil
+	// skips them.
+	Dynamic dynamic.Interface
 	// Config is the REST config, for exec and port-forward.
 	Config *rest.Config
 	// BuildErr is set when no client could be made (NewClient callers);
@@ -147,7 +151,11 @@ func (c *Client) setConfig(cfg *rest.Config, opts LoadOptions) error {
 	if err != nil {
 		return fmt.Errorf("istio client for %s: %w", c.Context, err)
 	}
-	c.Config, c.Kube, c.Istio = cfg, kube, ist
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("dynamic client for %s: %w", c.Context, err)
+	}
+	c.Config, c.Kube, c.Istio, c.Dynamic = cfg, kube, ist, dyn
 	return nil
 }
 

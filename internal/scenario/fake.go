@@ -8,9 +8,12 @@ import (
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
 	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
 	fakediscovery "k8s.io/client-go/discovery/fake"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -36,11 +39,14 @@ func (e UnitEnv) Token(cl string) string {
 func FakeClients(sc *Scenario, env Env) ([]*cluster.Client, error) {
 	var out []*cluster.Client
 	for _, cl := range sc.Clusters {
-		var kube, istio []runtime.Object
+		var kube, istio, dyn []runtime.Object
 		for _, o := range sc.Objects[cl] {
-			if IsIstio(o) {
+			switch {
+			case isUnstructured(o):
+				dyn = append(dyn, o)
+			case IsIstio(o):
 				istio = append(istio, o)
-			} else {
+			default:
 				kube = append(kube, o)
 			}
 		}
@@ -52,9 +58,39 @@ func FakeClients(sc *Scenario, env Env) ([]*cluster.Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cl, err)
 		}
-		out = append(out, &cluster.Client{Context: cl, Server: env.Server(cl), Kube: k, Istio: ic})
+		out = append(out, &cluster.Client{Context: cl, Server: env.Server(cl), Kube: k, Istio: ic, Dynamic: dynamicFake(dyn)})
 	}
 	return out, nil
+}
+
+func isUnstructured(o runtime.Object) bool {
+	_, ok := o.(*unstructured.Unstructured)
+	return ok
+}
+
+// dynamicFake serves the scenario's CRD-backed objects (Admiral's). As on a
+// real API server, a resource whose CustomResourceDefinition the scenario
+// does not hold is not found.
+func dynamicFake(objs []runtime.Object) *dynamicfake.FakeDynamicClient {
+	crds := map[string]bool{}
+	var served []runtime.Object
+	for _, o := range objs {
+		u := o.(*unstructured.Unstructured)
+		if u.GetKind() == "CustomResourceDefinition" {
+			crds[u.GetName()] = true
+			continue
+		}
+		served = append(served, o)
+	}
+	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), cluster.AdmiralGVRs(), served...)
+	dc.PrependReactor("list", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		gvr := a.GetResource()
+		if crds[gvr.Resource+"."+gvr.Group] {
+			return false, nil, nil
+		}
+		return true, nil, apierrors.NewNotFound(gvr.GroupResource(), "")
+	})
+	return dc
 }
 
 // IsIstio reports whether an object is one of Istio's kinds (served by the
