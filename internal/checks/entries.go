@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
+	"github.com/meshdoctor/meshdoctor/internal/probe"
 )
 
 // ServiceEntries and DNS: what makes a ServiceEntry that sends across
@@ -541,3 +543,99 @@ func dnsCapture(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
 }
 
 const meshConfigPatchNote = "the command prints the pod's ISTIO_META_DNS_CAPTURE (empty: unset); turn on the DNS proxy for the mesh (meshConfig.defaultConfig.proxyMetadata ISTIO_META_DNS_CAPTURE: \"true\", and ISTIO_META_DNS_AUTO_ALLOCATE: \"true\" for entries without addresses) or per workload with the proxy.istio.io/config annotation, then restart the pods"
+
+// entryProbeChecks curl the hosts only the DNS proxy resolves; declared
+// after the probes area, whose pod selection they share (probeFrom).
+var entryProbeChecks = []Check{
+	{ID: "probes.serviceentry-dns", Title: "a probe client resolves and reaches each host only Istio's DNS proxy answers (.global)", Scope: PerCluster, Network: true,
+		DependsOn: []string{ContextsReachable}, Needs: []string{cluster.ResServiceEntries, cluster.ResPods}, Cluster: serviceEntryDNSProbe},
+}
+
+// dnsProbeTargets are one URL per `.global` host of a cluster's entries, on
+// the entry's first port.
+func dnsProbeTargets(c *mesh.Cluster) []dnsHost {
+	seen := map[string]bool{}
+	var out []dnsHost
+	for _, se := range c.Inv.ServiceEntries {
+		ports := se.Spec.GetPorts()
+		if len(ports) == 0 {
+			continue
+		}
+		for _, h := range se.Spec.GetHosts() {
+			if !onlyDNSProxy(h) || seen[h] {
+				continue
+			}
+			seen[h] = true
+			addressed := len(se.Spec.GetAddresses()) > 0 || len(se.Status.GetAddresses()) > 0
+			out = append(out, dnsHost{host: fmt.Sprintf("http://%s:%d/", h, ports[0].GetNumber()), entry: seTarget(se), addressed: addressed})
+		}
+	}
+	return out
+}
+
+// serviceEntryDNSProbe curls each `.global` host once from the probe pod.
+// Exit 6 (could not resolve host) is reported with its cause as the pod's
+// DNS proxy settings tell it; any HTTP answer passes (the host resolved and
+// the mesh routed it); other exits warn with their meaning, which the
+// gateway and endpoint checks explain.
+func serviceEntryDNSProbe(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
+	targets := dnsProbeTargets(c)
+	if len(targets) == 0 {
+		return []Result{skipf("no ServiceEntry host that only Istio's DNS proxy resolves (*.%s)", cluster.AdmiralHostSuffix)}
+	}
+	pod, ref, timeout, res := probeFrom(env, c)
+	if res != nil {
+		return res
+	}
+	d := podDNS(c, pod)
+	var out []Result
+	for _, t := range targets {
+		r := Result{Target: t.host, Evidence: []Evidence{Ev("from", ref.String()), Ev("entry", t.entry)}}
+		cmd, err := probe.CurlCommand(t.host, 1, timeout)
+		if err != nil {
+			r.Status, r.Message = Error, "not probed: "+err.Error()
+			out = append(out, r)
+			continue
+		}
+		stdout, stderr, code, err := env.Probes.Exec.Exec(ctx, ref, cmd)
+		if errors.Is(err, ErrNotRecorded) {
+			r.Status, r.Message = Skipped, "no recorded curl probe in the snapshot"
+			out = append(out, r)
+			continue
+		}
+		if err != nil {
+			r.Status, r.Message = Error, fmt.Sprintf("exec in %s: %v", ref, err)
+			r.Remediation = fmt.Sprintf("%s auth can-i create pods/exec -n %s", kc(c.Name), shellQuote(pod.Namespace))
+			out = append(out, r)
+			continue
+		}
+		attempts, perr := probe.ParseCurl(stdout)
+		if perr != nil || len(attempts) == 0 {
+			r.Status, r.Message = Error, fmt.Sprintf("probe command gave no result (exit %d): %s", code, firstLine(string(stderr)))
+			out = append(out, r)
+			continue
+		}
+		a := attempts[0]
+		confirm := fmt.Sprintf("%s -n %s exec %s -c %s -- curl -sS %s", kc(c.Name), shellQuote(ref.Namespace), shellQuote(ref.Name), shellQuote(ref.Container), shellQuote(t.host))
+		switch {
+		case a.Exit == 0:
+			r.Status, r.Message = Pass, fmt.Sprintf("resolved and answered (HTTP %d)", a.Status)
+		case a.Exit == 6:
+			cause := "the DNS proxy does not know the host: the ServiceEntry is not exported to namespace " + pod.Namespace + ", or the proxy has not received it (see endpoints.istiod-syncz)"
+			switch {
+			case !d.capture:
+				cause = fmt.Sprintf("DNS capture is off for this pod (%s=true is not in %s)", metaDNSCapture, orNone(d.from))
+			case !t.addressed && !d.autoAllocate:
+				cause = fmt.Sprintf("the entry has no address and %s is off: the DNS proxy has nothing to answer with", metaDNSAutoAllocate)
+			}
+			r = noted(failf(confirm, "curl exit 6, could not resolve host: %s", cause), meshConfigPatchNote)
+			r.Target, r.Evidence = t.host, []Evidence{Ev("from", ref.String()), Ev("entry", t.entry)}
+		default:
+			r = noted(warnf(confirm, "resolved, but curl failed: %s", probe.CurlExitMeaning(a.Exit)),
+				"the name resolved, so DNS is not the problem: see the gateway, ServiceEntry and endpoint checks for where the request stops")
+			r.Target, r.Evidence = t.host, []Evidence{Ev("from", ref.String()), Ev("entry", t.entry)}
+		}
+		out = append(out, r)
+	}
+	return out
+}
