@@ -119,7 +119,8 @@ func readOnlyRules(extra ...rbacv1.PolicyRule) []rbacv1.PolicyRule {
 		{APIGroups: []string{""}, Resources: []string{"namespaces", "pods", "services", "configmaps", "secrets"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list"}},
-		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"gateways", "serviceentries"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"gateways", "serviceentries", "destinationrules", "virtualservices"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"security.istio.io"}, Resources: []string{"peerauthentications", "authorizationpolicies"}, Verbs: []string{"get", "list"}},
 	}, extra...)
 }
 

@@ -278,6 +278,7 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		inv.GatewayPodsSelector = GatewayPodSelector
 		return nil
 	})
+	g.Go(func() error { inv.Traffic = collectTraffic(gctx, c, record); return nil })
 	g.Go(func() error {
 		inv.Admiral = collectAdmiral(gctx, c, record)
 		return nil

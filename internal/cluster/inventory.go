@@ -86,6 +86,10 @@ type Inventory struct {
 	// GatewayPodsSelector is the selector used (empty: not listed).
 	GatewayPods         []GatewayPod `json:"gatewayPods,omitempty"`
 	GatewayPodsSelector string       `json:"gatewayPodsSelector,omitempty"`
+	// Traffic is the traffic configuration (DestinationRules,
+	// VirtualServices, PeerAuthentications, AuthorizationPolicies) and the
+	// workload pods (inventory_traffic.go); nil in older snapshots.
+	Traffic *TrafficConfig `json:"traffic,omitempty"`
 	// Admiral is what the cluster holds of Admiral (inventory_admiral.go);
 	// nil when not looked for.
 	Admiral *Admiral `json:"admiral,omitempty"`

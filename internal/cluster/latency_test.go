@@ -125,10 +125,11 @@ func TestCollectIsBoundByRoundTripsNotRequests(t *testing.T) {
 	clients, servers := slowClients(t, 2, time.Millisecond)
 	cluster.CollectAll(context.Background(), clients, cluster.CollectOptions{})
 	for _, s := range servers {
-		// 13 lists, and Admiral's four (its two CRDs, the admiral/sync
-		// secrets, the identity pods) in the same round trip.
-		if got := s.requests.Load(); got != 18 {
-			t.Errorf("%s served %d requests, want 18 (version + 13 lists + 4 Admiral lists): %v", s.URL, got, s.paths)
+		// 13 lists, 5 of the traffic config (inventory_traffic.go) and
+		// Admiral's four (its two CRDs, the admiral/sync secrets, the
+		// identity pods), all in the same round trip.
+		if got := s.requests.Load(); got != 23 {
+			t.Errorf("%s served %d requests, want 23 (version + 13 lists + 5 traffic + 4 Admiral): %v", s.URL, got, s.paths)
 		}
 	}
 }

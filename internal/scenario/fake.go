@@ -6,6 +6,7 @@ import (
 	"time"
 
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	istiosec "istio.io/client-go/pkg/apis/security/v1"
 	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
 	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -107,20 +108,21 @@ func IsIstio(o runtime.Object) bool {
 func istioFake(objs []runtime.Object) (*istiofake.Clientset, error) {
 	var gws []*istionet.Gateway
 	var ses []*istionet.ServiceEntry
+	var traffic trafficObjects
 	for _, o := range objs {
 		switch o := o.(type) {
 		case *istionet.Gateway:
 			gws = append(gws, o)
 		case *istionet.ServiceEntry:
 			ses = append(ses, o)
-		case *istionet.VirtualService:
-			// samples/multicluster/expose-istiod.yaml has one; meshdoctor
-			// does not read VirtualServices.
 		default:
-			return nil, fmt.Errorf("unsupported Istio object %T in scenario (meshdoctor reads networking/v1 Gateway and ServiceEntry)", o)
+			if !traffic.add(o) {
+				return nil, fmt.Errorf("unsupported Istio object %T in scenario (meshdoctor reads networking/v1 Gateway, ServiceEntry, DestinationRule, VirtualService and security/v1 PeerAuthentication, AuthorizationPolicy)", o)
+			}
 		}
 	}
 	ic := istiofake.NewSimpleClientset()
+	traffic.serve(ic)
 	ic.PrependReactor("list", "gateways", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		l := &istionet.GatewayList{}
 		for _, g := range gws {
@@ -156,4 +158,69 @@ func LoadFake(dir, name string, now time.Time) (*Scenario, []*cluster.Inventory,
 		return nil, nil, nil, err
 	}
 	return sc, cluster.CollectAll(context.Background(), clients, cluster.CollectOptions{}), certs, nil
+}
+
+// trafficObjects are the traffic configuration kinds of a scenario
+// (cluster.TrafficConfig), served like Gateways from list reactors.
+type trafficObjects struct {
+	drs []*istionet.DestinationRule
+	vss []*istionet.VirtualService
+	pas []*istiosec.PeerAuthentication
+	aps []*istiosec.AuthorizationPolicy
+}
+
+func (t *trafficObjects) add(o runtime.Object) bool {
+	switch o := o.(type) {
+	case *istionet.DestinationRule:
+		t.drs = append(t.drs, o)
+	case *istionet.VirtualService:
+		t.vss = append(t.vss, o)
+	case *istiosec.PeerAuthentication:
+		t.pas = append(t.pas, o)
+	case *istiosec.AuthorizationPolicy:
+		t.aps = append(t.aps, o)
+	default:
+		return false
+	}
+	return true
+}
+
+func (t *trafficObjects) serve(ic *istiofake.Clientset) {
+	in := func(a k8stesting.Action, ns string) bool { return a.GetNamespace() == "" || a.GetNamespace() == ns }
+	ic.PrependReactor("list", "destinationrules", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		l := &istionet.DestinationRuleList{}
+		for _, o := range t.drs {
+			if in(a, o.Namespace) {
+				l.Items = append(l.Items, o.DeepCopy())
+			}
+		}
+		return true, l, nil
+	})
+	ic.PrependReactor("list", "virtualservices", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		l := &istionet.VirtualServiceList{}
+		for _, o := range t.vss {
+			if in(a, o.Namespace) {
+				l.Items = append(l.Items, o.DeepCopy())
+			}
+		}
+		return true, l, nil
+	})
+	ic.PrependReactor("list", "peerauthentications", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		l := &istiosec.PeerAuthenticationList{}
+		for _, o := range t.pas {
+			if in(a, o.Namespace) {
+				l.Items = append(l.Items, o.DeepCopy())
+			}
+		}
+		return true, l, nil
+	})
+	ic.PrependReactor("list", "authorizationpolicies", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		l := &istiosec.AuthorizationPolicyList{}
+		for _, o := range t.aps {
+			if in(a, o.Namespace) {
+				l.Items = append(l.Items, o.DeepCopy())
+			}
+		}
+		return true, l, nil
+	})
 }

@@ -83,24 +83,39 @@ func (c *Cluster) installCRDs(ctx context.Context, path string) error {
 	}
 }
 
-// waitCRDs waits until networking.istio.io/v1 serves what meshdoctor reads.
+// waitCRDs waits until networking.istio.io/v1 and security.istio.io/v1
+// serve what meshdoctor reads (a scenario's objects are applied, and its
+// traffic configuration listed, only once they are).
 func (c *Cluster) waitCRDs(ctx context.Context) error {
-	want := []string{"gateways", "serviceentries"}
+	want := map[string][]string{
+		"networking.istio.io/v1": {"gateways", "serviceentries", "destinationrules", "virtualservices"},
+		"security.istio.io/v1":   {"peerauthentications", "authorizationpolicies"},
+	}
 	for {
-		l, err := c.Admin.Discovery().ServerResourcesForGroupVersion("networking.istio.io/v1")
-		if err == nil {
+		var err error
+		served := true
+		for gv, names := range want {
+			var l *metav1.APIResourceList
+			l, err = c.Admin.Discovery().ServerResourcesForGroupVersion(gv)
+			if err != nil {
+				served = false
+				break
+			}
 			var have []string
 			for _, r := range l.APIResources {
 				have = append(have, r.Name)
 			}
-			if slices.Contains(have, want[0]) && slices.Contains(have, want[1]) {
-				c.mapper.Reset()
-				return nil
+			for _, n := range names {
+				served = served && slices.Contains(have, n)
 			}
+		}
+		if served {
+			c.mapper.Reset()
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: networking.istio.io/v1 not served (%v): %w", c.Name, err, ctx.Err())
+			return fmt.Errorf("%s: Istio's networking/v1 and security/v1 not served (%v): %w", c.Name, err, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
