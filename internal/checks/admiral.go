@@ -27,6 +27,8 @@ var admiralChecks = []Check{
 		DependsOn: []string{ContextsReachable}, Needs: []string{cluster.ResServiceEntries, cluster.ResAdmiralIdentityPods}, Cluster: admiralServiceEntryGateways},
 	{ID: "admiral.gtp-regions", Title: "every region a GlobalTrafficPolicy names is a region of the mesh's nodes", Scope: Mesh,
 		DependsOn: []string{ContextsReachable}, Needs: []string{cluster.ResAdmiralGTPs, cluster.ResNodes}, Mesh: admiralGTPRegions},
+	{ID: "admiral.gtp-destinationrule", Title: "the DestinationRule Admiral generated for a GlobalTrafficPolicy's host carries the policy", Scope: PerCluster,
+		DependsOn: []string{ContextsReachable}, Needs: []string{cluster.ResServiceEntries, cluster.ResDestinationRules}, Cluster: admiralGTPDestinationRule},
 }
 
 // admiralOf returns a cluster's Admiral inventory, or the skip that says
@@ -378,4 +380,147 @@ func admiralGTPRegions(_ context.Context, env *Env) []Result {
 		}
 	}
 	return out
+}
+
+// gtpHost is the host a policy of a GlobalTrafficPolicy applies to
+// (admiral/pkg/clusters/serviceentry.go createSeAndDrSetFromGtp): the
+// identity's <env>.<identity>.global, or <dnsPrefix>.<env>.<identity>.global
+// when dnsPrefix is neither the env nor "default"; the deprecated dns field
+// names the host itself.
+func gtpHost(g cluster.AdmiralGTP, p cluster.AdmiralGTPPolicy) string {
+	if p.DNS != "" {
+		return strings.ToLower(p.DNS)
+	}
+	env := g.Env
+	if env == "" {
+		env = "default"
+	}
+	base := strings.ToLower(env + "." + g.Identity + "." + cluster.AdmiralHostSuffix)
+	if p.DNSPrefix == "" || p.DNSPrefix == env || p.DNSPrefix == "default" {
+		return base
+	}
+	return strings.ToLower(p.DNSPrefix) + "." + base
+}
+
+// admiralGTPDestinationRule: for each policy of every GlobalTrafficPolicy,
+// the cluster's Admiral ServiceEntry for its host must come with the
+// DestinationRule Admiral writes beside it (<host>-default-dr or <host>-dr
+// in admiral-sync, admiral/pkg/clusters/destinationrule_handler.go
+// getDestinationRule): for FAILOVER with targets, localityLbSetting.distribute
+// from this cluster's region to the targets of non-zero weight, with those
+// weights; for TOPOLOGY, no distribute (locality-prefer).
+func admiralGTPDestinationRule(_ context.Context, env *Env, c *mesh.Cluster) []Result {
+	if !c.Inv.Traffic.Has(cluster.ResDestinationRules) {
+		return []Result{skipf("DestinationRules were not read in %s", c.Name)}
+	}
+	type pol struct {
+		g    cluster.AdmiralGTP
+		p    cluster.AdmiralGTPPolicy
+		from string
+	}
+	byHost := map[string]pol{}
+	for _, o := range env.Mesh.Reachable() {
+		if a := o.Inv.Admiral; a != nil && a.Installed {
+			for _, g := range a.GTPs {
+				for _, p := range g.Policies {
+					byHost[gtpHost(g, p)] = pol{g, p, o.Name}
+				}
+			}
+		}
+	}
+	if len(byHost) == 0 {
+		if _, skip := admiralOf(c); skip != nil {
+			return []Result{*skip}
+		}
+		return []Result{skipf("no GlobalTrafficPolicy in any cluster")}
+	}
+	regions := regionsOf(c)
+	var out []Result
+	for _, se := range c.Inv.ServiceEntries {
+		if !isAdmiralEntry(se) {
+			continue
+		}
+		host := strings.ToLower(se.Spec.GetHosts()[0])
+		pl, ok := byHost[host]
+		if !ok {
+			continue
+		}
+		target := seTarget(se)
+		gtpRef := fmt.Sprintf("%s/%s in %s", pl.g.Namespace, pl.g.Name, pl.from)
+		var dr *cluster.DestinationRule
+		for i := range c.Inv.Traffic.DestinationRules {
+			d := &c.Inv.Traffic.DestinationRules[i]
+			if d.Namespace == cluster.AdmiralSyncNamespace && d.Spec != nil && strings.EqualFold(d.Spec.GetHost(), host) {
+				dr = d
+			}
+		}
+		list := fmt.Sprintf("%s -n %s get destinationrules.networking.istio.io -o yaml", kc(c.Name), cluster.AdmiralSyncNamespace)
+		if dr == nil {
+			r := noted(failf(list, "no DestinationRule for %s in %s: GlobalTrafficPolicy %s is not applied here (and the host gets no ISTIO_MUTUAL Admiral sets)", host, cluster.AdmiralSyncNamespace, gtpRef),
+				"Admiral writes <host>-default-dr beside <host>-se; look at Admiral's log for the policy")
+			r.Target = target
+			out = append(out, r)
+			continue
+		}
+		drRef := dr.Namespace + "/" + dr.Name
+		lls := dr.Spec.GetTrafficPolicy().GetLoadBalancer().GetLocalityLbSetting()
+		want := map[string]uint32{}
+		for _, t := range pl.p.Targets {
+			if t.Weight != 0 {
+				want[t.Region] = uint32(t.Weight)
+			}
+		}
+		ev := []Evidence{Ev("policy", fmt.Sprintf("%s %s", pl.p.LbType, weights(want))), Ev("destination rule", drRef)}
+		fix := fmt.Sprintf("%s -n %s get destinationrules.networking.istio.io %s -o yaml", kc(c.Name), cluster.AdmiralSyncNamespace, shellQuote(dr.Name))
+		var got []string
+		match := false
+		for _, d := range lls.GetDistribute() {
+			got = append(got, d.GetFrom()+" → "+weights(d.GetTo()))
+			fromRegion := strings.TrimSuffix(strings.Split(d.GetFrom(), "/")[0], "*")
+			if equalWeights(d.GetTo(), want) && (fromRegion == "" || len(regions) == 0 || slices.Contains(regions, fromRegion)) {
+				match = true
+			}
+		}
+		ev = append(ev, Ev("distribute", orNone(strings.Join(got, "; "))))
+		switch {
+		case pl.p.LbType == "FAILOVER" && len(want) > 0 && !match:
+			r := noted(failf(fix, "DestinationRule %s does not carry GlobalTrafficPolicy %s: want distribute from %s/* to %s", drRef, gtpRef, strings.Join(regions, ","), weights(want)),
+				"Admiral rewrites the rule when it processes the policy; a rule that differs was edited by hand or Admiral did not see the policy (its secret for the policy's cluster, see admiral.remote-secrets)")
+			r.Target = target
+			out = append(out, with(r, ev...))
+		case pl.p.LbType == "TOPOLOGY" && len(lls.GetDistribute()) > 0:
+			r := noted(warnf(fix, "GlobalTrafficPolicy %s is TOPOLOGY (prefer local), but DestinationRule %s distributes by weight", gtpRef, drRef),
+				"Admiral's active-passive mode also writes a distribute; check which one is meant")
+			r.Target = target
+			out = append(out, with(r, ev...))
+		default:
+			r := pass(fmt.Sprintf("DestinationRule %s carries GlobalTrafficPolicy %s", drRef, gtpRef), ev...)
+			r.Target = target
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return []Result{pass("no Admiral ServiceEntry here for a GlobalTrafficPolicy's host")}
+	}
+	return out
+}
+
+func weights(m map[string]uint32) string {
+	var out []string
+	for _, k := range sortedKeys(m) {
+		out = append(out, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return "{" + strings.Join(out, ",") + "}"
+}
+
+func equalWeights(a, b map[string]uint32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
 }

@@ -53,6 +53,7 @@ var explainedBy = map[string][]string{
 	"config.serviceentry-gateway": {"gateway.address"},
 	// Admiral copies gateway addresses into its entries through its secrets.
 	"admiral.serviceentry-gateways": {"gateway.address", "config.serviceentry-gateway", "admiral.remote-secrets", "admiral.remote-access"},
+	"admiral.gtp-destinationrule":   {"admiral.gtp-regions", "admiral.remote-secrets"},
 	// A .global host resolves only through the DNS proxy, and then goes
 	// where its entry sends it.
 	"probes.serviceentry-dns": {"config.dns-capture", "config.serviceentry-resolution", "config.serviceentry-gateway",
@@ -67,6 +68,7 @@ var explainedAnywhere = []string{
 	"network.gateway-per-network", "secrets.remote-coverage", "gateway.reachability", "probes.gateway-from-pods",
 	"endpoints.istiod-sync", "endpoints.istiod-networks", "endpoints.proxy-table", "probes.cross-cluster",
 	"config.serviceentry-gateway", "admiral.serviceentry-gateways", "endpoints.istiod-syncz", "probes.serviceentry-dns",
+	"admiral.gtp-destinationrule",
 }
 
 // Key names a result among all of a run's: check ID and subject.

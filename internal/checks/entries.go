@@ -96,10 +96,12 @@ func sendsToGateway(we *istioapi.WorkloadEntry, gws map[string][]gwEndpoint) (po
 // buildUpstreamTLSSettings: meshExternal turns auto mTLS off), so the
 // sidecar sends the application's bytes to the gateway's AUTO_PASSTHROUGH
 // listener, which routes only on the Istio SNI outbound_.PORT_._.HOST and
-// resets the connection. A DestinationRule with ISTIO_MUTUAL would set that
-// SNI; DestinationRules are not read by this check, so it warns.
+// resets the connection. A DestinationRule with ISTIO_MUTUAL for the host
+// sets that SNI (same function: ISTIO_MUTUAL with no sni takes the
+// cluster's); without DestinationRules read, the check warns.
 func serviceEntryExternalGateway(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	gws := gatewaysByAddress(env)
+	drsRead := c.Inv.Traffic.Has(cluster.ResDestinationRules)
 	var out []Result
 	seen := 0
 	for _, se := range c.Inv.ServiceEntries {
@@ -116,18 +118,86 @@ func serviceEntryExternalGateway(_ context.Context, env *Env, c *mesh.Cluster) [
 			if gw != nil {
 				at = fmt.Sprintf("%s's gateway %s", gw.cluster.Name, gw.gw.Name())
 			}
-			r := noted(warnf(fmt.Sprintf("%s -n %s get destinationrules.networking.istio.io -o yaml | grep -n -A3 'tls:'\n%s", kc(c.Name), shellQuote(se.Namespace), seEdit(c, se)),
-				"ServiceEntry %s is MESH_EXTERNAL and sends to %s:%d (%s): without Istio mTLS and its SNI the gateway's AUTO_PASSTHROUGH listener resets the connection",
-				seTarget(se), we.GetAddress(), port, at),
-				"set spec.location: MESH_INTERNAL and label the endpoints security.istio.io/tlsMode: istio (as Admiral writes them), or make sure a DestinationRule for the host sets tls.mode ISTIO_MUTUAL; the first command lists the DestinationRules' TLS settings in the namespace")
+			ev := []Evidence{Ev("hosts", strings.Join(se.Spec.GetHosts(), ",")), Ev("location", se.Spec.GetLocation().String())}
+			mtls, none := istioMutualFor(c, se)
+			switch {
+			case drsRead && len(none) == 0:
+				r := pass(fmt.Sprintf("MESH_EXTERNAL entry sends to %s:%d (%s); DestinationRule %s adds Istio mTLS", we.GetAddress(), port, at, strings.Join(mtls, ",")), ev...)
+				r.Target = seTarget(se)
+				out = append(out, r)
+				continue
+			case drsRead:
+				ev = append(ev, Ev("hosts without ISTIO_MUTUAL", strings.Join(none, ",")))
+			}
+			mk, why := failf, ""
+			if !drsRead {
+				mk, why = warnf, "; DestinationRules were not read, and one with ISTIO_MUTUAL would add it"
+			}
+			r := noted(mk(fmt.Sprintf("%s -n %s get destinationrules.networking.istio.io -o yaml | grep -n -A3 'tls:'\n%s", kc(c.Name), shellQuote(se.Namespace), seEdit(c, se)),
+				"ServiceEntry %s is MESH_EXTERNAL and sends to %s:%d (%s): without Istio mTLS and its SNI the gateway's AUTO_PASSTHROUGH listener resets the connection%s",
+				seTarget(se), we.GetAddress(), port, at, why),
+				"set spec.location: MESH_INTERNAL and label the endpoints security.istio.io/tlsMode: istio (as Admiral writes them), or give the host a DestinationRule with tls.mode ISTIO_MUTUAL; the first command lists the DestinationRules' TLS settings in the namespace")
 			r.Target = seTarget(se)
-			out = append(out, with(r, Ev("hosts", strings.Join(se.Spec.GetHosts(), ",")), Ev("location", se.Spec.GetLocation().String())))
+			out = append(out, with(r, ev...))
 		}
 	}
 	if seen == 0 {
 		return []Result{pass(fmt.Sprintf("no MESH_EXTERNAL ServiceEntry sends to a gateway's mTLS port (%d ServiceEntries)", len(c.Inv.ServiceEntries)))}
 	}
 	return out
+}
+
+// istioMutualFor splits an entry's hosts into those a DestinationRule of the
+// cluster gives tls.mode ISTIO_MUTUAL (top level or on one of the entry's
+// ports), named by the rule, and the others. A rule applies to the host it
+// names exactly or by a leading wildcard, from its own namespace or
+// exported to all (exportTo empty or "*"), as the namespace of the caller is
+// not known here.
+func istioMutualFor(c *mesh.Cluster, se *istionet.ServiceEntry) (rules, none []string) {
+	t := c.Inv.Traffic
+	if t == nil {
+		return nil, se.Spec.GetHosts()
+	}
+	for _, h := range se.Spec.GetHosts() {
+		found := ""
+		for _, dr := range t.DestinationRules {
+			if dr.Spec == nil || !hostMatches(dr.Spec.GetHost(), h) {
+				continue
+			}
+			ex := dr.Spec.GetExportTo()
+			if dr.Namespace != se.Namespace && dr.Namespace != cluster.IstioNamespace && len(ex) > 0 && !slices.Contains(ex, "*") {
+				continue
+			}
+			tp := dr.Spec.GetTrafficPolicy()
+			mutual := tp.GetTls().GetMode() == istioapi.ClientTLSSettings_ISTIO_MUTUAL
+			for _, pl := range tp.GetPortLevelSettings() {
+				for _, p := range se.Spec.GetPorts() {
+					if pl.GetPort().GetNumber() == p.GetNumber() && pl.GetTls().GetMode() == istioapi.ClientTLSSettings_ISTIO_MUTUAL {
+						mutual = true
+					}
+				}
+			}
+			if mutual {
+				found = dr.Namespace + "/" + dr.Name
+			}
+		}
+		if found != "" {
+			rules = append(rules, found)
+		} else {
+			none = append(none, h)
+		}
+	}
+	return rules, none
+}
+
+// hostMatches reports whether a DestinationRule host names h: equal, or a
+// "*.suffix" wildcard h ends in.
+func hostMatches(rule, h string) bool {
+	rule, h = strings.ToLower(rule), strings.ToLower(h)
+	if rule == h || rule == "*" {
+		return true
+	}
+	return strings.HasPrefix(rule, "*.") && strings.HasSuffix(h, rule[1:])
 }
 
 func isIP(s string) bool { _, err := netip.ParseAddr(s); return err == nil }
