@@ -39,10 +39,6 @@ const (
 	metaDNSCapture      = "ISTIO_META_DNS_CAPTURE"
 	metaDNSAutoAllocate = "ISTIO_META_DNS_AUTO_ALLOCATE"
 	proxyConfigAnnot    = "proxy.istio.io/config"
-	// autoAllocateLabel opts a ServiceEntry out of istiod's address
-	// allocation (pilot/pkg/networking/serviceentry/ip_autoallocation.go,
-	// label.NetworkingEnableAutoallocateIp).
-	autoAllocateLabel = "networking.istio.io/enable-autoallocate-ip"
 )
 
 func seTarget(se *istionet.ServiceEntry) string { return se.Namespace + "/" + se.Name }
