@@ -20,9 +20,9 @@ import (
 // defaults: internal/cluster/inventory_admiral.go.
 var admiralChecks = []Check{
 	{ID: "admiral.remote-secrets", Title: "Admiral's admiral/sync secrets parse, point at clusters of the mesh and hold live tokens", Scope: PerCluster,
-		DependsOn: []string{ContextsReachable}, Needs: []string{cluster.ResAdmiralSecrets}, Cluster: admiralRemoteSecrets},
+		DependsOn: []string{ContextsReachable}, Cluster: admiralRemoteSecrets},
 	{ID: "admiral.remote-access", Title: "each Admiral secret's server answers and accepts its credentials", Scope: Pair, Network: true,
-		DependsOn: []string{"admiral.remote-secrets"}, Needs: []string{cluster.ResAdmiralSecrets}, Cluster: admiralRemoteAccess},
+		DependsOn: []string{"admiral.remote-secrets"}, Cluster: admiralRemoteAccess},
 	{ID: "admiral.serviceentry-gateways", Title: "each ServiceEntry Admiral generated sends to the current gateways of the clusters where its identity runs", Scope: PerCluster,
 		DependsOn: []string{ContextsReachable}, Needs: []string{cluster.ResServiceEntries, cluster.ResAdmiralIdentityPods}, Cluster: admiralServiceEntryGateways},
 	{ID: "admiral.gtp-regions", Title: "every region a GlobalTrafficPolicy names is a region of the mesh's nodes", Scope: Mesh,
@@ -56,7 +56,17 @@ func eachAdmiralKubeconfig(c *mesh.Cluster, fn func(rs cluster.RemoteSecret, rk 
 		return []Result{*skip}
 	}
 	if !a.SecretsListed {
-		return []Result{skipf("the admiral/sync secrets of namespace %s were not listed", cluster.AdmiralSecretNamespace)}
+		if c.Inv.Err(cluster.ResNamespaces) == nil && c.Inv.Namespace(cluster.AdmiralSecretNamespace) == nil {
+			return []Result{skipf("no namespace %s: Admiral's controller does not run here (a cluster Admiral watches has its CRDs only)", cluster.AdmiralSecretNamespace)}
+		}
+		if a.SecretsError == nil {
+			return []Result{skipf("the admiral/sync secrets of namespace %s were not listed", cluster.AdmiralSecretNamespace)}
+		}
+		r := Result{Status: Error, Message: fmt.Sprintf("cannot list the admiral/sync secrets of namespace %s: %s", cluster.AdmiralSecretNamespace, a.SecretsError.Error()),
+			Remediation: fmt.Sprintf("%s -n %s create role meshdoctor-admiral --verb=get,list --resource=secrets\n%s -n %s create rolebinding meshdoctor-admiral --role=meshdoctor-admiral --group=meshdoctor:readers",
+				kc(c.Name), cluster.AdmiralSecretNamespace, kc(c.Name), cluster.AdmiralSecretNamespace),
+			Note: "deploy/rbac.yaml: where Admiral runs, meshdoctor needs a Role to read its secrets; the commands grant it to the group meshdoctor:readers (run them as an admin)"}
+		return []Result{r}
 	}
 	if len(a.Secrets) == 0 {
 		return []Result{skipf("no admiral/sync=true secret in namespace %s: Admiral watches no remote cluster from here", cluster.AdmiralSecretNamespace)}

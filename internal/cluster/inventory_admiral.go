@@ -75,6 +75,10 @@ type Admiral struct {
 	// list was taken).
 	Secrets       []RemoteSecret `json:"secrets,omitempty"`
 	SecretsListed bool           `json:"secretsListed,omitempty"`
+	// SecretsError is why they could not be listed. It is kept here, not
+	// in Inventory.Errors: Admiral's remote clusters have its CRDs but no
+	// admiral namespace, and no Role there to read it; the check decides.
+	SecretsError *FetchError `json:"secretsError,omitempty"`
 	// Identities are the pods carrying Admiral's identity label, reduced.
 	Identities       []AdmiralIdentityPod `json:"identities,omitempty"`
 	IdentitiesListed bool                 `json:"identitiesListed,omitempty"`
@@ -140,7 +144,8 @@ const (
 // secrets and the identity pods at once, in the same round trip as the
 // rest of the inventory. A NotFound on both CRD lists means Admiral is not
 // installed: the other two lists are then dropped with their errors (a
-// cluster without Admiral has no admiral namespace to grant access to).
+// cluster without Admiral has no admiral namespace to grant access to). A
+// secrets error is kept in Admiral.SecretsError (see there).
 func collectAdmiral(ctx context.Context, c *Client, record func(string, error)) *Admiral {
 	if c.Dynamic == nil {
 		return nil
@@ -180,7 +185,7 @@ func collectAdmiral(ctx context.Context, c *Client, record func(string, error)) 
 		a.GTPs = append(a.GTPs, reduceGTP(&gtps[i]))
 	}
 	if secErr != nil {
-		record(ResAdmiralSecrets, secErr)
+		a.SecretsError = classify("list", ResAdmiralSecrets, secErr)
 	} else {
 		a.SecretsListed = true
 		for i := range secrets.Items {
