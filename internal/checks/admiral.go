@@ -174,10 +174,10 @@ func admiralRemoteAccess(ctx context.Context, env *Env, c *mesh.Cluster) []Resul
 	})
 }
 
-// regionOf is a cluster's region as Admiral reads it from its nodes
+// nodeRegions is a cluster's region as Admiral reads it from its nodes
 // (admiral/pkg/controller/admiral/node.go): topology.kubernetes.io/region,
 // else the deprecated failure-domain label.
-func regionsOf(c *mesh.Cluster) []string {
+func nodeRegions(c *mesh.Cluster) []string {
 	var out []string
 	for _, n := range c.Inv.Nodes {
 		r := n.Labels["topology.kubernetes.io/region"]
@@ -295,7 +295,7 @@ func admiralServiceEntryGateways(_ context.Context, env *Env, c *mesh.Cluster) [
 				r.Target, r.Peer = target, gw.cluster.Name
 				out = append(out, r)
 			}
-			if regions := regionsOf(gw.cluster); we.GetLocality() != "" && len(regions) > 0 && !slices.Contains(regions, strings.Split(we.GetLocality(), "/")[0]) {
+			if regions := nodeRegions(gw.cluster); we.GetLocality() != "" && len(regions) > 0 && !slices.Contains(regions, strings.Split(we.GetLocality(), "/")[0]) {
 				r := noted(warnf(fix, "ServiceEntry %s's endpoint %s has locality %s, but %s's nodes are in %s", target, addr, we.GetLocality(), gw.cluster.Name, strings.Join(regions, ",")),
 					"locality load balancing and GlobalTrafficPolicy failover follow the endpoint's locality")
 				r.Target, r.Peer = target, gw.cluster.Name
@@ -340,7 +340,7 @@ func admiralGTPRegions(_ context.Context, env *Env) []Result {
 		if !c.Inv.NodesListed {
 			return []Result{skipf("the nodes of %s were not listed", c.Name)}
 		}
-		for _, r := range regionsOf(c) {
+		for _, r := range nodeRegions(c) {
 			regions[r] = append(regions[r], c.Name)
 		}
 		if a := c.Inv.Admiral; a != nil && a.Installed {
@@ -444,7 +444,7 @@ func admiralGTPDestinationRule(_ context.Context, env *Env, c *mesh.Cluster) []R
 		}
 		return []Result{skipf("no GlobalTrafficPolicy in any cluster")}
 	}
-	regions := regionsOf(c)
+	regions := nodeRegions(c)
 	var out []Result
 	for _, se := range c.Inv.ServiceEntries {
 		if !isAdmiralEntry(se) {

@@ -16,7 +16,7 @@ import (
 // before the checks that depend on them.
 func Catalogue() []Check {
 	var all []Check
-	for _, area := range [][]Check{contextChecks, controlPlaneChecks, trustChecks, networkChecks, gatewayChecks, secretChecks, configChecks, entryChecks, reachChecks, probeChecks, entryProbeChecks, endpointChecks, syncChecks, admiralChecks} {
+	for _, area := range [][]Check{contextChecks, controlPlaneChecks, trustChecks, networkChecks, gatewayChecks, secretChecks, configChecks, trafficChecks, entryChecks, reachChecks, probeChecks, entryProbeChecks, endpointChecks, syncChecks, admiralChecks} {
 		all = append(all, area...)
 	}
 	return all

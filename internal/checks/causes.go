@@ -43,12 +43,14 @@ var explainedBy = map[string][]string{
 		"controlplane.cluster-id", "network.namespace-label", "network.injector-network", "network.gateway-label",
 		"network.gateway-per-network", "gateway.address", "gateway.ports", "gateway.cross-network",
 		"secrets.remote-coverage", "secrets.remote-access", "endpoints.istiod-sync", "endpoints.istiod-networks",
+		"traffic.tls-remote-endpoints", "traffic.peer-authentication", "traffic.sidecar-missing",
 	},
 	"probes.cross-cluster": {
 		"controlplane.cluster-id", "controlplane.mesh-id", "controlplane.trust-domain", "trust.root-match", "trust.istiod-uses-cacerts",
 		"network.namespace-label", "network.gateway-label", "network.gateway-per-network", "gateway.address", "gateway.ports",
 		"gateway.cross-network", "gateway.reachability", "secrets.remote-coverage", "secrets.remote-access",
 		"probes.gateway-from-pods", "endpoints.istiod-sync", "endpoints.istiod-networks", "endpoints.proxy-table",
+		"traffic.locality", "traffic.tls-remote-endpoints", "traffic.peer-authentication", "traffic.sidecar-missing", "traffic.subset-pods",
 	},
 	"config.serviceentry-gateway": {"gateway.address"},
 	// Admiral copies gateway addresses into its entries through its secrets.

@@ -313,6 +313,7 @@ func serviceInput(m *mesh.Mesh, c *mesh.Cluster, proxyNetwork string, hosts map[
 	in := envoyadmin.ExpectedInput{ProxyNetwork: proxyNetwork, Service: fmt.Sprintf("%s.%s.svc.cluster.local", name, ns), Port: int(port),
 		Gateways: map[string][]envoyadmin.GatewayAddr{}}
 	dualStack := istiodDualStack(m, c)
+	mtls := newMTLSView(m, c, in.Service, ns, port)
 	for _, o := range m.Reachable() {
 		for _, g := range o.Gateways {
 			for _, a := range g.Addresses {
@@ -362,7 +363,7 @@ func serviceInput(m *mesh.Mesh, c *mesh.Cluster, proxyNetwork string, hosts map[
 					continue // merged into the pod's IPv4 endpoint
 				}
 				for _, a := range ep.Addresses {
-					re := envoyadmin.RemoteEndpoint{IP: a, Port: target, Cluster: o.ID, Network: o.Network}
+					re := envoyadmin.RemoteEndpoint{IP: a, Port: target, Cluster: o.ID, Network: o.Network, NoMTLS: mtls.off(o, ep, target)}
 					if dual {
 						for _, ip := range ips {
 							if ip != a {

@@ -157,7 +157,7 @@ func istioMutualFor(c *mesh.Cluster, se *istionet.ServiceEntry) (rules, none []s
 	for _, h := range se.Spec.GetHosts() {
 		found := ""
 		for _, dr := range t.DestinationRules {
-			if dr.Spec == nil || !hostMatches(dr.Spec.GetHost(), h) {
+			if dr.Spec == nil || !drHostMatches(dr.Spec.GetHost(), h) {
 				continue
 			}
 			ex := dr.Spec.GetExportTo()
@@ -186,9 +186,9 @@ func istioMutualFor(c *mesh.Cluster, se *istionet.ServiceEntry) (rules, none []s
 	return rules, none
 }
 
-// hostMatches reports whether a DestinationRule host names h: equal, or a
+// drHostMatches reports whether a DestinationRule host names h: equal, or a
 // "*.suffix" wildcard h ends in.
-func hostMatches(rule, h string) bool {
+func drHostMatches(rule, h string) bool {
 	rule, h = strings.ToLower(rule), strings.ToLower(h)
 	if rule == h || rule == "*" {
 		return true

@@ -291,12 +291,20 @@ func crossCluster(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 			out = append(out, r)
 			continue
 		}
-		out = append(out, judgeCurl(c, ref, t, attempts, owners, r))
+		out = append(out, judgeCurlWith(c, ref, t, attempts, owners, r, localityPolicy(env, c, t)))
 	}
 	return out
 }
 
 func judgeCurl(c *mesh.Cluster, ref probe.PodRef, t target, attempts []probe.CurlAttempt, owners map[string]string, r Result) Result {
+	return judgeCurlWith(c, ref, t, attempts, owners, r, probePolicy{})
+}
+
+// judgeCurlWith judges the answers under the target's locality policy
+// (traffic.go localityPolicy): answered only locally is a pass where the
+// policy prefers the local locality, and a distribute rule's weights are
+// compared with the split.
+func judgeCurlWith(c *mesh.Cluster, ref probe.PodRef, t target, attempts []probe.CurlAttempt, owners map[string]string, r Result, pol probePolicy) Result {
 	confirm := fmt.Sprintf("%s -n %s exec %s -c %s -- curl -sS %s", kc(c.Name), shellQuote(ref.Namespace), shellQuote(ref.Name), shellQuote(ref.Container), shellQuote(t.url))
 	byCluster := map[string]int{}
 	failures := map[string]int{}
@@ -344,6 +352,29 @@ func judgeCurl(c *mesh.Cluster, ref probe.PodRef, t target, attempts []probe.Cur
 		if cl != c.Name && !strings.HasPrefix(cl, "unknown") {
 			remote += k
 		}
+	}
+	if pol.kind != "" {
+		r.Evidence = append(r.Evidence, Ev("locality policy", "DestinationRule "+pol.rule+": "+pol.why))
+	}
+	if pol.kind == "distribute" {
+		within, ev := judgeSplit(byCluster, ok, pol)
+		r.Evidence = append(r.Evidence, ev...)
+		if !within {
+			r.Status = Warn
+			r.Message = fmt.Sprintf("answers split %s, outside what DestinationRule %s distributes (see expected split)", strings.Join(dist, ", "), pol.rule)
+			r.Remediation = fmt.Sprintf("istioctl --context %s proxy-config endpoints %s -n %s --cluster %s",
+				shellQuote(c.Name), shellQuote(ref.Name), shellQuote(ref.Namespace), shellQuote(fmt.Sprintf("outbound|%s||%s", portOf(t.url), hostOf(t.url))))
+			r.Note = "the weights are per locality: look at each endpoint's locality and load-balancing weight; ejected or unhealthy endpoints and a sidecar outside the rule's from locality change the split"
+			return r
+		}
+		r.Status = Pass
+		r.Message = fmt.Sprintf("%d/%d answered (%s), within the split DestinationRule %s distributes, p50 %s", ok, len(attempts), strings.Join(dist, ", "), pol.rule, probe.Percentile(attempts, 50).Round(100*time.Microsecond))
+		return r
+	}
+	if len(t.clusters) > 1 && remote == 0 && byCluster["unknown"] == 0 && pol.kind == "prefer-local" {
+		r.Status = Pass
+		r.Message = fmt.Sprintf("answered only locally: all %d answers came from %s, as DestinationRule %s prefers (%s)", ok, c.Name, pol.rule, pol.why)
+		return r
 	}
 	if len(t.clusters) > 1 && remote == 0 && byCluster["unknown"] == 0 {
 		r.Status = Fail

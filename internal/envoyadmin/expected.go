@@ -44,6 +44,13 @@ type RemoteEndpoint struct {
 	Cluster    string
 	Network    string
 	Additional []string
+	// NoMTLS: istiod would not send Istio mTLS to this endpoint from the
+	// sidecar (a DestinationRule TLS mode other than ISTIO_MUTUAL, no
+	// sidecar on the pod, a PeerAuthentication DISABLE: mtls_checker.go
+	// checkMtlsEnabled). Through a gateway that is no route at all, so
+	// istiod leaves the endpoint out on every other network (ep_filters.go
+	// EndpointsByNetworkFilter); on the sidecar's own network it stays.
+	NoMTLS bool
 }
 
 // GatewayAddr is the address of one east-west gateway of a network.
@@ -137,7 +144,9 @@ func lcm(a, b uint32) uint32 {
 //     has some), each with a weight equal to the endpoints it stands for,
 //     split evenly when there are several;
 //   - endpoints of another network without a gateway are left out: they cannot
-//     be reached (istiod then sends their pod IPs, which Diff reports).
+//     be reached (istiod then sends their pod IPs, which Diff reports);
+//   - endpoints of another network istiod would not send Istio mTLS to
+//     (NoMTLS) are left out, and count towards no gateway's weight.
 //
 // When any gateway is known, every weight is scaled by the least common
 // multiple of the gateway counts per network and per (network, cluster).
@@ -175,6 +184,9 @@ func Expected(in ExpectedInput) []Endpoint {
 		}
 		if len(gws) == 0 {
 			continue // unreachable network: see Diff
+		}
+		if ep.NoMTLS {
+			continue // ep_filters.go: cross-network traffic needs Istio mTLS (SNI routing)
 		}
 		for _, g := range gws {
 			gwWeight[g] += unit / uint32(len(gws))

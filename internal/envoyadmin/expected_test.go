@@ -51,6 +51,25 @@ func TestExpected(t *testing.T) {
 			},
 		},
 		{
+			name: "remote endpoints without Istio mTLS are dropped, local ones stay (ep_filters.go)",
+			in: ExpectedInput{ProxyNetwork: "network-1", Service: helloworld, Port: 5000,
+				Endpoints: []RemoteEndpoint{
+					{IP: "10.10.0.11", Port: 5000, Cluster: "cluster-1", Network: "network-1", NoMTLS: true},
+					{IP: "10.20.0.11", Port: 5000, Cluster: "cluster-2", Network: "network-2", NoMTLS: true},
+					ep("10.20.0.12", 5000, "cluster-2", "network-2"),
+					{IP: "10.30.0.11", Port: 5000, Cluster: "cluster-3", Network: "network-3", NoMTLS: true},
+				},
+				Gateways: map[string][]GatewayAddr{
+					"network-1": {gw("172.18.0.10", "cluster-1")},
+					"network-2": {gw("172.18.0.20", "cluster-2")},
+					"network-3": {gw("172.18.0.30", "cluster-3")},
+				}},
+			want: []Endpoint{
+				{Address: "10.10.0.11", Port: 5000, Weight: 1, SourceCluster: "cluster-1"},
+				{Address: "172.18.0.20", Port: 15443, Weight: 1, SourceCluster: "cluster-2"},
+			},
+		},
+		{
 			name: "network with two gateways: all weights scaled by the LCM, remote weight split",
 			in: ExpectedInput{ProxyNetwork: "network-1", Service: helloworld, Port: 5000,
 				Endpoints: []RemoteEndpoint{

@@ -34,6 +34,7 @@ const maxInstallFile = 4 << 20
 //	lbIP      the east-west gateway's LoadBalancer ingress IP
 //	lbHostname  its ingress hostname instead (an AWS ELB)
 //	nodeIP    the ExternalIP of the cluster's node (NodePort gateways)
+//	locality  "region/zone": the node's topology labels (locality scenarios)
 //	root      root CA name of the cluster's cacerts (default mesh)
 //	cacerts   a cacerts variant (see Certs.cacertsData), or none
 //	primary   for a remote cluster: the primary whose istiod serves it
@@ -43,8 +44,8 @@ const maxInstallFile = 4 << 20
 //	unlabel   list of "Kind/namespace/name key", as kubectl label ... key-
 //	unannotate  the same for annotations (kubectl annotate ... key-)
 type installArgs struct {
-	as, podCIDR, lbIP, lbHostname, nodeIP, root, cacerts, primary string
-	remotes, deletes, unlabels, unannotates                       []string
+	as, podCIDR, lbIP, lbHostname, nodeIP, root, cacerts, primary, locality string
+	remotes, deletes, unlabels, unannotates                                 []string
 }
 
 func parseInstallArgs(cl string, kv []map[string]any) (installArgs, error) {
@@ -56,7 +57,7 @@ func parseInstallArgs(cl string, kv []map[string]any) (installArgs, error) {
 		return a, nil
 	}
 	strs := map[string]*string{"as": &a.as, "podCIDR": &a.podCIDR, "lbIP": &a.lbIP, "lbHostname": &a.lbHostname,
-		"nodeIP": &a.nodeIP, "root": &a.root, "cacerts": &a.cacerts, "primary": &a.primary}
+		"nodeIP": &a.nodeIP, "locality": &a.locality, "root": &a.root, "cacerts": &a.cacerts, "primary": &a.primary}
 	lists := map[string]*[]string{"remotes": &a.remotes, "delete": &a.deletes, "unlabel": &a.unlabels, "unannotate": &a.unannotates}
 	for k, v := range kv[0] {
 		if p, ok := strs[k]; ok {
@@ -125,7 +126,7 @@ func installFunc(installs, cl string, env Env, certs *Certs) func(string, ...map
 		if err != nil {
 			return "", fmt.Errorf("install %s: %w", row, err)
 		}
-		status, err := WriteStatus(objs, StatusOptions{Cluster: cl, PodCIDR: a.podCIDR, LBIP: a.lbIP, LBHostname: a.lbHostname, NodeIP: a.nodeIP})
+		status, err := WriteStatus(objs, StatusOptions{Cluster: cl, PodCIDR: a.podCIDR, LBIP: a.lbIP, LBHostname: a.lbHostname, NodeIP: a.nodeIP, Locality: a.locality})
 		if err != nil {
 			return "", fmt.Errorf("install %s: %w", row, err)
 		}

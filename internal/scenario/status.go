@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -28,6 +29,10 @@ type StatusOptions struct {
 	LBIP, LBHostname string
 	// NodeIP is the ExternalIP of the cluster's node ("" = none).
 	NodeIP string
+	// Locality, "region/zone[/subzone]", is the node's topology labels as
+	// a cloud sets them (topology.kubernetes.io/region and zone,
+	// topology.istio.io/subzone): istiod's pod locality ("" = none).
+	Locality string
 }
 
 // EastWestService is the Service gen-eastwest-gateway.sh installs.
@@ -132,14 +137,23 @@ func WriteStatus(objs []map[string]any, o StatusOptions) ([]map[string]any, erro
 	if o.NodeIP != "" {
 		addrs = append(addrs, corev1.NodeAddress{Type: corev1.NodeExternalIP, Address: o.NodeIP})
 	}
+	nodeLabels := map[string]string{
+		"kubernetes.io/hostname": node, "kubernetes.io/os": "linux",
+		// the label the NodePort rows' traffic.istio.io/nodeSelector asks for
+		"topology.istio.io/eastwest": "true",
+	}
+	if o.Locality != "" {
+		parts := strings.SplitN(o.Locality, "/", 3)
+		for i, k := range []string{"topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone"} {
+			if i < len(parts) && parts[i] != "" {
+				nodeLabels[k] = parts[i]
+			}
+		}
+	}
 	made = append(made, &corev1.Node{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Node"},
-		ObjectMeta: metav1.ObjectMeta{Name: node, Labels: map[string]string{
-			"kubernetes.io/hostname": node, "kubernetes.io/os": "linux",
-			// the label the NodePort rows' traffic.istio.io/nodeSelector asks for
-			"topology.istio.io/eastwest": "true",
-		}},
-		Status: corev1.NodeStatus{Addresses: addrs, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}},
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Node"},
+		ObjectMeta: metav1.ObjectMeta{Name: node, Labels: nodeLabels},
+		Status:     corev1.NodeStatus{Addresses: addrs, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}},
 	})
 	var out []map[string]any
 	for _, r := range made {
