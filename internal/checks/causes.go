@@ -58,6 +58,15 @@ var explainedBy = map[string][]string{
 		"traffic.locality", "traffic.tls-remote-endpoints", "traffic.peer-authentication", "traffic.sidecar-missing", "traffic.subset-pods",
 	},
 	"config.serviceentry-gateway": {"gateway.address"},
+	// Admiral copies gateway addresses into its entries through its secrets.
+	"admiral.serviceentry-gateways": {"gateway.address", "config.serviceentry-gateway", "admiral.remote-secrets", "admiral.remote-access"},
+	"admiral.gtp-destinationrule":   {"admiral.gtp-regions", "admiral.remote-secrets"},
+	// A .global host resolves only through the DNS proxy, and then goes
+	// where its entry sends it.
+	"probes.serviceentry-dns": {"config.dns-capture", "config.serviceentry-resolution", "config.serviceentry-gateway",
+		"config.serviceentry-external-gateway", "admiral.serviceentry-gateways", "endpoints.istiod-syncz"},
+	// A remote's proxies reach a primary's istiod through its gateway's 15012.
+	"endpoints.istiod-syncz": {"controlplane.remote-discovery", "gateway.address", "gateway.ports", "endpoints.istiod-sync"},
 }
 
 // explainedAnywhere are the checks whose results in one cluster are caused by
@@ -65,7 +74,8 @@ var explainedBy = map[string][]string{
 var explainedAnywhere = []string{
 	"network.gateway-per-network", "secrets.remote-coverage", "gateway.reachability", "probes.gateway-from-pods",
 	"endpoints.istiod-sync", "endpoints.istiod-networks", "endpoints.proxy-table", "probes.cross-cluster",
-	"config.serviceentry-gateway",
+	"config.serviceentry-gateway", "admiral.serviceentry-gateways", "endpoints.istiod-syncz", "probes.serviceentry-dns",
+	"admiral.gtp-destinationrule",
 }
 
 // Key names a result among all of a run's: check ID and subject.

@@ -281,6 +281,10 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 	})
 	g.Go(func() error { inv.Traffic = collectTraffic(gctx, c, record); return nil })
 	collectAmbient(gctx, g, c, inv, record)
+	g.Go(func() error {
+		inv.Admiral = collectAdmiral(gctx, c, record)
+		return nil
+	})
 	_ = g.Wait() // the functions record their errors and return nil
 	if inv.Errors[ResPods] == nil {
 		inv.Pods = systemPods

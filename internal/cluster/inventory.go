@@ -95,6 +95,9 @@ type Inventory struct {
 	// Ambient is the ambient data plane's inventory (inventory_ambient.go);
 	// nil in snapshots of older versions.
 	Ambient *Ambient `json:"ambient,omitempty"`
+	// Admiral is what the cluster holds of Admiral (inventory_admiral.go);
+	// nil when not looked for.
+	Admiral *Admiral `json:"admiral,omitempty"`
 }
 
 // Node is what istiod's kube controller keeps of a node (onNodeEvent in

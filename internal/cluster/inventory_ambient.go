@@ -163,7 +163,7 @@ func ReduceK8sGateway(u *unstructured.Unstructured) K8sGateway {
 		l := K8sListener{}
 		l.Name, _, _ = unstructured.NestedString(m, "name")
 		l.Protocol, _, _ = unstructured.NestedString(m, "protocol")
-		l.Port = number(m["port"])
+		l.Port = jsonNumber(m["port"])
 		l.TLSMode, _, _ = unstructured.NestedString(m, "tls", "mode")
 		opts, _, _ := unstructured.NestedStringMap(m, "tls", "options")
 		l.TerminateMode = opts["gateway.istio.io/tls-terminate-mode"]
@@ -297,10 +297,10 @@ func ImageTag(image string) string {
 // String names a DaemonSet for messages.
 func (a AgentDaemonSet) String() string { return fmt.Sprintf("%s/%s", a.Namespace, a.Name) }
 
-// number reads a JSON number however it was decoded: int64 from the API
+// jsonNumber reads a JSON number however it was decoded: int64 from the API
 // server's unstructured decoder, float64 from encoding/json, int from Go
 // code; anything else is 0.
-func number(v any) int64 {
+func jsonNumber(v any) int64 {
 	switch n := v.(type) {
 	case int64:
 		return n

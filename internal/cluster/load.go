@@ -31,7 +31,9 @@ type Client struct {
 	// Metadata lists objects as metadata only (nil: made from Config when
 	// needed, see collectRemote).
 	Metadata metadata.Interface
-	// Dynamic reads Gateway API Gateways (inventory_ambient.go); nil skips them.
+	// Dynamic reads the kinds no typed client covers: Gateway API Gateways
+	// (inventory_ambient.go) and Admiral's CRDs (inventory_admiral.go); nil
+	// skips them.
 	Dynamic dynamic.Interface
 	// Config is the REST config, for exec and port-forward.
 	Config *rest.Config

@@ -10,10 +10,15 @@ import (
 	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
 	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 	fakediscovery "k8s.io/client-go/discovery/fake"
+	"k8s.io/client-go/dynamic"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -40,17 +45,20 @@ func (e UnitEnv) Token(cl string) string {
 func FakeClients(sc *Scenario, env Env) ([]*cluster.Client, error) {
 	var out []*cluster.Client
 	for _, cl := range sc.Clusters {
-		var kube, istio, gwapi []runtime.Object
+		var kube, istio, gwapi, dyn []runtime.Object
 		allocated := 0
 		for _, o := range sc.Objects[cl] {
 			if svc, ok := o.(*corev1.Service); ok {
 				allocated += allocateDualStack(svc, allocated)
 			}
-			if IsGatewayAPI(o) {
+			switch {
+			case IsGatewayAPI(o):
 				gwapi = append(gwapi, o)
-			} else if IsIstio(o) {
+			case isUnstructured(o):
+				dyn = append(dyn, o)
+			case IsIstio(o):
 				istio = append(istio, o)
-			} else {
+			default:
 				kube = append(kube, o)
 			}
 		}
@@ -62,11 +70,12 @@ func FakeClients(sc *Scenario, env Env) ([]*cluster.Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cl, err)
 		}
-		dyn, err := gatewayAPIFake(gwapi)
+		gw, err := gatewayAPIFake(gwapi)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cl, err)
 		}
-		out = append(out, &cluster.Client{Context: cl, Server: env.Server(cl), Kube: k, Istio: ic, Metadata: metadataFake(kube), Dynamic: dyn})
+		out = append(out, &cluster.Client{Context: cl, Server: env.Server(cl), Kube: k, Istio: ic, Metadata: metadataFake(kube),
+			Dynamic: byGroup{gatewayAPIGroup: gw, otherGroups: dynamicFake(dyn)}})
 	}
 	if len(sc.Meta.Contexts) == 0 {
 		return out, nil
@@ -111,6 +120,50 @@ func allocateDualStack(svc *corev1.Service, n int) int {
 	}
 	svc.Spec.ClusterIP = svc.Spec.ClusterIPs[0]
 	return 1
+}
+
+// byGroup is one dynamic client for a fake cluster: the Gateway API group's
+// resources from its own fake (gatewayAPIFake), every other group's from
+// other (dynamicFake).
+type byGroup map[string]dynamic.Interface
+
+const otherGroups = ""
+
+func (b byGroup) Resource(gvr schema.GroupVersionResource) dynamic.NamespaceableResourceInterface {
+	if d, ok := b[gvr.Group]; ok {
+		return d.Resource(gvr)
+	}
+	return b[otherGroups].Resource(gvr)
+}
+
+func isUnstructured(o runtime.Object) bool {
+	_, ok := o.(*unstructured.Unstructured)
+	return ok
+}
+
+// dynamicFake serves the scenario's CRD-backed objects (Admiral's). As on a
+// real API server, a resource whose CustomResourceDefinition the scenario
+// does not hold is not found.
+func dynamicFake(objs []runtime.Object) *dynamicfake.FakeDynamicClient {
+	crds := map[string]bool{}
+	var served []runtime.Object
+	for _, o := range objs {
+		u := o.(*unstructured.Unstructured)
+		if u.GetKind() == "CustomResourceDefinition" {
+			crds[u.GetName()] = true
+			continue
+		}
+		served = append(served, o)
+	}
+	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), cluster.AdmiralGVRs(), served...)
+	dc.PrependReactor("list", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		gvr := a.GetResource()
+		if crds[gvr.Resource+"."+gvr.Group] {
+			return false, nil, nil
+		}
+		return true, nil, apierrors.NewNotFound(gvr.GroupResource(), "")
+	})
+	return dc
 }
 
 // IsIstio reports whether an object is one of Istio's kinds (served by the

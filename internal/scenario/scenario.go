@@ -20,11 +20,14 @@ import (
 	"text/template"
 
 	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
 )
 
 // Expect is what a scenario must produce.
@@ -211,7 +214,18 @@ func decodeAll(dec runtime.Decoder, data []byte) ([]runtime.Object, error) {
 		}
 		obj, _, err := dec.Decode(doc, nil, nil)
 		if runtime.IsNotRegisteredError(err) {
-			obj, err = gatewayAPIObject(doc, err) // ambient.go
+			// Kinds outside the scheme (Admiral's admiral.io objects and
+			// their CustomResourceDefinitions) stay unstructured: the
+			// fake tier serves them from a dynamic client, the real API
+			// servers take them as they are.
+			u := &unstructured.Unstructured{}
+			if jerr := yaml.Unmarshal(doc, &u.Object); jerr == nil && (u.GroupVersionKind().Group == cluster.AdmiralGroup ||
+				u.GetKind() == "CustomResourceDefinition" && strings.HasSuffix(u.GetName(), "."+cluster.AdmiralGroup)) {
+				obj, err = u, nil
+			}
+			if obj == nil {
+				obj, err = gatewayAPIObject(doc, err) // ambient.go
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", i+1, err)

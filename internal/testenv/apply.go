@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -41,15 +43,30 @@ func (e *Env) Apply(ctx context.Context, sc *scenario.Scenario) error {
 			return fmt.Errorf("scenario %s needs cluster %s; the environment has %d clusters", sc.Name, name, len(e.Clusters))
 		}
 		objs := sc.Objects[name]
-		var first, rest []runtime.Object
+		var first, crds, rest []runtime.Object
 		for _, o := range objs {
-			if isNamespace(o) {
+			switch {
+			case isNamespace(o):
 				first = append(first, o)
-			} else {
+			case isCRD(o):
+				crds = append(crds, o)
+			default:
 				rest = append(rest, o)
 			}
 		}
-		for i, o := range append(first, rest...) {
+		// A scenario's own CRDs (Admiral's) are served before the objects
+		// of their kinds are made.
+		if len(crds) > 0 {
+			first = append(first, crds...)
+			rest = append([]runtime.Object{crdsServed{}}, rest...)
+		}
+		for _, o := range append(first, rest...) {
+			if _, ok := o.(crdsServed); ok {
+				if err := c.waitServed(ctx, crds); err != nil {
+					return fmt.Errorf("scenario %s cluster %s: %w", sc.Name, name, err)
+				}
+				continue
+			}
 			ref, existed, err := c.applyObject(ctx, o)
 			if err != nil {
 				return fmt.Errorf("scenario %s cluster %s: %w", sc.Name, name, err)
@@ -63,7 +80,7 @@ func (e *Env) Apply(ctx context.Context, sc *scenario.Scenario) error {
 			c.mu.Lock()
 			c.applied = append(c.applied, ref)
 			c.mu.Unlock()
-			if i < len(first) {
+			if isNamespace(o) {
 				if err := c.bindExec(ctx, ref.name); err != nil {
 					return fmt.Errorf("scenario %s cluster %s: %w", sc.Name, name, err)
 				}
@@ -94,6 +111,63 @@ func (c *Cluster) bindExec(ctx context.Context, namespace string) error {
 		return fmt.Errorf("bind %s in %s: %w", ExecClusterRole, namespace, err)
 	}
 	return nil
+}
+
+func isCRD(o runtime.Object) bool {
+	gvk, err := kindOf(o)
+	return err == nil && gvk.Group == crdGVR.Group && gvk.Kind == "CustomResourceDefinition"
+}
+
+// crdsServed marks, in Apply's object order, where the scenario's CRDs must
+// be served.
+type crdsServed struct{ runtime.Object }
+
+// waitServed waits until the API server serves every CRD's plural in its
+// group and version, then refreshes the REST mapper.
+func (c *Cluster) waitServed(ctx context.Context, crds []runtime.Object) error {
+	for _, o := range crds {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			return fmt.Errorf("CRD %T is not unstructured", o)
+		}
+		group, _, _ := unstructured.NestedString(u.Object, "spec", "group")
+		plural, _, _ := unstructured.NestedString(u.Object, "spec", "names", "plural")
+		versions, _, _ := unstructured.NestedSlice(u.Object, "spec", "versions")
+		if len(versions) == 0 {
+			return fmt.Errorf("CRD %s has no versions", u.GetName())
+		}
+		v, _ := versions[0].(map[string]any)["name"].(string)
+		for {
+			l, err := c.Admin.Discovery().ServerResourcesForGroupVersion(group + "/" + v)
+			if err == nil && slices.ContainsFunc(l.APIResources, func(r metav1.APIResource) bool { return r.Name == plural }) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s: CRD %s not served (%v): %w", c.Name, u.GetName(), err, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	c.mapper.Reset()
+	return nil
+}
+
+// waitGone waits until a deleted CRD is gone, so that the next scenario can
+// make it again (deleting a CRD first deletes its objects).
+func (c *Cluster) waitGone(ctx context.Context, name string) error {
+	for {
+		_, err := c.dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			c.mapper.Reset()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: CRD %s not deleted (%v): %w", c.Name, name, err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func isNamespace(o runtime.Object) bool {
@@ -245,6 +319,11 @@ func (e *Env) Reset(ctx context.Context) error {
 			err := r.Delete(ctx, ref.name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 			if err != nil && !apierrors.IsNotFound(err) {
 				return fmt.Errorf("%s: delete %s %s/%s: %w", c.Name, ref.gvr.Resource, ref.namespace, ref.name, err)
+			}
+			if ref.gvr == crdGVR {
+				if err := c.waitGone(ctx, ref.name); err != nil {
+					return err
+				}
 			}
 		}
 	}

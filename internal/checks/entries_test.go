@@ -1,0 +1,64 @@
+package checks_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshdoctor/meshdoctor/internal/checks"
+	"github.com/meshdoctor/meshdoctor/internal/mesh"
+	"github.com/meshdoctor/meshdoctor/internal/probe"
+	"github.com/meshdoctor/meshdoctor/internal/scenario"
+)
+
+// dnsCurlExec answers a curl probe as curl in the pod would: one attempt with
+// the given HTTP status and exit code, in CurlCommand's output format.
+type dnsCurlExec struct{ status, exit int }
+
+func (e dnsCurlExec) Exec(_ context.Context, _ probe.PodRef, cmd []string) ([]byte, []byte, int, error) {
+	if len(cmd) != 3 || !strings.Contains(cmd[2], ".global:80/") {
+		return nil, nil, 0, fmt.Errorf("unexpected command %q", cmd)
+	}
+	return fmt.Appendf(nil, "@@meshdoctor@@ %03d 0.010 %d\n", e.status, e.exit), nil, 0, nil
+}
+
+func TestServiceEntryDNSProbe(t *testing.T) {
+	for _, tc := range []struct {
+		name, scenario string
+		exec           dnsCurlExec
+		want           checks.Status
+		msg            string
+	}{
+		{"resolved and answered passes", "admiral-global", dnsCurlExec{200, 0}, checks.Pass, "resolved and answered"},
+		{"exit 6 without DNS capture names the capture", "admiral-global-broken", dnsCurlExec{0, 6}, checks.Fail, "DNS capture is off"},
+		{"exit 6 with capture on names the DNS proxy's table", "admiral-global", dnsCurlExec{0, 6}, checks.Fail, "the DNS proxy does not know the host"},
+		{"a reset after resolving warns, not a DNS failure", "admiral-global", dnsCurlExec{0, 56}, checks.Warn, "resolved, but curl failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Now()
+			_, invs, _, err := scenario.LoadFake(scenarioDir, tc.scenario, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := mesh.Build(invs)
+			env := &checks.Env{Mesh: m, Now: now, Probes: checks.ProbeSettings{Exec: tc.exec}}
+			var got []checks.Result
+			for _, c := range checks.Catalogue() {
+				if c.ID == "probes.serviceentry-dns" {
+					got = c.Cluster(context.Background(), env, m.Cluster("cluster-1"))
+				}
+			}
+			if len(got) != 1 || got[0].Target != "http://stage.greeting.global:80/" {
+				t.Fatalf("want one result for stage.greeting.global, got %+v", got)
+			}
+			if got[0].Status != tc.want || !strings.Contains(got[0].Message, tc.msg) {
+				t.Errorf("got %s %q, want %s containing %q", got[0].Status, got[0].Message, tc.want, tc.msg)
+			}
+			if got[0].Status == checks.Fail && got[0].Remediation == "" {
+				t.Error("failure without a remediation")
+			}
+		})
+	}
+}
