@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -115,6 +116,21 @@ func (h *harness) waitFor(s string) {
 		teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(5*time.Millisecond))
 }
 
+// waitForLine waits until the program has drawn a line matching re (one
+// WaitFor, from where the last wait stopped reading, so that a frame drawn
+// meanwhile is not skipped).
+func (h *harness) waitForLine(re *regexp.Regexp) {
+	h.t.Helper()
+	teatest.WaitFor(h.t, h.tm.Output(), func(b []byte) bool {
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if re.Match(line) {
+				return true
+			}
+		}
+		return false
+	}, teatest.WithDuration(time.Minute), teatest.WithCheckInterval(5*time.Millisecond))
+}
+
 // keys types keys: names of special keys or runes.
 func (h *harness) keys(ks ...string) {
 	special := map[string]tea.KeyType{
@@ -178,8 +194,13 @@ func TestGolden(t *testing.T) {
 
 	t.Run("in progress", func(t *testing.T) {
 		h := start(t, 100, 30)
+		// send returns once the UI has taken the 10th event from the
+		// run's channel, not once it has drawn it: wait for the frame
+		// only the 10th event draws (4 checks done with their 7
+		// results, the next 2 running), so that quitting cannot overtake
+		// the event. "4/12 checks running" is drawn by the 8th already.
 		h.send(testEvents()[:10]...)
-		h.waitFor("4/12 checks running")
+		h.waitForLine(regexp.MustCompile(`6 pass .*1 fail .*2 running`))
 		m := h.final()
 		golden(t, m)
 		if c := m.counts(); c != [5]int{6, 0, 1, 0, 0} {
