@@ -205,6 +205,10 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	var m *mesh.Mesh
 	var results []checks.Result
 	const pause = 5 * time.Second
+	if src.deploy != nil {
+		prog.deploying(o.DeployProbes, src.contexts, o.DeployTimeout)
+		src.deploy()
+	}
 	for attempt := 1; ; attempt++ {
 		if src.contexts > 0 {
 			prog.reading(src.contexts, o.Timeout)

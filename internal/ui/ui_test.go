@@ -256,6 +256,33 @@ func TestGolden(t *testing.T) {
 		}
 	})
 
+	t.Run("deploying probes 80x24", func(t *testing.T) {
+		h := start(t, 80, 24)
+		h.send(checks.Event{Kind: checks.ProbesDeploying, Contexts: testHeader.Contexts, Namespace: "probes"})
+		h.waitForLine(regexp.MustCompile(`deploying probe pods into probes in 2 contexts`))
+		m := h.final()
+		golden(t, m)
+		view := m.View()
+		for _, want := range []string{"Deploying probe pods", "namespace probes", "cluster-1", "cluster-2"} {
+			if !strings.Contains(view, want) {
+				t.Errorf("first frame lacks %q:\n%s", want, view)
+			}
+		}
+		if strings.Contains(view, "slow:") || strings.Contains(view, "Reading the clusters") {
+			t.Errorf("deploying is shown as reading:\n%s", view)
+		}
+	})
+
+	t.Run("deploying probes, then reading", func(t *testing.T) {
+		h := start(t, 80, 24)
+		h.send(checks.Event{Kind: checks.ProbesDeploying, Contexts: testHeader.Contexts, Namespace: "probes"},
+			checks.Event{Kind: checks.InventoryStarted, Contexts: testHeader.Contexts})
+		h.waitForLine(regexp.MustCompile(`reading 2 contexts`))
+		if m := h.final(); m.deploying != "" || !m.reading {
+			t.Errorf("deploying %q reading %v, want reading only", m.deploying, m.reading)
+		}
+	})
+
 	t.Run("reading the clusters 80x24", func(t *testing.T) {
 		h := start(t, 80, 24)
 		h.send(checks.Event{Kind: checks.InventoryStarted, Contexts: testHeader.Contexts},
