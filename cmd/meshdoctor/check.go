@@ -95,6 +95,7 @@ func newCheckCmd(streams IO, runF func(context.Context, *CheckOptions) error) *c
 	}
 	addRunFlags(cmd, o)
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "table, short (warnings and failures only), wide, json, yaml or dot (the mesh map for Graphviz) (default table)")
+	registerOutputCompletion(cmd)
 	cmd.Flags().StringVar(&o.JUnitFile, "junit", "", "also write a JUnit XML report to this file")
 	cmd.Flags().StringVar(&o.HTMLFile, "html", "", "also write a self-contained HTML report (summary, mesh map, causes, evidence, remediation) to this file")
 	cmd.Flags().BoolVar(&o.JUnitWarnAsFailure, "junit-warn-as-failure", false, "in the JUnit file, report warnings as failures")
@@ -205,6 +206,10 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	var m *mesh.Mesh
 	var results []checks.Result
 	const pause = 5 * time.Second
+	if src.deploy != nil {
+		prog.deploying(o.DeployProbes, src.contexts, o.DeployTimeout)
+		src.deploy()
+	}
 	for attempt := 1; ; attempt++ {
 		if src.contexts > 0 {
 			prog.reading(src.contexts, o.Timeout)

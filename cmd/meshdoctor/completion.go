@@ -30,9 +30,17 @@ func registerCompletions(cmd *cobra.Command, o *CheckOptions) {
 	}
 	_ = cmd.RegisterFlagCompletionFunc("only", ids)
 	_ = cmd.RegisterFlagCompletionFunc("skip", ids)
-	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+}
+
+// registerOutputCompletion completes check's --output; call it after the
+// flag is defined (cobra ignores a completion for a flag not defined yet,
+// which is how -o completed nothing before).
+func registerOutputCompletion(cmd *cobra.Command) {
+	if err := cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"table", "short", "wide", "json", "yaml", "dot"}, cobra.ShellCompDirectiveNoFileComp
-	})
+	}); err != nil {
+		panic(err) // a programming error: the flag is not defined
+	}
 }
 
 // completeList completes the last item of a comma-separated value: the

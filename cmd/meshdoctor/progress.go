@@ -72,6 +72,12 @@ func (p *progress) note(format string, a ...any) {
 	fmt.Fprintf(p.w, "meshdoctor: "+format+"\n", a...)
 }
 
+// deploying says the probe pods (--deploy-probes) are being deployed,
+// before any cluster is read.
+func (p *progress) deploying(namespace string, contexts int, wait time.Duration) {
+	p.status("deploying probe pods into %s in %d context%s (waiting up to %s for them to run)…", namespace, contexts, plural(contexts), wait)
+}
+
 // reading says the inventories are being taken.
 func (p *progress) reading(contexts int, timeout time.Duration) {
 	p.starts = p.now()

@@ -76,3 +76,20 @@ func TestWaitAttemptNamesTheCauses(t *testing.T) {
 		t.Errorf("--quiet still wrote %q", errOut.String())
 	}
 }
+
+// --deploy-probes waits for pods before any cluster is read: the status
+// line says so on a terminal, and nothing is written otherwise.
+func TestProgressSaysProbesDeploy(t *testing.T) {
+	for _, tty := range []bool{true, false} {
+		var errOut bytes.Buffer
+		p := newProgress(IO{ErrOut: &errOut, ErrIsTTY: tty}, false, nil)
+		p.deploying("probes", 3, 90*time.Second)
+		want := "deploying probe pods into probes in 3 contexts (waiting up to 1m30s for them to run)…"
+		if tty && errOut.String() != "\r\x1b[K"+want {
+			t.Errorf("terminal: %q, want %q", errOut.String(), want)
+		}
+		if !tty && errOut.Len() != 0 {
+			t.Errorf("piped: %q, want nothing", errOut.String())
+		}
+	}
+}

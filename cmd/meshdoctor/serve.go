@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
+	"github.com/meshdoctor/meshdoctor/internal/meshmap"
 	"github.com/meshdoctor/meshdoctor/internal/serve"
 )
 
@@ -155,7 +156,7 @@ func (o *ServeOptions) Run(ctx context.Context) error {
 		Run: func(ctx context.Context) serve.Run {
 			m := src.mesh(ctx)
 			rs := o.runner().Run(ctx, src.env(m), nil)
-			return serve.Run{Meta: metaOf(m, src.name), Results: rs, Clusters: healthOf(m)}
+			return serve.Run{Meta: metaOf(m, src.name), Results: rs, Clusters: healthOf(m), Map: meshmap.Build(m, rs)}
 		},
 	}
 	loopDone := make(chan struct{})

@@ -57,6 +57,12 @@ func (o *CheckOptions) RunTUI(ctx context.Context) error {
 		Header:    header,
 		NoColor:   os.Getenv("NO_COLOR") != "",
 		Source: ui.ObserverSource(func(ctx context.Context, only []string, obs checks.Observer) {
+			if src.deploy != nil && !src.deployed() {
+				// The first run deploys the probe pods: say so in the
+				// first frame rather than draw nothing while they start.
+				obs(checks.Event{Kind: checks.ProbesDeploying, Contexts: src.names, Namespace: o.DeployProbes})
+				src.deploy()
+			}
 			obs(checks.Event{Kind: checks.InventoryStarted, Contexts: src.names})
 			// Every run reads the clusters again, each context's end
 			// reported as it comes (the observer takes one call at a time).
@@ -129,6 +135,12 @@ type runSource struct {
 	// back (from the context's goroutine); nil for a snapshot.
 	meshEach func(ctx context.Context, read func(*cluster.Inventory)) *mesh.Mesh
 	env      func(m *mesh.Mesh) *checks.Env
+	// deploy deploys the probe pods (--deploy-probes) the first time it
+	// is called, and waits for them; nil without --deploy-probes.
+	// deployed reports whether it has run. env must not be called before
+	// deploy.
+	deploy   func()
+	deployed func() bool
 	// close undoes what the source did (deployed probe pods).
 	close func()
 }
@@ -170,15 +182,42 @@ func (o *CheckOptions) liveSource(ctx context.Context, clients []*cluster.Client
 	}
 	var deployErrs map[string]error
 	if o.DeployProbes != "" {
+		// Deployed by the first run, not here, so that the TUI's first
+		// frame and check's progress can say the pods are deploying.
 		var d *cluster.Deployment
-		d, deployErrs = cluster.DeployProbes(ctx, clients, cluster.DeployOptions{Namespace: o.DeployProbes, Image: o.ProbeImage, Wait: o.DeployTimeout})
+		var once sync.Once
+		var dmu sync.Mutex
+		src.deploy = func() {
+			once.Do(func() {
+				dd, errs := cluster.DeployProbes(ctx, clients, cluster.DeployOptions{Namespace: o.DeployProbes, Image: o.ProbeImage, Wait: o.DeployTimeout})
+				dmu.Lock()
+				d, deployErrs = dd, errs
+				dmu.Unlock()
+			})
+		}
+		src.deployed = func() bool {
+			dmu.Lock()
+			defer dmu.Unlock()
+			return d != nil
+		}
 		src.close = func() {
+			dmu.Lock()
+			defer dmu.Unlock()
+			if d == nil {
+				return
+			}
 			if err := d.Remove(ctx, o.DeployProbes); err != nil {
 				slog.Error("remove probe pods", "err", err)
 			}
 		}
 	}
 	src.env = func(m *mesh.Mesh) *checks.Env { return o.env(m, clients, deployErrs) }
+	if src.deploy != nil {
+		src.env = func(m *mesh.Mesh) *checks.Env {
+			src.deploy() // a no-op once done; never leaves deployErrs unset
+			return o.env(m, clients, deployErrs)
+		}
+	}
 	return src
 }
 

@@ -111,6 +111,8 @@ contexts: [{name: east, context: {cluster: a, user: u}}, {name: west, context: {
 		{[]string{"check", "--only", "trust.root"}, []string{"trust.root-match\tall clusters share one root CA"}},
 		{[]string{"check", "--skip", "probes.cross-cluster,endpoints.proxy"}, []string{"probes.cross-cluster,endpoints.proxy-table\ta sidecar's Envoy endpoints for multi-cluster services are the ones that should be there"}},
 		{[]string{"check", "--only", "nosuch"}, nil},
+		// Registered before the flag existed, -o completed nothing.
+		{[]string{"check", "-o", ""}, []string{"table", "short", "wide", "json", "yaml", "dot"}},
 	}
 	for _, tt := range tests {
 		out, _, _ := runCLI(t, append([]string{"__complete"}, tt.args...)...)

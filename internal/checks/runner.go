@@ -57,6 +57,9 @@ const (
 	// Unreachable says why it could not be read, if it could not), between
 	// InventoryStarted and InventoryRead; sent by the caller.
 	ContextRead
+	// ProbesDeploying: probe pods are being deployed into Namespace in
+	// Contexts (--deploy-probes), before InventoryStarted; sent by the caller.
+	ProbesDeploying
 )
 
 // Event is what the runner (or, for the inventory, its caller) reports to
@@ -71,6 +74,8 @@ type Event struct {
 	Mesh *mesh.Mesh
 	// Unreachable is why a context could not be read (ContextRead).
 	Unreachable string
+	// Namespace is where probe pods are deployed (ProbesDeploying).
+	Namespace string
 }
 
 // Observer consumes events; it is called from the runner's goroutines, one

@@ -219,6 +219,7 @@ func TestDemoJSONLinksCausesToConsequences(t *testing.T) {
 	}
 	var doc struct {
 		Summary Summary `json:"summary"`
+		Causes  []Cause `json:"causes"`
 		Results []struct {
 			checks.Result
 		} `json:"results"`
@@ -228,6 +229,22 @@ func TestDemoJSONLinksCausesToConsequences(t *testing.T) {
 	}
 	if doc.Summary.Causes != 3 || doc.Summary.Fail != 7 {
 		t.Errorf("summary %+v, want 3 causes of 7 failures", doc.Summary)
+	}
+	// The causes-first index: the 3 causes in the table's order, each
+	// with exactly its consequences in order.
+	var got []string
+	for _, c := range doc.Causes {
+		got = append(got, c.Key)
+		got = append(got, c.Consequences...)
+		if c.Status != checks.Fail || !strings.HasPrefix(c.Key, c.Check+" ") {
+			t.Errorf("cause %+v: want a failure keyed by its check", c)
+		}
+	}
+	if len(doc.Causes) != len(demoCauses) || !slices.Equal(got, demoOrder()) {
+		t.Errorf("causes index %v,\nwant %v", got, demoOrder())
+	}
+	if c := doc.Causes[1]; c.Cluster != "west" || c.Check != "gateway.address" {
+		t.Errorf("second cause %+v, want gateway.address in west", c)
 	}
 	byKey := map[string]checks.Result{}
 	for _, r := range doc.Results {
@@ -256,10 +273,15 @@ func TestDemoJUnitLinksCausesToConsequences(t *testing.T) {
 	}
 	var doc struct {
 		Suites []struct {
+			Properties []struct {
+				Name  string `xml:"name,attr"`
+				Value string `xml:"value,attr"`
+			} `xml:"properties>property"`
 			Cases []struct {
 				Name    string `xml:"name,attr"`
 				Failure *struct {
-					Text string `xml:",chardata"`
+					Message string `xml:"message,attr"`
+					Text    string `xml:",chardata"`
 				} `xml:"failure"`
 				Out string `xml:"system-out"`
 			} `xml:"testcase"`
@@ -269,10 +291,28 @@ func TestDemoJUnitLinksCausesToConsequences(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := map[string]string{}
+	message := map[string]string{}
+	var want []string
+	for _, c := range demoCauses {
+		want = append(want, c.cause+" (explains "+strings.Join(c.consequences, ", ")+")")
+	}
 	for _, s := range doc.Suites {
+		found := false
+		for _, p := range s.Properties {
+			if p.Name == "meshdoctor.causes" {
+				found = true
+				if p.Value != strings.Join(want, "; ") {
+					t.Errorf("meshdoctor.causes = %q,\nwant %q", p.Value, strings.Join(want, "; "))
+				}
+			}
+		}
+		if !found {
+			t.Errorf("a suite has no meshdoctor.causes property: %+v", s.Properties)
+		}
 		for _, c := range s.Cases {
 			if c.Failure != nil {
 				text[c.Name] += c.Failure.Text
+				message[c.Name] = c.Failure.Message
 			}
 			text[c.Name] += c.Out
 		}
@@ -301,6 +341,20 @@ func TestDemoJUnitLinksCausesToConsequences(t *testing.T) {
 	for _, c := range demoCauses {
 		if p := block(c.cause); strings.Contains(p, "caused by:") {
 			t.Errorf("cause %q says caused by:\n%s", c.cause, p)
+		}
+		if m := message[caseName(byKey[c.cause])]; !strings.HasPrefix(m, "cause: ") {
+			t.Errorf("cause %q: failure message %q lacks \"cause: \"", c.cause, m)
+		}
+		for _, k := range c.consequences {
+			r := byKey[k]
+			prefix := "consequence of " + c.cause + ": "
+			if r.Status == checks.Warn {
+				if !strings.Contains(text[caseName(r)], "WARNING: "+prefix+r.Message) {
+					t.Errorf("warned consequence %q: system-out lacks %q", k, prefix)
+				}
+			} else if m := message[caseName(r)]; !strings.HasPrefix(m, prefix) {
+				t.Errorf("consequence %q: failure message %q lacks %q", k, m, prefix)
+			}
 		}
 		for _, k := range c.consequences {
 			if p := block(k); !strings.Contains(p, "caused by:\n") || !strings.Contains(p, "  "+c.cause+"\n") {

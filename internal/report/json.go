@@ -31,6 +31,12 @@ const SchemaVersion = "meshdoctor/v1"
 //	  "contexts": [{"name", "server", "clusterID", "network", "role", "version"}],
 //	  "summary": {"pass", "warn", "fail", "skipped", "error", "total",
 //	              "causes"},                        // failures and errors no other problem explains
+//	  "causes": [{"key": "gateway.address west",  // the cause's result key (check and subject)
+//	              "check": "gateway.address", "status": "fail",
+//	              "cluster": "west",                          // omitted for mesh scope
+//	              "consequences": ["endpoints.proxy-table east outbound|5000||..."]}],
+//	                                               // keys of the problems it explains, in the
+//	                                               // order the table lists them; [] when none
 //	  "results": [{"check": "trust.root-match", "status": "fail",   // pass|warn|fail|skipped|error
 //	               "cluster", "peer", "target",                      // omitted when empty
 //	               "message", "evidence": [{"key", "value"}],       // evidence omitted when empty
@@ -42,15 +48,50 @@ const SchemaVersion = "meshdoctor/v1"
 //	                                                                 // omitted when it has none
 //	}
 //
-// contexts and results are always arrays, never null. Results keep the
-// order the runner produced them in (catalogue order); CausesFirst gives the
-// order the table shows. causedBy, summary.causes and doc were added within v1:
-// a v1 reader that does not know them reads the rest as before.
+// contexts, causes and results are always arrays, never null. Results keep
+// the order the runner produced them in (catalogue order); causes is the
+// causes-first index in the order the table, TUI and HTML show: every
+// problem that no other explains (a warning too, when nothing explains it;
+// summary.causes counts the failures and errors among them), each with the
+// keys of the problems listed under it (CausesFirst). A consequence whose
+// cause is not in the run (a filtered run) is in no entry; its causedBy
+// still names the cause. causedBy, summary.causes, causes and doc were added
+// within v1: a v1 reader that does not know them reads the rest as before.
 type Document struct {
 	SchemaVersion string `json:"schemaVersion"`
 	Meta
 	Summary Summary         `json:"summary"`
+	Causes  []Cause         `json:"causes"`
 	Results []checks.Result `json:"results"`
+}
+
+// Cause is one entry of Document.Causes: a problem no other explains and
+// the problems it explains.
+type Cause struct {
+	Key          string        `json:"key"`
+	Check        string        `json:"check"`
+	Status       checks.Status `json:"status"`
+	Cluster      string        `json:"cluster,omitempty"`
+	Consequences []string      `json:"consequences"`
+}
+
+// CauseIndex is the causes-first index of rs (Document.Causes): the causes
+// in CausesFirst order, each with the keys of the consequences listed under
+// it.
+func CauseIndex(rs []checks.Result) []Cause {
+	out := []Cause{}
+	for _, o := range CausesFirst(rs) {
+		switch {
+		case !o.Problem():
+		case !o.Consequence:
+			out = append(out, Cause{Key: o.Key(), Check: o.CheckID, Status: o.Status, Cluster: o.Cluster, Consequences: []string{}})
+		case o.Under != "" && len(out) > 0:
+			// CausesFirst lists a consequence right after its cause.
+			c := &out[len(out)-1]
+			c.Consequences = append(c.Consequences, o.Key())
+		}
+	}
+	return out
 }
 
 // JSON writes rs as a Document, indented by two spaces.
@@ -71,7 +112,7 @@ func JSON(w io.Writer, m Meta, rs []checks.Result) error {
 	out := struct {
 		Document
 		Results []docResult `json:"results"`
-	}{Document: Document{SchemaVersion: SchemaVersion, Meta: m, Summary: Summarize(rs)}, Results: make([]docResult, len(rs))}
+	}{Document: Document{SchemaVersion: SchemaVersion, Meta: m, Summary: Summarize(rs), Causes: CauseIndex(rs)}, Results: make([]docResult, len(rs))}
 	for i, r := range rs {
 		out.Results[i] = docResult{r}
 	}

@@ -118,6 +118,11 @@ type JUnitOptions struct {
 // with opts.WarnAsFailure. The schema (junit-10.xsd)
 // allows no properties on a test case, so warnings are counted per suite.
 //
+// Causes first, without moving or duplicating a test case (CI history and
+// the counts stay as they are): a problem's message starts with "cause: " or
+// "consequence of <cause key>: ", and every suite carries the property
+// meshdoctor.causes, the causes in the table's order with what each explains.
+//
 // A testcase's time is its check's duration. All results of one check share
 // that duration, so a suite's time counts each check once. Characters XML 1.0
 // forbids (most control characters) are dropped.
@@ -142,6 +147,7 @@ func JUnit(w io.Writer, m Meta, rs []checks.Result, opts JUnitOptions) error {
 		id    string
 	}
 	checkTime := map[check]time.Duration{}
+	roles := causeRoles(rs)
 	for _, g := range groupCases(rs) {
 		r := g[0]
 		a := area(r)
@@ -158,6 +164,7 @@ func JUnit(w io.Writer, m Meta, rs []checks.Result, opts JUnitOptions) error {
 		c := junitCase{Name: xmlSafe(caseName(r)), Classname: xmlSafe("meshdoctor." + a), Time: seconds(r.Duration)}
 		worst := worstOf(g)
 		msg, text := caseText(g, worst)
+		msg = roles[worst.Key()] + msg
 		typ := r.CheckID
 		switch worst.Status {
 		case checks.Pass:
@@ -195,10 +202,11 @@ func JUnit(w io.Writer, m Meta, rs []checks.Result, opts JUnitOptions) error {
 		}
 	}
 	var total time.Duration
+	causes := causesProperty(rs)
 	for i := range doc.Suites {
 		s := &doc.Suites[i]
 		s.Time = seconds(suiteTime[i])
-		s.Properties = suiteProperties(m, warnings[i])
+		s.Properties = suiteProperties(m, warnings[i], causes)
 		doc.Tests += s.Tests
 		doc.Failures += s.Failures
 		doc.Errors += s.Errors
@@ -341,17 +349,61 @@ func problemText(r checks.Result, full bool) string {
 
 // suiteProperties records what the run was about in every suite (CI tools
 // show properties per suite) and how many of the suite's cases warned.
-func suiteProperties(m Meta, warnings int) *junitProperties {
+func suiteProperties(m Meta, warnings int, causes string) *junitProperties {
 	var p junitProperties
 	for _, kv := range [][2]string{
 		{"tool", m.Tool}, {"version", m.Version}, {"source", m.Source}, {"topology", m.Topology},
-		{"warnings", strconv.Itoa(warnings)},
+		{"warnings", strconv.Itoa(warnings)}, {"meshdoctor.causes", causes},
 	} {
 		if kv[1] != "" {
 			p.Property = append(p.Property, junitProperty{Name: kv[0], Value: xmlSafe(kv[1])})
 		}
 	}
 	return &p
+}
+
+// causeRoles maps the key of every problem in rs to the prefix of its
+// test case's message: "cause: " for a problem no other explains,
+// "consequence of <cause key>: " for one listed under a cause (the cause
+// CausesFirst lists it under, else its first causedBy). JUnit viewers
+// (Jenkins' "Error Message", GitLab's and GitHub's test summaries) show
+// the message of a failure and nothing of the suite's properties, so the
+// message is where a reader tells a cause from a consequence. When no
+// problem explains another there is nothing to tell apart, and no message
+// is prefixed.
+func causeRoles(rs []checks.Result) map[string]string {
+	out := map[string]string{}
+	if !slices.ContainsFunc(rs, func(r checks.Result) bool { return r.Problem() && len(r.CausedBy) > 0 }) {
+		return out
+	}
+	for _, o := range CausesFirst(rs) {
+		switch {
+		case !o.Problem():
+		case !o.Consequence:
+			out[o.Key()] = "cause: "
+		case o.Under != "":
+			out[o.Key()] = "consequence of " + o.Under + ": "
+		default:
+			out[o.Key()] = "consequence of " + o.CausedBy[0] + ": "
+		}
+	}
+	return out
+}
+
+// causesProperty is the meshdoctor.causes property: the causes in the
+// order the table shows them, each with the problems it explains, as
+// "cause key (explains key, key); next cause key"; "" when nothing is
+// wrong. The JSON report's "causes" holds the same index as data.
+func causesProperty(rs []checks.Result) string {
+	var parts []string
+	for _, c := range CauseIndex(rs) {
+		p := c.Key
+		if len(c.Consequences) > 0 {
+			p += " (explains " + strings.Join(c.Consequences, ", ") + ")"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // seconds formats d for the time attributes: fixed-point seconds with

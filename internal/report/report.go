@@ -100,6 +100,9 @@ type Ordered struct {
 	checks.Result
 	// Consequence is set on a problem listed under its first cause.
 	Consequence bool
+	// Under is the key of the cause a consequence is listed under; "" for
+	// a cause, and for a consequence whose causes are not in the results.
+	Under string
 }
 
 // CausesFirst orders rs for people: every problem that no other explains,
@@ -150,7 +153,7 @@ func CausesFirst(rs []checks.Result) []Ordered {
 		if r.Problem() && len(r.CausedBy) == 0 {
 			out = append(out, Ordered{Result: r})
 			for _, k := range under[i] {
-				out = append(out, Ordered{Result: rs[k], Consequence: true})
+				out = append(out, Ordered{Result: rs[k], Consequence: true, Under: r.Key()})
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
+	"github.com/meshdoctor/meshdoctor/internal/meshmap"
 	"github.com/meshdoctor/meshdoctor/internal/report"
 )
 
@@ -48,5 +49,39 @@ func TestHTMLReportAtRoot(t *testing.T) {
 	}
 	if rec := get("/nothing-here"); rec.Code != http.StatusNotFound {
 		t.Errorf("/nothing-here: %d, want 404", rec.Code)
+	}
+}
+
+// TestHTMLReportAtRootDrawsTheMap: a run's map is drawn on the page at /,
+// as `check --html` draws it; a run without one draws none.
+func TestHTMLReportAtRootDrawsTheMap(t *testing.T) {
+	store := &Store{}
+	h := Handler(store, NewMetrics(store, BuildInfo{Version: "v1.2.3"}))
+	get := func() string {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("/: %d %s", rec.Code, rec.Body)
+		}
+		return rec.Body.String()
+	}
+	rs := []checks.Result{{CheckID: "gateway.address", Status: checks.Fail, Cluster: "west", Message: "no external address"}}
+	store.put(&Run{Meta: report.Meta{Tool: "meshdoctor", Topology: "multi-primary"}, Results: rs}, time.Now())
+	if body := get(); strings.Contains(body, "<svg") {
+		t.Errorf("a run without a map drew one:\n%s", body)
+	}
+	m := &meshmap.Map{Topology: "multi-primary", Networks: []meshmap.Network{{Name: "network-map-test", Clusters: []meshmap.Cluster{
+		{Element: meshmap.Element{ID: "cluster/west-map-test", Kind: meshmap.KindCluster, Label: "west-map-test"}, Name: "west-map-test", Role: "primary"},
+	}}}}
+	store.put(&Run{Meta: report.Meta{Tool: "meshdoctor", Topology: "multi-primary"}, Results: rs, Map: m}, time.Now())
+	body := get()
+	svg := strings.Index(body, "<svg")
+	if svg < 0 {
+		t.Fatalf("/ has no map:\n%s", body)
+	}
+	for _, w := range []string{"network-map-test", "west-map-test"} {
+		if !strings.Contains(body[svg:], w) {
+			t.Errorf("the map lacks %q:\n%s", w, body[svg:])
+		}
 	}
 }

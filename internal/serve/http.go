@@ -49,8 +49,8 @@ func Handler(store *Store, m *Metrics) http.Handler {
 			return
 		}
 	}
-	// The page `meshdoctor check --html` writes (without the map: a Run
-	// carries no mesh model), under the same policy as its meta tag.
+	// The page `meshdoctor check --html` writes, with the run's map, under
+	// the same policy as its meta tag.
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		r := store.Last()
 		if r == nil {
@@ -60,7 +60,7 @@ func Handler(store *Store, m *Metrics) http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		if err := report.HTML(w, r.Meta, r.Results, nil); err != nil {
+		if err := report.HTML(w, r.Meta, r.Results, r.Map); err != nil {
 			return // headers are gone: the client sees a cut page
 		}
 	})

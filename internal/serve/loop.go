@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
+	"github.com/meshdoctor/meshdoctor/internal/meshmap"
 	"github.com/meshdoctor/meshdoctor/internal/report"
 )
 
@@ -24,6 +25,9 @@ type Run struct {
 	Results []checks.Result
 	// Clusters is the health of each cluster (context) read.
 	Clusters map[string]ClusterHealth
+	// Map is the mesh map of the run, drawn on the HTML page at /; nil
+	// draws none.
+	Map      *meshmap.Map
 	Started  time.Time
 	Duration time.Duration
 }

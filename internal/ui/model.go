@@ -131,9 +131,12 @@ type Model struct {
 	reading         bool
 	readingContexts []string
 	readingSince    time.Time
-	contextsRead    map[string]contextRead
-	unreachable     []string
-	now             func() time.Time
+	// deploying is the namespace probe pods are being deployed into
+	// (--deploy-probes) before the clusters are read; "" otherwise.
+	deploying    string
+	contextsRead map[string]contextRead
+	unreachable  []string
+	now          func() time.Time
 
 	// mesh is the latest inventory's mesh (InventoryRead); meshMap its map
 	// with the results, built again when mapDirty. mapOn shows the map in
@@ -354,9 +357,16 @@ func (m *Model) stopRun() {
 
 func (m *Model) apply(ev checks.Event) {
 	switch ev.Kind {
+	case checks.ProbesDeploying:
+		// Shown like the reading of the clusters, which follows it.
+		m.reading, m.readingContexts, m.readingSince = true, ev.Contexts, m.now()
+		m.contextsRead = map[string]contextRead{}
+		m.deploying = ev.Namespace
+		return
 	case checks.InventoryStarted:
 		m.reading, m.readingContexts, m.readingSince = true, ev.Contexts, m.now()
 		m.contextsRead = map[string]contextRead{}
+		m.deploying = ""
 		return
 	case checks.ContextRead:
 		for _, c := range ev.Contexts {

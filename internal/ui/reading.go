@@ -47,6 +47,17 @@ func (m *Model) readingText(w int) string {
 	w = max(10, w)
 	var b strings.Builder
 	since := m.now().Sub(m.readingSince)
+	if m.deploying != "" {
+		fmt.Fprintf(&b, "%s\n", m.st.section.Render("Deploying probe pods"))
+		for _, l := range wrapText(fmt.Sprintf("One sleep pod per context in namespace %s (--deploy-probes), for the curl probes; %s so far. The clusters are read once the pods run or --deploy-timeout passes; the pods are deleted when meshdoctor exits.", m.deploying, elapsed(since)), w) {
+			b.WriteString(l + "\n")
+		}
+		b.WriteString("\n")
+		for _, c := range m.readingContexts {
+			b.WriteString(ansi.Truncate(m.spin.View()+" "+fit(c, max(4, w-2)), w, glyphEllipsis) + "\n")
+		}
+		return b.String()
+	}
 	fmt.Fprintf(&b, "%s\n", m.st.section.Render("Reading the clusters"))
 	nameW := 0
 	for _, c := range m.readingContexts {

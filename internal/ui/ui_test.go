@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -115,6 +116,21 @@ func (h *harness) waitFor(s string) {
 		teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(5*time.Millisecond))
 }
 
+// waitForLine waits until the program has drawn a line matching re (one
+// WaitFor, from where the last wait stopped reading, so that a frame drawn
+// meanwhile is not skipped).
+func (h *harness) waitForLine(re *regexp.Regexp) {
+	h.t.Helper()
+	teatest.WaitFor(h.t, h.tm.Output(), func(b []byte) bool {
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if re.Match(line) {
+				return true
+			}
+		}
+		return false
+	}, teatest.WithDuration(time.Minute), teatest.WithCheckInterval(5*time.Millisecond))
+}
+
 // keys types keys: names of special keys or runes.
 func (h *harness) keys(ks ...string) {
 	special := map[string]tea.KeyType{
@@ -178,8 +194,13 @@ func TestGolden(t *testing.T) {
 
 	t.Run("in progress", func(t *testing.T) {
 		h := start(t, 100, 30)
+		// send returns once the UI has taken the 10th event from the
+		// run's channel, not once it has drawn it: wait for the frame
+		// only the 10th event draws (4 checks done with their 7
+		// results, the next 2 running), so that quitting cannot overtake
+		// the event. "4/12 checks running" is drawn by the 8th already.
 		h.send(testEvents()[:10]...)
-		h.waitFor("4/12 checks running")
+		h.waitForLine(regexp.MustCompile(`6 pass .*1 fail .*2 running`))
 		m := h.final()
 		golden(t, m)
 		if c := m.counts(); c != [5]int{6, 0, 1, 0, 0} {
@@ -232,6 +253,33 @@ func TestGolden(t *testing.T) {
 		golden(t, m)
 		if !m.help.ShowAll {
 			t.Error("full help not shown")
+		}
+	})
+
+	t.Run("deploying probes 80x24", func(t *testing.T) {
+		h := start(t, 80, 24)
+		h.send(checks.Event{Kind: checks.ProbesDeploying, Contexts: testHeader.Contexts, Namespace: "probes"})
+		h.waitForLine(regexp.MustCompile(`deploying probe pods into probes in 2 contexts`))
+		m := h.final()
+		golden(t, m)
+		view := m.View()
+		for _, want := range []string{"Deploying probe pods", "namespace probes", "cluster-1", "cluster-2"} {
+			if !strings.Contains(view, want) {
+				t.Errorf("first frame lacks %q:\n%s", want, view)
+			}
+		}
+		if strings.Contains(view, "slow:") || strings.Contains(view, "Reading the clusters") {
+			t.Errorf("deploying is shown as reading:\n%s", view)
+		}
+	})
+
+	t.Run("deploying probes, then reading", func(t *testing.T) {
+		h := start(t, 80, 24)
+		h.send(checks.Event{Kind: checks.ProbesDeploying, Contexts: testHeader.Contexts, Namespace: "probes"},
+			checks.Event{Kind: checks.InventoryStarted, Contexts: testHeader.Contexts})
+		h.waitForLine(regexp.MustCompile(`reading 2 contexts`))
+		if m := h.final(); m.deploying != "" || !m.reading {
+			t.Errorf("deploying %q reading %v, want reading only", m.deploying, m.reading)
 		}
 	})
 

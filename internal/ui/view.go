@@ -145,6 +145,9 @@ func (m *Model) headerLines(w int) []string {
 	}
 	l2 += "  " + st.label.Render("source ") + orDash(h.Source)
 	switch {
+	case m.reading && m.deploying != "":
+		l2 = m.spin.View() + st.running.Render(fmt.Sprintf(" deploying probe pods into %s in %d context%s", m.deploying, len(m.readingContexts), plural(len(m.readingContexts)))) +
+			st.label.Render(fmt.Sprintf(" (%s)", elapsed(m.now().Sub(m.readingSince))))
 	case m.reading:
 		// The first frame comes before any cluster has answered: say what
 		// is being read, and for how long.
