@@ -59,7 +59,9 @@ func TestCollectAmbient(t *testing.T) {
 		s := runtime.NewScheme()
 		s.AddKnownTypeWithName(schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "Gateway"}, &unstructured.Unstructured{})
 		s.AddKnownTypeWithName(schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "GatewayList"}, &unstructured.UnstructuredList{})
-		d := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(s, map[schema.GroupVersionResource]string{GatewayAPIGateways: "GatewayList"})
+		lists := AdmiralGVRs() // the same dynamic client lists Admiral's kinds
+		lists[GatewayAPIGateways] = "GatewayList"
+		d := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(s, lists)
 		for _, o := range objs {
 			u := o.(*unstructured.Unstructured)
 			if err := d.Tracker().Create(GatewayAPIGateways, u, u.GetNamespace()); err != nil {
