@@ -39,6 +39,10 @@ func gatewayAPIObject(doc []byte, decodeErr error) (runtime.Object, error) {
 	return u, nil
 }
 
+// gatewayConditionTime is when the status writer's Gateway conditions
+// changed: fixed, so that rendered scenarios stay deterministic.
+const gatewayConditionTime = "2026-01-01T00:00:00Z"
+
 // IsGatewayAPI reports whether an object is a Gateway API one (served by
 // the dynamic client).
 func IsGatewayAPI(o runtime.Object) bool {
@@ -159,9 +163,10 @@ func gatewayControllerObjects(objs []map[string]any, o StatusOptions) ([]map[str
 			addr = map[string]any{"type": "IPAddress", "value": lbIP}
 		}
 		made = append(made, svc)
-		cond := map[string]any{"type": "Programmed", "status": "True", "reason": "Programmed", "message": "Resource programmed, assigned to service(s) " +
-			u.GetName() + "." + u.GetNamespace() + ".svc.cluster.local:15008"}
-		accepted := map[string]any{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Resource accepted"}
+		// lastTransitionTime is required by the Gateway API CRD's schema.
+		cond := map[string]any{"type": "Programmed", "status": "True", "reason": "Programmed", "lastTransitionTime": gatewayConditionTime,
+			"message": "Resource programmed, assigned to service(s) " + u.GetName() + "." + u.GetNamespace() + ".svc.cluster.local:15008"}
+		accepted := map[string]any{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Resource accepted", "lastTransitionTime": gatewayConditionTime}
 		status := map[string]any{"conditions": []any{accepted, cond}}
 		if addr != nil {
 			status["addresses"] = []any{addr}

@@ -58,6 +58,18 @@ func (e *Env) setUp(ctx context.Context, c *Cluster) error {
 			return fmt.Errorf("%s: apply %s: %w", c.Name, RBACFile, err)
 		}
 	}
+	// The opt-in deploy/rbac.yaml documents (not bound there): the
+	// metadata-only list of istio/multiCluster secrets in every namespace
+	// (secrets.remote-namespace), bound as its comment says, so that the
+	// unit tier's results hold on real API servers too.
+	optIn := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "meshdoctor-secret-metadata"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "meshdoctor-secret-metadata"},
+		Subjects:   []rbacv1.Subject{{Kind: "Group", APIGroup: "rbac.authorization.k8s.io", Name: "meshdoctor:readers"}},
+	}
+	if _, err := c.Admin.RbacV1().ClusterRoleBindings().Create(ctx, optIn, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("%s: bind meshdoctor-secret-metadata: %w", c.Name, err)
+	}
 	if err := c.setUpReader(ctx); err != nil {
 		return fmt.Errorf("%s: istio reader: %w", c.Name, err)
 	}
