@@ -35,8 +35,6 @@ import (
 	"time"
 
 	"log/slog"
-
-	"sigs.k8s.io/yaml"
 )
 
 // ambientCluster is what the ambient guide has an operator decide for one
@@ -114,24 +112,11 @@ func (r *renderer) renderAmbient(ctx context.Context, out, only string) error {
 func (r *renderer) ambientCluster(ctx context.Context, rw ambientRow, c ambientCluster) ([]byte, error) {
 	var objs []map[string]any
 	var inputs []string
-	iop, err := yaml.Marshal(c.iop())
+	cp, in, err := r.manifestGenerate(ctx, rw.name, c.name, c.iop())
 	if err != nil {
 		return nil, err
 	}
-	iopFile := filepath.Join(r.tmp, rw.name+"-"+c.name+".iop.yaml")
-	if err := os.WriteFile(iopFile, iop, 0o600); err != nil {
-		return nil, err
-	}
-	inputs = append(inputs, "istioctl manifest generate -f "+c.name+".iop.yaml, where "+c.name+".iop.yaml is:", string(iop))
-	control, err := r.istioctlRun(ctx, nil, "manifest", "generate", "-f", iopFile)
-	if err != nil {
-		return nil, err
-	}
-	cp, err := decode(control)
-	if err != nil {
-		return nil, fmt.Errorf("manifest generate output: %w", err)
-	}
-	objs = append(objs, cp...)
+	objs, inputs = append(objs, cp...), append(inputs, in...)
 
 	ew, err := r.exec(ctx, nil, "bash", filepath.Join(r.src, "samples/multicluster/gen-eastwest-gateway.sh"), "--network", c.network, "--ambient")
 	if err != nil {

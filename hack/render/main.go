@@ -267,29 +267,40 @@ func (c clusterSpec) iop(primary string) map[string]any {
 	return map[string]any{"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "spec": spec}
 }
 
+// manifestGenerate renders a cluster's control plane as the guides do,
+// `istioctl manifest generate -f <cluster>.iop.yaml`, and returns its
+// objects and the inputs to record in the file's header.
+func (r *renderer) manifestGenerate(ctx context.Context, row, cluster string, iopSpec any) ([]map[string]any, []string, error) {
+	iop, err := yaml.Marshal(iopSpec)
+	if err != nil {
+		return nil, nil, err
+	}
+	iopFile := filepath.Join(r.tmp, row+"-"+cluster+".iop.yaml")
+	if err := os.WriteFile(iopFile, iop, 0o600); err != nil {
+		return nil, nil, err
+	}
+	inputs := []string{"istioctl manifest generate -f " + cluster + ".iop.yaml, where " + cluster + ".iop.yaml is:", string(iop)}
+	control, err := r.istioctlRun(ctx, nil, "manifest", "generate", "-f", iopFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	cp, err := decode(control)
+	if err != nil {
+		return nil, nil, fmt.Errorf("manifest generate output: %w", err)
+	}
+	return cp, inputs, nil
+}
+
 // cluster renders one cluster of a row.
 func (r *renderer) cluster(ctx context.Context, rw row, c clusterSpec) ([]byte, error) {
 	var objs []map[string]any
 	var inputs []string
 
-	iop, err := yaml.Marshal(c.iop("10.214.1.10"))
+	cp, in, err := r.manifestGenerate(ctx, rw.name, c.name, c.iop("10.214.1.10"))
 	if err != nil {
 		return nil, err
 	}
-	iopFile := filepath.Join(r.tmp, rw.name+"-"+c.name+".iop.yaml")
-	if err := os.WriteFile(iopFile, iop, 0o600); err != nil {
-		return nil, err
-	}
-	inputs = append(inputs, "istioctl manifest generate -f "+c.name+".iop.yaml, where "+c.name+".iop.yaml is:", string(iop))
-	control, err := r.istioctlRun(ctx, nil, "manifest", "generate", "-f", iopFile)
-	if err != nil {
-		return nil, err
-	}
-	cp, err := decode(control)
-	if err != nil {
-		return nil, fmt.Errorf("manifest generate output: %w", err)
-	}
-	objs = append(objs, cp...)
+	objs, inputs = append(objs, cp...), append(inputs, in...)
 
 	if c.eastwest {
 		args := []string{filepath.Join(r.src, "samples/multicluster/gen-eastwest-gateway.sh"), "--network", c.network}
