@@ -105,7 +105,6 @@ func (o *CheckOptions) snapshotSource() (*runSource, error) {
 			return nil, fmt.Errorf("snapshot has none of the contexts %v (has %v)", o.Contexts, s.Manifest.Contexts)
 		}
 	}
-	probeFn, accessFn := s.Replay()
 	var names []string
 	for _, inv := range invs {
 		names = append(names, inv.Context)
@@ -117,15 +116,7 @@ func (o *CheckOptions) snapshotSource() (*runSource, error) {
 		mesh:  func(context.Context) *mesh.Mesh { return mesh.Build(invs) },
 		env: func(m *mesh.Mesh) *checks.Env {
 			env := o.env(m, nil, nil)
-			env.Now = s.Manifest.TakenAt
-			env.RecordedAt = s.Manifest.TakenAt
-			env.Probe = probeFn
-			env.RemoteAccess = accessFn
-			env.Admin = s.Fetcher()
-			env.Probes.Exec = s.Execer()
-			if len(o.overrides) == 0 {
-				env.GatewayOverrides = s.Manifest.GatewayOverrides
-			}
+			s.ReplayInto(env)
 			return env
 		},
 	}, nil

@@ -78,10 +78,8 @@ func demo(t *testing.T) demoRun {
 			return
 		}
 		m := mesh.Build(s.Inventories)
-		probeFn, accessFn := s.Replay()
-		env := &checks.Env{Mesh: m, Now: s.Manifest.TakenAt, RecordedAt: s.Manifest.TakenAt, Probe: probeFn, RemoteAccess: accessFn,
-			Admin: s.Fetcher(), GatewayOverrides: s.Manifest.GatewayOverrides,
-			Probes: checks.ProbeSettings{Exec: s.Execer(), Requests: 10, Timeout: 3 * time.Second}}
+		env := &checks.Env{Mesh: m, Probes: checks.ProbeSettings{Requests: 10, Timeout: 3 * time.Second}}
+		s.ReplayInto(env)
 		rs := (&checks.Runner{Checks: checks.Catalogue()}).Run(context.Background(), env, nil)
 		for i := range rs {
 			rs[i].Duration = 0 // wall-clock: not part of a golden

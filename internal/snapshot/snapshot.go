@@ -235,6 +235,22 @@ func (s *Snapshot) Replay() (func(context.Context, probe.GatewayTarget) []probe.
 	return probeFn, accessFn
 }
 
+// ReplayInto makes env answer as the recorded run did: the snapshot's time
+// as now, its probes, remote-access results, admin reads and curl runs
+// replayed, and its gateway overrides where env has none of its own. The CLI's
+// --from and the demo tests share it, so both run the checks on the same
+// replayed world.
+func (s *Snapshot) ReplayInto(env *checks.Env) {
+	env.Now = s.Manifest.TakenAt
+	env.RecordedAt = s.Manifest.TakenAt
+	env.Probe, env.RemoteAccess = s.Replay()
+	env.Admin = s.Fetcher()
+	env.Probes.Exec = s.Execer()
+	if len(env.GatewayOverrides) == 0 {
+		env.GatewayOverrides = s.Manifest.GatewayOverrides
+	}
+}
+
 // Fetcher answers admin reads from the snapshot.
 func (s *Snapshot) Fetcher() envoyadmin.Fetcher { return replayFetcher{s} }
 

@@ -32,10 +32,8 @@ func demoRun(t *testing.T) ([]checks.Check, []checks.Event) {
 		t.Fatal(err)
 	}
 	m := mesh.Build(s.Inventories)
-	probeFn, accessFn := s.Replay()
-	env := &checks.Env{Mesh: m, Now: s.Manifest.TakenAt, RecordedAt: s.Manifest.TakenAt, Probe: probeFn, RemoteAccess: accessFn,
-		Admin: s.Fetcher(), GatewayOverrides: s.Manifest.GatewayOverrides,
-		Probes: checks.ProbeSettings{Exec: s.Execer(), Requests: 10, Timeout: 3 * time.Second}}
+	env := &checks.Env{Mesh: m, Probes: checks.ProbeSettings{Requests: 10, Timeout: 3 * time.Second}}
+	s.ReplayInto(env)
 	cat := checks.Catalogue()
 	var names []string
 	for _, c := range m.Clusters {
