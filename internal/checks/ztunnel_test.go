@@ -17,6 +17,7 @@ import (
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 	"github.com/meshdoctor/meshdoctor/internal/envoyadmin"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
+	"github.com/meshdoctor/meshdoctor/internal/probe"
 	"github.com/meshdoctor/meshdoctor/internal/scenario"
 )
 
@@ -191,4 +192,56 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// replayAdmin is ztunnelAdmin, with every other admin path unrecorded (as
+// a snapshot without it answers): those checks skip.
+type replayAdmin struct{ *ztunnelAdmin }
+
+func (r replayAdmin) Get(ctx context.Context, pod envoyadmin.PodRef, path string) ([]byte, error) {
+	if !strings.HasPrefix(pod.Name, "ztunnel-") {
+		return nil, checks.ErrNotRecorded
+	}
+	return r.ztunnelAdmin.Get(ctx, pod, path)
+}
+
+// TestInstallAmbientWithNetworkChecks: the rendered healthy ambient
+// multi-network install, with the network checks on (the install matrix
+// runs --no-network): each ztunnel's dump and a gateway that answers every
+// probed port give no failure and no error, and the new checks pass.
+func TestInstallAmbientWithNetworkChecks(t *testing.T) {
+	now := time.Now()
+	_, invs, _, err := scenario.LoadFake(scenarioDir, "install-amb-mn", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mesh.Build(invs)
+	withZtunnelPods(m)
+	admin := replayAdmin{&ztunnelAdmin{dumps: map[string][]byte{"cluster-1": ztunnelDump(t, "cluster-1"), "cluster-2": ztunnelDump(t, "cluster-2")}}}
+	env := &checks.Env{Mesh: m, Now: now, Admin: admin, Probe: func(_ context.Context, tg probe.GatewayTarget) []probe.PortResult {
+		var out []probe.PortResult
+		for _, p := range tg.Ports {
+			out = append(out, probe.PortResult{Port: p, Address: fmt.Sprintf("%s:%d", tg.Address, p.Number), Outcome: probe.OutcomeOK, Detail: "ok"})
+		}
+		return out
+	}}
+	res := (&checks.Runner{Checks: checks.Catalogue()}).Run(context.Background(), env, nil)
+	passes := map[string]int{}
+	for _, r := range res {
+		if r.Status == checks.Fail || r.Status == checks.Error {
+			t.Errorf("%s %s: %s", r.Status, scenario.Key(r), r.Message)
+		}
+		if r.Status == checks.Pass {
+			passes[r.CheckID]++
+		}
+	}
+	n := map[checks.Status]int{}
+	for _, r := range res {
+		n[r.Status]++
+	}
+	t.Logf("%d pass, %d warn, %d fail, %d error, %d skipped results", n[checks.Pass], n[checks.Warn], n[checks.Fail], n[checks.Error], n[checks.Skipped])
+	if passes["endpoints.ztunnel-table"] != 2 || passes["gateway.reachability"] != 4 {
+		t.Errorf("passes of endpoints.ztunnel-table %d (want 2, one per cluster), gateway.reachability %d (want 4: 15008 and 15021 of two gateways)",
+			passes["endpoints.ztunnel-table"], passes["gateway.reachability"])
+	}
 }
