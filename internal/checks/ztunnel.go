@@ -150,8 +150,16 @@ func ztunnelTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 	}
 	pod := ztunnelPod(c)
 	if pod == nil {
-		return []Result{noted(skipf("no running ztunnel pod (app=ztunnel) listed in %s", cluster.IstioNamespace),
-			"the ztunnel DaemonSet's pods are read from istio-system; "+kc(c.Name)+" -n istio-system get pods -l app=ztunnel shows them")}
+		why := fmt.Sprintf("no running ztunnel pod (app=ztunnel) listed in %s", cluster.IstioNamespace)
+		for _, z := range c.DataPlane().Ztunnel {
+			if z.Namespace != cluster.IstioNamespace {
+				why += fmt.Sprintf(" (DaemonSet %s/%s runs outside it; meshdoctor lists pods of %s only)", z.Namespace, z.Name, cluster.IstioNamespace)
+				break
+			}
+		}
+		r := skipf("%s", why)
+		r.Remediation = fmt.Sprintf("%s get pods -A -l app=ztunnel -o wide", kc(c.Name))
+		return []Result{r}
 	}
 	ref := envoyadmin.PodRef{Context: c.Name, Namespace: pod.Namespace, Name: pod.Name, Port: ZtunnelAdminPort}
 	zref := shellQuote(pod.Name + "." + pod.Namespace)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -138,7 +139,7 @@ func (d *Dump) Diff(host, local string, want []Want, gateways map[string][]strin
 			case w.NetworkGateway == nil:
 				faulty = true
 				out = append(out, Delta{Kind: envoyadmin.DeltaRemotePodIP, IP: ip, Detail: fmt.Sprintf("workload %s of network %s without a networkGateway: ztunnel would dial the pod directly across networks", w.UID, nw)})
-			case gnw != nw || !slices.Contains(gws, addr):
+			case !viaGateway(gnw, addr, nw, gws):
 				faulty = true
 				out = append(out, Delta{Kind: envoyadmin.DeltaStaleGateway, IP: cmp.Or(ip, addr), Detail: fmt.Sprintf("networkGateway %s is no current gateway of network %s (%s)", w.NetworkGateway.Destination, nw, strings.Join(gws, ", "))})
 			case w.Status != "Healthy":
@@ -165,6 +166,21 @@ func (d *Dump) Diff(host, local string, want []Want, gateways map[string][]strin
 		}
 	}
 	return out
+}
+
+// viaGateway reports whether a networkGateway destination "<a>/<b>" is a
+// current gateway of network nw: "<network>/<ip>" for an address, or
+// "<namespace>/<hostname>" for a gateway addressed by hostname
+// (createSplitHorizonWorkload: GatewayAddress_Hostname with the Gateway's
+// namespace), whose workload carries the network itself.
+func viaGateway(a, b, nw string, gws []string) bool {
+	if !slices.Contains(gws, b) {
+		return false
+	}
+	if _, err := netip.ParseAddr(b); err != nil {
+		return true // a hostname: a is the Gateway's namespace
+	}
+	return a == nw
 }
 
 func gatewayDest(w *Workload) string {

@@ -139,6 +139,8 @@ func TestDiff(t *testing.T) {
 		{"split horizon: a gateway that moved is stale", splitDump, want, map[string][]string{"network2": {"10.214.2.11"}}, []string{"stale-gateway 10.214.2.10"}},
 		{"split horizon: a capacity other than the remote endpoints is a weight difference", splitDump,
 			append(want, Want{IP: "10.214.102.13", Network: "network2", Cluster: "cluster-2"}), gws, []string{"weight 10.214.2.10"}},
+		{"split horizon: a gateway addressed by hostname is named by its namespace", strings.ReplaceAll(splitDump, `"destination":"network2/10.214.2.10"`, `"destination":"istio-system/ew.example.com"`),
+			want, map[string][]string{"network1": {"10.214.1.10"}, "network2": {"ew.example.com"}}, nil},
 		{"split horizon: a remote network nobody expects is unexpected", splitDump, want[:1], gws, []string{"unexpected network2/10.214.2.10"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
