@@ -96,9 +96,9 @@ func readyEndpoints(c *mesh.Cluster, ns, name string) []string {
 }
 
 // ztunnelTable diffs a ztunnel's config dump against the expected view of
-// each service that another cluster shares globally: c's own ready pods by
-// IP; for the other clusters whose copy c's istiod takes as GLOBAL
-// (ServiceScope, as ambient.global-services reads it), their pods by IP
+// each service global in c and shared globally by another cluster: c's own
+// ready pods by IP; for the other clusters whose copy c's istiod takes as
+// GLOBAL (ServiceScope, as ambient.global-services reads it), their pods by IP
 // when on c's network, else their network's east-west gateway
 // (ztunnel.Diff has the rule, from istiod's multicluster.go).
 func ztunnelTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
@@ -123,25 +123,31 @@ func ztunnelTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 			continue
 		}
 		t := target{ns: own.Namespace, name: own.Name, host: fmt.Sprintf("%s.%s.svc.cluster.local", own.Name, own.Namespace)}
-		shared := false
+		shared, ownGlobal := false, false
 		for _, cn := range sortedKeys(copies) {
 			o := env.Mesh.Cluster(cn)
-			if o != c {
-				g, known, why := c.ServiceScope(copies[cn])
-				if !known {
-					return []Result{skipf("the service scope of %s is not known (%s): cannot tell which services are global", k, why)}
-				}
-				t.ev = append(t.ev, Ev("scope in "+cn, why))
-				if !g {
-					continue
-				}
+			g, known, why := c.ServiceScope(copies[cn])
+			if !known {
+				return []Result{skipf("the service scope of %s is not known (%s): cannot tell which services are global", k, why)}
+			}
+			t.ev = append(t.ev, Ev("scope in "+cn, why))
+			switch {
+			case o == c:
+				ownGlobal = g
+			case !g:
+				continue
+			default:
 				shared = true
 			}
 			for _, ip := range readyEndpoints(o, own.Namespace, own.Name) {
 				t.want = append(t.want, ztunnel.Want{IP: ip, Network: o.Network, Cluster: o.Name})
 			}
 		}
-		if shared {
+		// A service global elsewhere but local here is
+		// ambient.global-services' failure; istiod coalesces only a
+		// service whose merged scope is global (multicluster.go), so the
+		// view here cannot be told.
+		if shared && ownGlobal {
 			targets = append(targets, t)
 		}
 	}

@@ -174,6 +174,21 @@ func TestZtunnelTable(t *testing.T) {
 	}
 }
 
+// TestZtunnelTableLeavesScopeDisagreementToGlobalServices: with
+// istio.io/global removed in one cluster (install-amb-mn-global-one-side)
+// neither ztunnel's view can be told, since istiod coalesces only a service
+// whose merged scope is global; ambient.global-services fails it, and the
+// table check skips in both clusters rather than guess.
+func TestZtunnelTableLeavesScopeDisagreementToGlobalServices(t *testing.T) {
+	admin := &ztunnelAdmin{dumps: map[string][]byte{"cluster-1": ztunnelDump(t, "cluster-1"), "cluster-2": ztunnelDump(t, "cluster-2")}}
+	for _, cl := range []string{"cluster-1", "cluster-2"} {
+		got := ztunnelTable(t, "install-amb-mn-global-one-side", admin, true, cl)
+		if len(got) != 1 || got[0].Status != checks.Skipped || !strings.Contains(got[0].Message, "shared globally") {
+			t.Errorf("%s: %+v, want one skip", cl, got)
+		}
+	}
+}
+
 // TestZtunnelTableHealthyInstall: both clusters of the rendered ambient
 // multi-network install pass with their ztunnels' dumps.
 func TestZtunnelTableHealthyInstall(t *testing.T) {
