@@ -78,9 +78,10 @@ func ambientGateways(m *mesh.Mesh) map[string][]string {
 }
 
 // readyEndpoints are the ready addresses of a Service's EndpointSlices in
-// one cluster (FQDN slices are no workloads).
-func readyEndpoints(c *mesh.Cluster, ns, name string) []string {
-	var out []string
+// one cluster (FQDN slices are no workloads), each with the pod it belongs
+// to (a dual-stack pod has an address in two slices).
+func readyEndpoints(c *mesh.Cluster, ns, name string) []ztunnel.Want {
+	var out []ztunnel.Want
 	for _, es := range c.Inv.EndpointSlices {
 		if es.Namespace != ns || es.Labels[discoveryv1.LabelServiceName] != name || es.AddressType == discoveryv1.AddressTypeFQDN {
 			continue
@@ -89,7 +90,13 @@ func readyEndpoints(c *mesh.Cluster, ns, name string) []string {
 			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
 				continue
 			}
-			out = append(out, ep.Addresses...)
+			pod := ""
+			if k := podOf(ep); k != (podKey{}) {
+				pod = k.namespace + "/" + k.name
+			}
+			for _, a := range ep.Addresses {
+				out = append(out, ztunnel.Want{IP: a, Network: c.Network, Cluster: c.Name, Workload: pod})
+			}
 		}
 	}
 	return out
@@ -139,9 +146,7 @@ func ztunnelTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 			default:
 				shared = true
 			}
-			for _, ip := range readyEndpoints(o, own.Namespace, own.Name) {
-				t.want = append(t.want, ztunnel.Want{IP: ip, Network: o.Network, Cluster: o.Name})
-			}
+			t.want = append(t.want, readyEndpoints(o, own.Namespace, own.Name)...)
 		}
 		// A service global elsewhere but local here is
 		// ambient.global-services' failure; istiod coalesces only a

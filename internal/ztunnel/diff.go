@@ -15,6 +15,20 @@ import (
 // of some cluster, with the network it is on.
 type Want struct {
 	IP, Network, Cluster string
+	// Workload names the pod the address belongs to ("": the address
+	// alone): a dual-stack pod is one workload with two addresses, and a
+	// coalesced workload's capacity counts workloads
+	// (multicluster.go coalescedWorkloads).
+	Workload string
+}
+
+// workloads counts the distinct workloads of ws.
+func workloads(ws []Want) int {
+	seen := map[string]bool{}
+	for _, w := range ws {
+		seen[w.Cluster+"/"+cmp.Or(w.Workload, w.IP)] = true
+	}
+	return len(seen)
 }
 
 // Delta is one difference between a ztunnel's view of a service and the
@@ -147,8 +161,8 @@ func (d *Dump) Diff(host, local string, want []Want, gateways map[string][]strin
 				out = append(out, Delta{Kind: envoyadmin.DeltaUnhealthy, IP: cmp.Or(ip, addr), Detail: "status " + orDash(w.Status)})
 			default:
 				covered = true
-				if len(w.WorkloadIPs) == 0 && w.Capacity != 0 && int(w.Capacity) != len(wants) {
-					out = append(out, Delta{Kind: envoyadmin.DeltaWeight, IP: addr, Detail: fmt.Sprintf("capacity %d through gateway %s, but network %s has %d endpoints", w.Capacity, addr, nw, len(wants))})
+				if n := workloads(wants); len(w.WorkloadIPs) == 0 && w.Capacity != 0 && int(w.Capacity) != n {
+					out = append(out, Delta{Kind: envoyadmin.DeltaWeight, IP: addr, Detail: fmt.Sprintf("capacity %d through gateway %s, but network %s has %d workloads", w.Capacity, addr, nw, n)})
 				}
 			}
 		}

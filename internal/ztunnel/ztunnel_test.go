@@ -141,6 +141,9 @@ func TestDiff(t *testing.T) {
 			append(want, Want{IP: "10.214.102.13", Network: "network2", Cluster: "cluster-2"}), gws, []string{"weight 10.214.2.10"}},
 		{"split horizon: a gateway addressed by hostname is named by its namespace", strings.ReplaceAll(splitDump, `"destination":"network2/10.214.2.10"`, `"destination":"istio-system/ew.example.com"`),
 			want, map[string][]string{"network1": {"10.214.1.10"}, "network2": {"ew.example.com"}}, nil},
+		{"split horizon: a dual-stack pod is one workload of the capacity", splitDump,
+			[]Want{want[0], {IP: "10.214.102.12", Network: "network2", Cluster: "cluster-2", Workload: "sample/helloworld-v2"},
+				{IP: "fd00:10:214:102::12", Network: "network2", Cluster: "cluster-2", Workload: "sample/helloworld-v2"}}, gws, nil},
 		{"split horizon: a remote network nobody expects is unexpected", splitDump, want[:1], gws, []string{"unexpected network2/10.214.2.10"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
