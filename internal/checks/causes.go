@@ -40,7 +40,7 @@ var explainedBy = map[string][]string{
 	},
 	"secrets.remote-access":     {"secrets.remote-stale", "secrets.remote-token-expiry"},
 	"secrets.remote-coverage":   {"controlplane.topology", "secrets.remote-namespace"},
-	"gateway.reachability":      {"gateway.ports", "gateway.cross-network", "trust.root-match", "trust.istiod-uses-cacerts"},
+	"gateway.reachability":      {"gateway.ports", "gateway.cross-network", "trust.root-match", "trust.istiod-uses-cacerts", "ambient.eastwest-gateway"},
 	"probes.gateway-from-pods":  {"gateway.ports", "gateway.reachability"},
 	"endpoints.istiod-sync":     {"secrets.remote-kubeconfig", "secrets.remote-cluster-id", "secrets.remote-stale", "secrets.remote-coverage", "secrets.remote-token-expiry", "secrets.remote-access"},
 	"endpoints.istiod-networks": {"network.namespace-label", "network.gateway-label", "network.gateway-per-network", "gateway.address", "gateway.ports"},
@@ -56,6 +56,12 @@ var explainedBy = map[string][]string{
 		"gateway.cross-network", "gateway.reachability", "secrets.remote-coverage", "secrets.remote-access",
 		"probes.gateway-from-pods", "endpoints.istiod-sync", "endpoints.istiod-networks", "endpoints.proxy-table",
 		"traffic.locality", "traffic.tls-remote-endpoints", "traffic.peer-authentication", "traffic.sidecar-missing", "traffic.subset-pods",
+	},
+	// istiod sends a ztunnel the other networks through their
+	// istio-east-west Gateways, for the services global where they run.
+	"endpoints.ztunnel-table": {
+		"network.namespace-label", "ambient.istiod-multi-network", "ambient.eastwest-gateway", "ambient.global-services",
+		"secrets.remote-coverage", "secrets.remote-access", "endpoints.istiod-sync",
 	},
 	"config.serviceentry-gateway": {"gateway.address"},
 	// Admiral copies gateway addresses into its entries through its secrets.
@@ -75,7 +81,7 @@ var explainedAnywhere = []string{
 	"network.gateway-per-network", "secrets.remote-coverage", "gateway.reachability", "probes.gateway-from-pods",
 	"endpoints.istiod-sync", "endpoints.istiod-networks", "endpoints.proxy-table", "probes.cross-cluster",
 	"config.serviceentry-gateway", "admiral.serviceentry-gateways", "endpoints.istiod-syncz", "probes.serviceentry-dns",
-	"admiral.gtp-destinationrule",
+	"admiral.gtp-destinationrule", "endpoints.ztunnel-table",
 }
 
 // Key names a result among all of a run's: check ID and subject.

@@ -113,6 +113,17 @@ func TestExplain(t *testing.T) {
 			},
 		},
 		{
+			name: "another cluster's ambient gateway without HBONE explains a ztunnel missing that network",
+			rs: []Result{
+				{CheckID: "ambient.eastwest-gateway", Status: Fail, Cluster: "cluster-2"},
+				{CheckID: "endpoints.ztunnel-table", Status: Fail, Cluster: "cluster-1", Target: "helloworld.sample.svc.cluster.local"},
+			},
+			want: map[string][]string{
+				"ambient.eastwest-gateway cluster-2":                                    nil,
+				"endpoints.ztunnel-table cluster-1 helloworld.sample.svc.cluster.local": {"ambient.eastwest-gateway cluster-2"},
+			},
+		},
+		{
 			name: "passes and skips are never linked",
 			rs: []Result{
 				gwWest,

@@ -2,7 +2,6 @@ package checks
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -657,28 +656,10 @@ func serviceEntryDNSProbe(ctx context.Context, env *Env, c *mesh.Cluster) []Resu
 	var out []Result
 	for _, t := range targets {
 		r := Result{Target: t.host, Evidence: []Evidence{Ev("from", ref.String()), Ev("entry", t.entry)}}
-		cmd, err := probe.CurlCommand(t.host, 1, timeout)
-		if err != nil {
-			r.Status, r.Message = Error, "not probed: "+err.Error()
-			out = append(out, r)
-			continue
-		}
-		stdout, stderr, code, err := env.Probes.Exec.Exec(ctx, ref, cmd)
-		if errors.Is(err, ErrNotRecorded) {
-			r.Status, r.Message = Skipped, "no recorded curl probe in the snapshot"
-			out = append(out, r)
-			continue
-		}
-		if err != nil {
-			r.Status, r.Message = Error, fmt.Sprintf("exec in %s: %v", ref, err)
-			r.Remediation = fmt.Sprintf("%s auth can-i create pods/exec -n %s", kc(c.Name), shellQuote(pod.Namespace))
-			out = append(out, r)
-			continue
-		}
-		attempts, perr := probe.ParseCurl(stdout)
-		if perr != nil || len(attempts) == 0 {
-			r.Status, r.Message = Error, fmt.Sprintf("probe command gave no result (exit %d): %s", code, firstLine(string(stderr)))
-			out = append(out, r)
+		attempts, fail := curlIn(ctx, env, c, ref, t.host, 1, timeout)
+		if fail != nil {
+			fail.Target, fail.Evidence = t.host, r.Evidence
+			out = append(out, *fail)
 			continue
 		}
 		a := attempts[0]

@@ -62,3 +62,55 @@ func TestServiceEntryDNSProbe(t *testing.T) {
 		})
 	}
 }
+
+// silentExec is a probe pod whose curl printed nothing: exit 7, a line on
+// stderr, no result marker.
+type silentExec struct{}
+
+func (silentExec) Exec(context.Context, probe.PodRef, []string) ([]byte, []byte, int, error) {
+	return nil, []byte("sh: curl: not found\n"), 127, nil
+}
+
+// TestCurlNoResultSameInBothProbes: probes.cross-cluster and
+// probes.serviceentry-dns run and parse curl the same way (one helper), so a
+// probe command that prints no result is the same error in both, with the
+// command that shows what curl does in that pod.
+func TestCurlNoResultSameInBothProbes(t *testing.T) {
+	for _, tc := range []struct{ id, scenario, target string }{
+		{"probes.cross-cluster", "healthy-multi-primary", ""},
+		{"probes.serviceentry-dns", "admiral-global", "http://stage.greeting.global:80/"},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			now := time.Now()
+			_, invs, _, err := scenario.LoadFake(scenarioDir, tc.scenario, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := mesh.Build(invs)
+			env := &checks.Env{Mesh: m, Now: now, Probes: checks.ProbeSettings{Exec: silentExec{}}}
+			var got []checks.Result
+			for _, c := range checks.Catalogue() {
+				if c.ID == tc.id {
+					got = c.Cluster(context.Background(), env, m.Cluster("cluster-1"))
+				}
+			}
+			if len(got) == 0 {
+				t.Fatal("no result")
+			}
+			for _, r := range got {
+				if tc.target != "" && r.Target != tc.target {
+					t.Errorf("target %q, want %q", r.Target, tc.target)
+				}
+				if r.Status != checks.Error || r.Message != "probe command gave no result (exit 127): sh: curl: not found" {
+					t.Errorf("got %s %q", r.Status, r.Message)
+				}
+				if !strings.Contains(r.Remediation, "exec ") || !strings.Contains(r.Remediation, "-- curl -v "+r.Target) {
+					t.Errorf("remediation %q does not run curl -v on %s in the probe pod", r.Remediation, r.Target)
+				}
+				if len(r.Evidence) == 0 || r.Evidence[0].Key != "from" {
+					t.Errorf("evidence %v does not say which pod probed", r.Evidence)
+				}
+			}
+		})
+	}
+}

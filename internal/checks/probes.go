@@ -253,7 +253,7 @@ func probeFrom(env *Env, c *mesh.Cluster) (*corev1.Pod, probe.PodRef, time.Durat
 }
 
 func crossCluster(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
-	pod, ref, timeout, res := probeFrom(env, c)
+	_, ref, timeout, res := probeFrom(env, c)
 	if res != nil {
 		return res
 	}
@@ -267,33 +267,42 @@ func crossCluster(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 	for _, t := range targets {
 		r := Result{Target: t.url}
 		r.Evidence = []Evidence{Ev("from", ref.String())}
-		cmd, err := probe.CurlCommand(t.url, n, timeout)
-		if err != nil {
-			out = append(out, Result{Status: Error, Target: t.url, Message: "not probed: " + err.Error()})
-			continue
-		}
-		stdout, stderr, code, err := env.Probes.Exec.Exec(ctx, ref, cmd)
-		if errors.Is(err, ErrNotRecorded) {
-			out = append(out, Result{Status: Skipped, Target: t.url, Message: "no recorded curl probe in the snapshot"})
-			continue
-		}
-		if err != nil {
-			r.Status, r.Message = Error, fmt.Sprintf("exec in %s: %v", ref, err)
-			r.Remediation = fmt.Sprintf("%s auth can-i create pods/exec -n %s", kc(c.Name), shellQuote(pod.Namespace))
-			out = append(out, r)
-			continue
-		}
-		attempts, perr := probe.ParseCurl(stdout)
-		if perr != nil || len(attempts) == 0 {
-			r.Status = Error
-			r.Message = fmt.Sprintf("probe command gave no result (exit %d): %s", code, firstLine(string(stderr)))
-			r.Remediation = fmt.Sprintf("%s -n %s exec %s -c %s -- curl -v %s", kc(c.Name), shellQuote(pod.Namespace), shellQuote(pod.Name), shellQuote(ref.Container), shellQuote(t.url))
-			out = append(out, r)
+		attempts, fail := curlIn(ctx, env, c, ref, t.url, n, timeout)
+		if fail != nil {
+			fail.Target, fail.Evidence = t.url, r.Evidence
+			out = append(out, *fail)
 			continue
 		}
 		out = append(out, judgeCurlWith(c, ref, t, attempts, owners, r, localityPolicy(env, c, t)))
 	}
 	return out
+}
+
+// curlIn runs n curl requests to url (probe.CurlCommand) in the probe pod
+// ref of c (probeFrom) and parses what curl printed. When there is no
+// attempt to judge, fail says why (Skipped for a snapshot that did not
+// record the probe, Error otherwise) with the command to confirm; the
+// caller adds its Target and Evidence. probes.cross-cluster and
+// probes.serviceentry-dns share it.
+func curlIn(ctx context.Context, env *Env, c *mesh.Cluster, ref probe.PodRef, url string, n int, timeout time.Duration) ([]probe.CurlAttempt, *Result) {
+	cmd, err := probe.CurlCommand(url, n, timeout)
+	if err != nil {
+		return nil, &Result{Status: Error, Message: "not probed: " + err.Error()}
+	}
+	stdout, stderr, code, err := env.Probes.Exec.Exec(ctx, ref, cmd)
+	if errors.Is(err, ErrNotRecorded) {
+		return nil, &Result{Status: Skipped, Message: "no recorded curl probe in the snapshot"}
+	}
+	if err != nil {
+		return nil, &Result{Status: Error, Message: fmt.Sprintf("exec in %s: %v", ref, err),
+			Remediation: fmt.Sprintf("%s auth can-i create pods/exec -n %s", kc(c.Name), shellQuote(ref.Namespace))}
+	}
+	attempts, perr := probe.ParseCurl(stdout)
+	if perr != nil || len(attempts) == 0 {
+		return nil, &Result{Status: Error, Message: fmt.Sprintf("probe command gave no result (exit %d): %s", code, firstLine(string(stderr))),
+			Remediation: fmt.Sprintf("%s -n %s exec %s -c %s -- curl -v %s", kc(c.Name), shellQuote(ref.Namespace), shellQuote(ref.Name), shellQuote(ref.Container), shellQuote(url))}
+	}
+	return attempts, nil
 }
 
 func judgeCurl(c *mesh.Cluster, ref probe.PodRef, t target, attempts []probe.CurlAttempt, owners map[string]string, r Result) Result {

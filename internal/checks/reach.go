@@ -19,7 +19,7 @@ import (
 const Vantage = "meshdoctor host"
 
 var reachChecks = []Check{
-	{ID: "gateway.reachability", Title: "each east-west gateway answers on 15443, 15012, 15017 and 15021 with mesh certificates", Scope: PerCluster, Network: true,
+	{ID: "gateway.reachability", Title: "each east-west gateway answers on 15443, 15012, 15017 and 15021 (an ambient one on HBONE 15008 and 15021) with mesh certificates", Scope: PerCluster, Network: true,
 		DependsOn: []string{"gateway.address"}, Cluster: gatewayReachability},
 }
 
@@ -28,7 +28,8 @@ var reachChecks = []Check{
 type ProbeFunc func(ctx context.Context, t probe.GatewayTarget) []probe.PortResult
 
 func gatewayReachability(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
-	if len(c.Gateways) == 0 {
+	gws := reachableGateways(c)
+	if len(gws) == 0 {
 		return []Result{skipf("no network gateway in this cluster that istiod uses")}
 	}
 	if env.Probe == nil {
@@ -36,39 +37,25 @@ func gatewayReachability(ctx context.Context, env *Env, c *mesh.Cluster) []Resul
 	}
 	roots, rootFPs := meshRootPool(env)
 	var out []Result
-	for i := range c.Gateways {
-		g := &c.Gateways[i]
+	for _, g := range gws {
 		addrs := g.Addresses
 		if o, ok := env.GatewayOverrides[c.Name]; ok {
 			addrs = []string{o}
 		}
 		if len(addrs) == 0 {
-			out = append(out, forGateway(skipf("gateway %s has no address", g.Name()), g, len(c.Gateways) > 1, ""))
+			out = append(out, forGateway(skipf("gateway %s has no address", g.Name()), g, len(gws) > 1, ""))
 			continue
 		}
-		exposed := map[int]bool{}
-		for _, p := range g.Service.Spec.Ports {
-			exposed[int(p.Port)] = true
-		}
-		var ports []probe.Port
-		for _, p := range probe.DefaultPorts() {
-			if p.Kind == probe.KindTLSPassthrough {
-				p.Number = g.ServicePort
-			}
-			if exposed[p.Number] {
-				p.Number = dialPort(g, p.Number)
-				ports = append(ports, p)
-			}
-		}
+		ports := probedPorts(c, g)
 		if len(ports) == 0 {
-			out = append(out, forGateway(skipf("gateway Service %s exposes none of the probed ports", g.Name()), g, len(c.Gateways) > 1, ""))
+			out = append(out, forGateway(skipf("gateway Service %s exposes none of the probed ports", g.Name()), g, len(gws) > 1, ""))
 			continue
 		}
 		t := probe.GatewayTarget{Cluster: c.Name, Network: c.Network, Address: addrs[0], Ports: ports,
 			Roots: roots, TrustDomain: c.TrustDomain, TrustDomainAliases: trustDomainAliases(c), SNI: sniFor(c)}
 		results := env.Probe(ctx, t)
 		if len(results) == 0 {
-			out = append(out, forGateway(skipf("no recorded probe of %s in the snapshot", t.Address), g, len(c.Gateways) > 1, ""))
+			out = append(out, forGateway(skipf("no recorded probe of %s in the snapshot", t.Address), g, len(gws) > 1, ""))
 			continue
 		}
 		for _, pr := range results {
@@ -76,6 +63,71 @@ func gatewayReachability(ctx context.Context, env *Env, c *mesh.Cluster) []Resul
 		}
 	}
 	return out
+}
+
+// reachableGateways are the gateways to probe: the network gateways istiod
+// uses for sidecars (c.Gateways), then the Services istiod made for the
+// ambient istio-east-west Gateways it uses (mesh.AmbientEastWestGateways,
+// Ignored ""), at the Gateway's status addresses, which are what istiod
+// sends remote ztunnels (pilot/pkg/serviceregistry/ambient/networks.go).
+func reachableGateways(c *mesh.Cluster) []*mesh.Gateway {
+	var out []*mesh.Gateway
+	seen := map[string]bool{}
+	for i := range c.Gateways {
+		out = append(out, &c.Gateways[i])
+		seen[c.Gateways[i].Name()] = true
+	}
+	amb := c.AmbientEastWestGateways()
+	for _, g := range c.EastWestGateways() {
+		gw := c.AmbientGatewayFor(g.Service)
+		if gw == nil || seen[g.Name()] {
+			continue
+		}
+		for _, a := range amb {
+			if a.Gateway.Namespace == gw.Namespace && a.Gateway.Name == gw.Name && a.Ignored == "" {
+				x := *g
+				x.Addresses = a.Addresses
+				out = append(out, &x)
+				seen[g.Name()] = true
+			}
+		}
+	}
+	return out
+}
+
+// probedPorts are the ports of g to probe, those its Service exposes: for
+// a sidecar east-west gateway its gatewayPort (15443), 15012, 15017 and
+// 15021; for the Service istiod made for an ambient istio-east-west
+// Gateway (mesh.AmbientGatewayFor), the HBONE listener's port (15008),
+// where remote ztunnels send (pilot/pkg/serviceregistry/ambient/
+// multicluster.go: the split-horizon workload's networkGateway port), and
+// 15021. It has no 15443 by design.
+func probedPorts(c *mesh.Cluster, g *mesh.Gateway) []probe.Port {
+	exposed := map[int]bool{}
+	for _, p := range g.Service.Spec.Ports {
+		exposed[int(p.Port)] = true
+	}
+	want := probe.DefaultPorts()
+	if gw := c.AmbientGatewayFor(g.Service); gw != nil {
+		hbone := mesh.HBONEPort
+		for _, a := range c.AmbientEastWestGateways() {
+			if a.Gateway.Namespace == gw.Namespace && a.Gateway.Name == gw.Name {
+				hbone = a.Port()
+			}
+		}
+		want = []probe.Port{{Number: hbone, Kind: probe.KindHBONE}, {Number: 15021, Kind: probe.KindStatus}}
+	}
+	var ports []probe.Port
+	for _, p := range want {
+		if p.Kind == probe.KindTLSPassthrough {
+			p.Number = g.ServicePort
+		}
+		if exposed[p.Number] {
+			p.Number = dialPort(g, p.Number)
+			ports = append(ports, p)
+		}
+	}
+	return ports
 }
 
 // trustDomainAliases are the trust domains a workload behind the gateway
@@ -130,6 +182,9 @@ func portResult(c *mesh.Cluster, g *mesh.Gateway, t probe.GatewayTarget, pr prob
 	switch {
 	case pr.Outcome.OK():
 		r.Status, r.Message = Pass, fmt.Sprintf("%s answers (%s)", pr.Port.Kind, timing)
+		if pr.Port.Kind == probe.KindHBONE {
+			r.Note = "checked: " + pr.Detail
+		}
 	case pr.Outcome.Warning():
 		r.Status, r.Message = Warn, "TCP open, but no service known behind the gateway to try a TLS handshake with"
 		r.Remediation = kc(c.Name) + " get svc -A"
@@ -150,6 +205,10 @@ func portResult(c *mesh.Cluster, g *mesh.Gateway, t probe.GatewayTarget, pr prob
 		case probe.OutcomeDNS:
 			r.Remediation = "dig " + shellQuote(t.Address) + "\n" + getSvc
 		default:
+			if pr.Port.Kind == probe.KindHBONE {
+				r.Remediation = getSvc + fmt.Sprintf("\nopenssl s_client -connect %s -alpn h2 -tls1_3 </dev/null", shellQuote(pr.Address))
+				break
+			}
 			r.Remediation = getSvc + fmt.Sprintf("\nopenssl s_client -connect %s -servername %s </dev/null", shellQuote(pr.Address), shellQuote(orDefault(t.SNI, probe.DefaultIstiodSAN)))
 		}
 	}

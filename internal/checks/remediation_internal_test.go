@@ -99,17 +99,22 @@ func TestReachRemediationsRun(t *testing.T) {
 	tgt := probe.GatewayTarget{Address: "gw.example.test", SNI: "outbound_.5000_._.helloworld.sample.svc.cluster.local"}
 	for _, o := range []probe.Outcome{probe.OutcomeTCPOnly, probe.OutcomeTimeout, probe.OutcomeRefused, probe.OutcomeReset, probe.OutcomeClosed,
 		probe.OutcomeRootMismatch, probe.OutcomeDNS, probe.OutcomeBadSAN, probe.OutcomeExpired, probe.OutcomeNotTLS} {
-		pr := probe.PortResult{Port: probe.Port{Number: 15443, Kind: probe.KindTLSPassthrough}, Address: "gw.example.test:15443", Outcome: o}
-		r := portResult(c, g, tgt, pr, []string{"42f3edb0d326bbed"}, time.Time{})
-		if r.Remediation == "" {
-			t.Errorf("%s: no remediation", o)
-			continue
-		}
-		if !strings.Contains(r.Remediation, shellQuote(c.Name)) {
-			t.Errorf("%s: remediation %q does not name the context quoted", o, r.Remediation)
-		}
-		if p := remediationProblems(r.Remediation); len(p) > 0 {
-			t.Errorf("%s: remediation %q: %s", o, r.Remediation, strings.Join(p, "; "))
+		for _, port := range []probe.Port{{Number: 15443, Kind: probe.KindTLSPassthrough}, {Number: 15008, Kind: probe.KindHBONE}} {
+			if port.Kind == probe.KindHBONE && o == probe.OutcomeTCPOnly {
+				continue // an HBONE probe always tries TLS
+			}
+			pr := probe.PortResult{Port: port, Address: fmt.Sprintf("gw.example.test:%d", port.Number), Outcome: o}
+			r := portResult(c, g, tgt, pr, []string{"42f3edb0d326bbed"}, time.Time{})
+			if r.Remediation == "" {
+				t.Errorf("%s %s: no remediation", port.Kind, o)
+				continue
+			}
+			if !strings.Contains(r.Remediation, shellQuote(c.Name)) {
+				t.Errorf("%s %s: remediation %q does not name the context quoted", port.Kind, o, r.Remediation)
+			}
+			if p := remediationProblems(r.Remediation); len(p) > 0 {
+				t.Errorf("%s %s: remediation %q: %s", port.Kind, o, r.Remediation, strings.Join(p, "; "))
+			}
 		}
 	}
 }

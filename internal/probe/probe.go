@@ -33,7 +33,17 @@ const (
 	KindTLSWebhook PortKind = "tls-webhook"
 	// KindStatus is 15021: the gateway's plain HTTP readiness endpoint.
 	KindStatus PortKind = "status"
+	// KindHBONE is 15008 of an ambient east-west gateway (a Gateway API
+	// Gateway of class istio-east-west): HBONE, mutual TLS 1.3 with ALPN h2
+	// and the gateway's own workload certificate, no SNI match
+	// (pilot/pkg/networking/core/listener_waypoint.go
+	// buildConnectTerminateListener, buildCommonConnectTLSContext).
+	KindHBONE PortKind = "hbone"
 )
+
+// HBONEPort is the port ztunnel and ambient gateways take HBONE on
+// (pilot/pkg/model HBoneInboundListenPort).
+const HBONEPort = 15008
 
 // Port is one port of a gateway to probe.
 type Port struct {
@@ -199,7 +209,7 @@ func probePort(ctx context.Context, d Dialer, t GatewayTarget, p Port) PortResul
 		return r.fail(OutcomeError, fmt.Sprintf("invalid port number %d", p.Number))
 	}
 	switch p.Kind {
-	case KindTLSPassthrough, KindTLSIstiod, KindTLSWebhook, KindStatus:
+	case KindTLSPassthrough, KindTLSIstiod, KindTLSWebhook, KindStatus, KindHBONE:
 	default:
 		return r.fail(OutcomeError, fmt.Sprintf("unknown port kind %q", p.Kind))
 	}
@@ -230,6 +240,11 @@ func probePort(ctx context.Context, d Dialer, t GatewayTarget, p Port) PortResul
 		probeTLS(ctx, conn, &r, istiodCheck(t))
 	case KindTLSWebhook:
 		probeTLS(ctx, conn, &r, webhookCheck(t))
+	case KindHBONE:
+		probeTLS(ctx, conn, &r, hboneCheck(t))
+		if r.Outcome == OutcomeOK {
+			r.Detail += "; no client certificate sent (meshdoctor holds no mesh identity), so the gateway's certificate was checked, not an HBONE tunnel"
+		}
 	case KindStatus:
 		probeStatus(ctx, conn, &r)
 	}

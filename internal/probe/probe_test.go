@@ -250,6 +250,52 @@ func TestProbeGatewayLoopback(t *testing.T) {
 			want: OutcomeRootMismatch,
 		},
 		{
+			name: "HBONE gateway presenting its mesh identity over TLS 1.3 and h2, client certificate required, is ok",
+			kind: KindHBONE,
+			serve: func(t *testing.T, ln net.Listener) {
+				serve(t, ln, hboneGateway(pki.cluster1.issue(t, eastWestLeaf())))
+			},
+			want: OutcomeOK,
+			check: func(t *testing.T, r PortResult) {
+				if r.TLSVersion != "TLS 1.3" || r.ALPN != "h2" || !r.Verified {
+					t.Errorf("TLS %q, ALPN %q, Verified %v; want TLS 1.3, h2, verified", r.TLSVersion, r.ALPN, r.Verified)
+				}
+				if r.Peer == nil || len(r.Peer.URIs) != 1 || r.Peer.URIs[0] != eastWestLeaf().uris[0] {
+					t.Errorf("Peer %+v", r.Peer)
+				}
+				if !strings.Contains(r.Detail, "no client certificate sent") {
+					t.Errorf("detail %q does not say the tunnel itself was not tried", r.Detail)
+				}
+			},
+		},
+		{
+			name: "HBONE gateway from another root is root-mismatch",
+			kind: KindHBONE,
+			serve: func(t *testing.T, ln net.Listener) {
+				serve(t, ln, hboneGateway(pki.other.issue(t, eastWestLeaf())))
+			},
+			want: OutcomeRootMismatch,
+		},
+		{
+			name: "HBONE gateway of another trust domain is bad-san",
+			kind: KindHBONE,
+			serve: func(t *testing.T, ln net.Listener) {
+				serve(t, ln, hboneGateway(pki.cluster1.issue(t, leafSpec{uris: []string{"spiffe://other.local/ns/istio-system/sa/istio-eastwest"}})))
+			},
+			want: OutcomeBadSAN,
+		},
+		{
+			name:  "15008 answering plain TCP is not-tls",
+			kind:  KindHBONE,
+			serve: func(t *testing.T, ln net.Listener) { serve(t, ln, plainText) },
+			want:  OutcomeNotTLS,
+		},
+		{
+			name: "nothing on 15008 is refused",
+			kind: KindHBONE,
+			want: OutcomeRefused,
+		},
+		{
 			name:  "status answering 200 is ok",
 			kind:  KindStatus,
 			serve: func(t *testing.T, ln net.Listener) { serveStatus(t, ln, 200) },
@@ -377,4 +423,25 @@ func loopbackDNSDialer() *net.Dialer {
 		var d net.Dialer
 		return d.DialContext(ctx, "udp", "127.0.0.1:1")
 	}}}
+}
+
+// eastWestLeaf is the workload certificate of the ambient east-west
+// gateway's pod (service account istio-eastwest, as gen-eastwest-gateway.sh
+// --ambient names the Gateway, whose deployment gets that account).
+func eastWestLeaf() leafSpec {
+	return leafSpec{uris: []string{"spiffe://cluster.local/ns/istio-system/sa/istio-eastwest"}}
+}
+
+// hboneGateway is 15008 of an ambient east-west gateway as istiod configures
+// it (listener_waypoint.go buildConnectTerminateListener): TLS 1.3 only,
+// ALPN h2, a client certificate required. Go's TLS 1.3 client finishes its
+// handshake before the server refuses the missing client certificate, as
+// against Envoy.
+func hboneGateway(cert tls.Certificate) func(net.Conn) {
+	return tlsServerConfig(&tls.Config{
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{"h2"},
+		MinVersion:   tls.VersionTLS13,
+		ClientAuth:   tls.RequireAnyClientCert,
+	})
 }

@@ -19,9 +19,11 @@ import (
 // tlsCheck says how one kind of TLS port is approached and what its
 // certificate must be.
 type tlsCheck struct {
-	sni   string
-	alpn  []string
-	roots *x509.CertPool
+	sni  string
+	alpn []string
+	// minVersion is the lowest TLS version offered (TLS 1.2 when zero).
+	minVersion uint16
+	roots      *x509.CertPool
 	// identity checks the leaf's SANs once the chain is judged: it returns
 	// what matched, or the problem that makes the result OutcomeBadSAN.
 	// Nil: no identity is required.
@@ -29,6 +31,31 @@ type tlsCheck struct {
 }
 
 func passthroughCheck(t GatewayTarget) tlsCheck {
+	return tlsCheck{
+		sni:      t.SNI,
+		alpn:     []string{"istio-peer-exchange", "istio"},
+		roots:    t.Roots,
+		identity: workloadIdentity(t),
+	}
+}
+
+// hboneCheck is the ClientHello ztunnel sends to a remote network's
+// gateway on 15008: TLS 1.3 only, ALPN h2, no SNI (the listener has one
+// filter chain and requires TLS 1.3: buildCommonConnectTLSContext). The
+// gateway presents its own workload certificate, a SPIFFE identity of the
+// mesh's trust domain.
+func hboneCheck(t GatewayTarget) tlsCheck {
+	return tlsCheck{
+		alpn:       []string{"h2"},
+		minVersion: tls.VersionTLS13,
+		roots:      t.Roots,
+		identity:   workloadIdentity(t),
+	}
+}
+
+// workloadIdentity requires a SPIFFE workload identity of the target's trust
+// domain or one of its aliases.
+func workloadIdentity(t GatewayTarget) func(leaf *x509.Certificate) (string, string) {
 	td := t.TrustDomain
 	if td == "" {
 		td = DefaultTrustDomain
@@ -36,24 +63,19 @@ func passthroughCheck(t GatewayTarget) tlsCheck {
 	// The trust domain and its aliases are one for Istio
 	// (pkg/spiffe ExpandWithTrustDomains).
 	accepted := append([]string{td}, t.TrustDomainAliases...)
-	return tlsCheck{
-		sni:   t.SNI,
-		alpn:  []string{"istio-peer-exchange", "istio"},
-		roots: t.Roots,
-		identity: func(leaf *x509.Certificate) (string, string) {
-			for _, u := range leaf.URIs {
-				for _, d := range accepted {
-					if spiffeWorkload(u, d) {
-						return "workload " + u.String(), ""
-					}
+	return func(leaf *x509.Certificate) (string, string) {
+		for _, u := range leaf.URIs {
+			for _, d := range accepted {
+				if spiffeWorkload(u, d) {
+					return "workload " + u.String(), ""
 				}
 			}
-			want := "spiffe://" + td + "/ns/<ns>/sa/<sa>"
-			if len(accepted) > 1 {
-				want += " (or the aliases " + strings.Join(t.TrustDomainAliases, ", ") + ")"
-			}
-			return "", fmt.Sprintf("workload certificate URI SANs %v carry no %s identity", uriStrings(leaf.URIs), want)
-		},
+		}
+		want := "spiffe://" + td + "/ns/<ns>/sa/<sa>"
+		if len(accepted) > 1 {
+			want += " (or the aliases " + strings.Join(t.TrustDomainAliases, ", ") + ")"
+		}
+		return "", fmt.Sprintf("workload certificate URI SANs %v carry no %s identity", uriStrings(leaf.URIs), want)
 	}
 }
 
@@ -103,7 +125,7 @@ func probeTLS(ctx context.Context, conn net.Conn, r *PortResult, c tlsCheck) {
 	cfg := &tls.Config{
 		ServerName: c.sni,
 		NextProtos: c.alpn,
-		MinVersion: tls.VersionTLS12,
+		MinVersion: max(c.minVersion, tls.VersionTLS12),
 		// Verified below against the mesh roots, with Istio's SAN rules.
 		InsecureSkipVerify: true, //nolint:gosec // see above
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {

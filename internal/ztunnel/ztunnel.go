@@ -43,6 +43,9 @@ type Workload struct {
 	Network        string   `json:"network,omitempty"`
 	Status         string   `json:"status"`
 	Hostname       string   `json:"hostname"`
+	// Capacity is how many workloads a coalesced (split-horizon) workload
+	// stands for.
+	Capacity uint32 `json:"capacity,omitempty"`
 }
 
 // Address is a waypoint or network gateway reference:

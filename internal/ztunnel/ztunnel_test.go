@@ -104,6 +104,17 @@ const viewDump = `{"workloads":{
 "services":{"sample/helloworld.sample.svc.cluster.local":{"name":"helloworld","namespace":"sample","hostname":"helloworld.sample.svc.cluster.local","vips":["network1/10.96.0.20"],
  "endpoints":{"a":{"workloadUid":"cluster-1//Pod/sample/helloworld-v1"},"b":{"workloadUid":"cluster-2//Pod/sample/helloworld-v2"}}}}}`
 
+// splitDump is what the pinned istiod sends a ztunnel of network1 with
+// AMBIENT_ENABLE_MULTI_NETWORK: its own network's pod, and network2's
+// endpoints coalesced into one workload through network2's gateway
+// (multicluster.go createSplitHorizonWorkload), in the dump's shape of
+// testdata/ztunnel/dump.json.
+const splitDump = `{"workloads":{
+ "network1/10.214.101.12":{"uid":"cluster-1//Pod/sample/helloworld-v1","workloadIps":["10.214.101.12"],"name":"helloworld-v1","namespace":"sample","network":"network1","status":"Healthy","protocol":"HBONE"},
+ "network2/SplitHorizonWorkload/istio-system/istio-eastwestgateway/10.214.2.10/sample/helloworld.sample.svc.cluster.local":{"uid":"network2/SplitHorizonWorkload/istio-system/istio-eastwestgateway/10.214.2.10/sample/helloworld.sample.svc.cluster.local","workloadIps":[],"name":"network2/SplitHorizonWorkload/istio-system/istio-eastwestgateway/10.214.2.10/sample/helloworld.sample.svc.cluster.local","namespace":"sample","network":"network2","status":"Healthy","protocol":"HBONE","clusterId":"cluster-2","capacity":1,"networkGateway":{"destination":"network2/10.214.2.10"}}},
+"services":{"sample/helloworld.sample.svc.cluster.local":{"name":"helloworld","namespace":"sample","hostname":"helloworld.sample.svc.cluster.local","vips":["network1/10.96.0.20"],
+ "endpoints":{"a":{"workloadUid":"cluster-1//Pod/sample/helloworld-v1"},"b":{"workloadUid":"network2/SplitHorizonWorkload/istio-system/istio-eastwestgateway/10.214.2.10/sample/helloworld.sample.svc.cluster.local"}}}}}`
+
 func TestDiff(t *testing.T) {
 	host := "helloworld.sample.svc.cluster.local"
 	want := []Want{{IP: "10.214.101.12", Network: "network1", Cluster: "cluster-1"}, {IP: "10.214.102.12", Network: "network2", Cluster: "cluster-2"}}
@@ -121,6 +132,19 @@ func TestDiff(t *testing.T) {
 		{"a missing pod is missing", viewDump, append(want, Want{IP: "10.214.101.13", Network: "network1", Cluster: "cluster-1"}), gws, []string{"missing 10.214.101.13"}},
 		{"a remote workload without gateway is a remote pod IP", strings.Replace(viewDump, `,"networkGateway":{"destination":"network2/10.214.2.10"}`, "", 1), want, gws, []string{"remote-pod-ip 10.214.102.12"}},
 		{"an endpoint nobody expects is unexpected", viewDump, want[:1], gws, []string{"unexpected 10.214.102.12"}},
+		{"split horizon: the remote network through its gateway has no difference", splitDump, want, gws, nil},
+		{"split horizon: no workload for the remote network is a missing gateway endpoint",
+			strings.Replace(splitDump, `,"b":{"workloadUid":"network2/SplitHorizonWorkload/istio-system/istio-eastwestgateway/10.214.2.10/sample/helloworld.sample.svc.cluster.local"}`, "", 1),
+			want, gws, []string{"missing 10.214.2.10"}},
+		{"split horizon: a gateway that moved is stale", splitDump, want, map[string][]string{"network2": {"10.214.2.11"}}, []string{"stale-gateway 10.214.2.10"}},
+		{"split horizon: a capacity other than the remote endpoints is a weight difference", splitDump,
+			append(want, Want{IP: "10.214.102.13", Network: "network2", Cluster: "cluster-2"}), gws, []string{"weight 10.214.2.10"}},
+		{"split horizon: a gateway addressed by hostname is named by its namespace", strings.ReplaceAll(splitDump, `"destination":"network2/10.214.2.10"`, `"destination":"istio-system/ew.example.com"`),
+			want, map[string][]string{"network1": {"10.214.1.10"}, "network2": {"ew.example.com"}}, nil},
+		{"split horizon: a dual-stack pod is one workload of the capacity", splitDump,
+			[]Want{want[0], {IP: "10.214.102.12", Network: "network2", Cluster: "cluster-2", Workload: "sample/helloworld-v2"},
+				{IP: "fd00:10:214:102::12", Network: "network2", Cluster: "cluster-2", Workload: "sample/helloworld-v2"}}, gws, nil},
+		{"split horizon: a remote network nobody expects is unexpected", splitDump, want[:1], gws, []string{"unexpected network2/10.214.2.10"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d, err := Parse(strings.NewReader(tt.dump))
