@@ -143,30 +143,6 @@ func hostMatches(rule, svc string) bool {
 	return false
 }
 
-// exportedTo mirrors exportTo: empty or "*" is every namespace (the mesh
-// default of defaultDestinationRuleExportTo), "." the rule's own, "~" none.
-func exportedTo(exportTo []string, ruleNS, ns string) bool {
-	if len(exportTo) == 0 {
-		return true
-	}
-	for _, e := range exportTo {
-		switch e {
-		case "*":
-			return true
-		case ".":
-			if ruleNS == ns {
-				return true
-			}
-		case "~":
-		default:
-			if e == ns {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // destinationRuleFor is the DestinationRule istiod applies to host for a
 // sidecar in proxyNS configured by cc: the consolidated rule of every
 // DestinationRule for the host, by istiod's precedence and merge
