@@ -619,6 +619,10 @@ func peerAuthConsistent(_ context.Context, env *Env) []Result {
 	var order []string
 	found := map[string]*finding{}
 	pairs := 0
+	drs := map[*mesh.Cluster]*drIndex{}
+	for _, b := range readable {
+		drs[b] = newDRIndex(b)
+	}
 	for _, hk := range sortedKeys(hosts) {
 		ms := hosts[hk]
 		for _, a := range ms.in {
@@ -643,7 +647,7 @@ func peerAuthConsistent(_ context.Context, env *Env) []Result {
 							continue
 						}
 						pairs++
-						dr := destinationRuleFor(b, ms.host(), ms.ns, "", nil).ruleOf()
+						dr := drs[b].forProxy(ms.host(), ms.ns, "", nil).ruleOf()
 						sends, how := mtlsTo(b, dr, "", uint32(sp.Port), p.Namespace, p.Labels, port)
 						strict := smode == securityv1.PeerAuthentication_MutualTLS_STRICT && !sends
 						if !strict && !(smode == securityv1.PeerAuthentication_MutualTLS_DISABLE && sends) {
@@ -916,6 +920,7 @@ func subsetPods(_ context.Context, env *Env) []Result {
 		if trafficRead(cc, cluster.ResDestinationRules) != "" {
 			continue
 		}
+		idx := newDRIndex(cc)
 		routed := map[string]bool{} // host|subset a VirtualService of cc routes to
 		if trafficRead(cc, cluster.ResVirtualServices) == "" {
 			for _, vs := range cc.Inv.Traffic.VirtualServices {
@@ -925,7 +930,7 @@ func subsetPods(_ context.Context, env *Env) []Result {
 					}
 					host := resolveShort(d.GetHost(), vs.Namespace)
 					routed[host+"|"+d.GetSubset()] = true
-					if dr := destinationRuleFor(cc, host, services[host].ns, vs.Namespace, nil).ruleOf(); !definesSubset(dr, d.GetSubset()) {
+					if dr := idx.forProxy(host, services[host].ns, vs.Namespace, nil).ruleOf(); !definesSubset(dr, d.GetSubset()) {
 						r := noted(failf(fmt.Sprintf("%s get destinationrules.networking.istio.io -A -o yaml | grep -n -A3 %s", kc(cc.Name), shellQuote("name: "+d.GetSubset())),
 							"VirtualService %s/%s routes to subset %s of %s, which no DestinationRule of %s defines: those requests fail (503, no cluster for the route)", vs.Namespace, vs.Name, d.GetSubset(), host, cc.Name),
 							"each primary reads only its own cluster's DestinationRules: apply the DestinationRule that defines the subset in "+cc.Name+" too")
@@ -935,7 +940,6 @@ func subsetPods(_ context.Context, env *Env) []Result {
 				}
 			}
 		}
-		idx := newDRIndex(cc)
 		for i, dr := range cc.Inv.Traffic.DestinationRules {
 			host := drHost(dr)
 			merged := idx.forProxy(host, services[host].ns, dr.Namespace, nil)

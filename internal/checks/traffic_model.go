@@ -479,9 +479,12 @@ type mtlsView struct {
 	idx     map[*mesh.Cluster]map[string]*cluster.WorkloadPod
 }
 
-func newMTLSView(m *mesh.Mesh, c *mesh.Cluster, host, ns string, port int32) *mtlsView {
+func newMTLSView(m *mesh.Mesh, c *mesh.Cluster, drs *drIndex, host, ns string, port int32) *mtlsView {
 	v := &mtlsView{cc: configCluster(m, c), ns: ns, svcPort: uint32(port), idx: map[*mesh.Cluster]map[string]*cluster.WorkloadPod{}}
-	v.dr = destinationRuleFor(v.cc, host, ns, "", nil).ruleOf()
+	if drs == nil {
+		drs = newDRIndex(v.cc)
+	}
+	v.dr = drs.forProxy(host, ns, "", nil).ruleOf()
 	return v
 }
 
