@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 	"github.com/meshdoctor/meshdoctor/internal/envoyadmin"
@@ -68,6 +71,11 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 			k, err := e.AddNode(ctx, cl, fmt.Sprintf("node-%s-%d", cl, round))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if copyTopology(t, e.Cluster(cl), sc, cl, k.Node) {
+				// The workloads run in that zone too: istiod takes an
+				// endpoint's locality from its pod's node.
+				bind(t, e.Cluster(cl), "sample", podOf(t, sc, cl, "sample", "app", "helloworld").Name, k.Node)
 			}
 			bind(t, e.Cluster(cl), "sample", curl.Name, k.Node)
 			bind(t, e.Cluster(cl), "istio-system", istiod.Name, k.Node)
@@ -238,6 +246,155 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 		want(t, got, "endpoints.istiod-sync@cluster-1", checks.Fail, "cluster-2")
 	})
 
+	// traffic runs meshdoctor's traffic.* checks on the oracle's clusters
+	// (still applied, istiods still serving).
+	traffic := func(t *testing.T) []checks.Result {
+		res := run(t, bin, e.Kubeconfig, "--context", strings.Join(loaded.Clusters, ","), "--only", "traffic.*", "--timeout", "20s")
+		var out []checks.Result
+		for _, r := range res.doc.Results {
+			if strings.HasPrefix(r.CheckID, "traffic.") {
+				out = append(out, r)
+				t.Logf("%s: %s %s", scenario.Key(r), r.Status, r.Message)
+			}
+		}
+		return out
+	}
+	// gatewayOf says whether istiod sent cluster's sidecar gw for an Envoy
+	// cluster of the last oracle's dump.
+	gatewayOf := func(t *testing.T, cluster, envoyCluster, gw string) bool {
+		t.Helper()
+		table, err := envoyadmin.ParseConfigDump(bytes.NewReader(dumps[cluster]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(table[envoyCluster], func(ep envoyadmin.Endpoint) bool { return fmt.Sprintf("%s:%d", ep.Address, ep.Port) == gw })
+	}
+
+	t.Run("dr-tls-disable", func(t *testing.T) {
+		// dr-tls-disable-multinetwork: cluster-1's DestinationRule sets
+		// tls.mode DISABLE for helloworld. The oracle: cluster-1's istiod
+		// sends its sidecar no endpoint of network2 for helloworld
+		// (ep_filters.go drops remote-network endpoints without Istio
+		// mTLS), though it sends network2's gateway for curl; cluster-2's
+		// istiod, without the rule, sends network1's gateway.
+		got := oracle(t, "dr-tls-disable-multinetwork", func(cl string, eps []envoyadmin.Endpoint) bool {
+			return cl == "cluster-1" && len(eps) >= 1 || len(eps) >= 2
+		})
+		if gatewayOf(t, "cluster-1", helloworldCluster, "10.214.2.10:15443") || !gatewayOf(t, "cluster-1", curlCluster, "10.214.2.10:15443") {
+			t.Fatalf("istiod sent cluster-1's sidecar %v for helloworld, want no network2 gateway (DISABLE) while curl has it", helloworldOf(t, "cluster-1"))
+		}
+		if !gatewayOf(t, "cluster-2", helloworldCluster, "10.214.1.10:15443") {
+			t.Fatalf("istiod sent cluster-2's sidecar %v for helloworld, want network1's gateway", helloworldOf(t, "cluster-2"))
+		}
+		// meshdoctor's expected table drops them the same way, and the
+		// traffic check names the rule.
+		want(t, got, "endpoints.proxy-table@cluster-1", checks.Pass, "")
+		want(t, got, "endpoints.proxy-table@cluster-2", checks.Pass, "")
+		tr := traffic(t)
+		want(t, tr, "traffic.tls-remote-endpoints@cluster-1", checks.Fail, "DestinationRule sample/helloworld-plaintext turns off Istio mTLS")
+		want(t, tr, "traffic.tls-remote-endpoints@cluster-2", checks.Pass, "")
+	})
+
+	t.Run("dr-merge-tls-ignored", func(t *testing.T) {
+		// dr-merge-tls-ignored: cluster-1 has an older DestinationRule with
+		// a trafficPolicy and subset v1 and a newer one with tls DISABLE and
+		// subset v2. The oracle: istiod merges them and the older policy
+		// keeps Istio mTLS: cluster-1's sidecar keeps network2's gateway.
+		got := oracle(t, "dr-merge-tls-ignored", func(_ string, eps []envoyadmin.Endpoint) bool { return len(eps) >= 2 })
+		if !gatewayOf(t, "cluster-1", helloworldCluster, "10.214.2.10:15443") {
+			t.Fatalf("istiod sent cluster-1's sidecar %v for helloworld, want network2's gateway (the newer rule's DISABLE is ignored)", helloworldOf(t, "cluster-1"))
+		}
+		want(t, got, "endpoints.proxy-table@cluster-1", checks.Pass, "")
+		tr := traffic(t)
+		want(t, tr, "traffic.tls-remote-endpoints@cluster-1", checks.Pass, "ignored after merging")
+		want(t, tr, "traffic.subset-pods", checks.Pass, "every routed subset is defined")
+	})
+
+	// priorities is the EDS priority istiod gave each helloworld endpoint
+	// of cluster's sidecar, by address.
+	priorities := func(t *testing.T, cluster string) map[string]uint32 {
+		t.Helper()
+		table, err := envoyadmin.ParseConfigDump(bytes.NewReader(dumps[cluster]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]uint32{}
+		for _, ep := range table[helloworldCluster] {
+			out[fmt.Sprintf("%s:%d", ep.Address, ep.Port)] = ep.Priority
+		}
+		return out
+	}
+
+	t.Run("locality-failover", func(t *testing.T) {
+		// The istio.io locality failover task (locality-failover: cluster-1
+		// in region1/zone1, cluster-2 in region2/zone3, failover region1 to
+		// region2 with outlier detection). The oracle: each sidecar's own
+		// locality is priority 0 and the other cluster's gateway priority 1
+		// (pilot/pkg/networking/core/loadbalancer applyLocalityFailover), as
+		// traffic.locality says.
+		oracle(t, "locality-failover", func(_ string, eps []envoyadmin.Endpoint) bool {
+			return len(eps) >= 2 && slices.ContainsFunc(eps, func(ep envoyadmin.Endpoint) bool { return ep.Priority > 0 })
+		})
+		for cl, gw := range map[string]string{"cluster-1": "10.214.2.10:15443", "cluster-2": "10.214.1.10:15443"} {
+			p := priorities(t, cl)
+			for addr, prio := range p {
+				if want := uint32(0); addr == gw {
+					if prio == 0 {
+						t.Errorf("%s: the other network's gateway %s is priority 0: %v", cl, gw, p)
+					}
+				} else if prio != want {
+					t.Errorf("%s: local endpoint %s is priority %d: %v", cl, addr, prio, p)
+				}
+			}
+		}
+		tr := traffic(t)
+		want(t, tr, "traffic.locality@cluster-1", checks.Pass, "locality failover with outlier detection")
+		want(t, tr, "traffic.locality@cluster-2", checks.Pass, "locality failover with outlier detection")
+	})
+
+	t.Run("locality-failover-no-outlier", func(t *testing.T) {
+		// The same rule without outlierDetection. The oracle: istiod sets
+		// no priorities (enableFailover needs outlier detection), every
+		// endpoint is priority 0, as traffic.locality's failure says.
+		// Ready once istiod knows the local endpoint's locality (its pod's
+		// node, labelled as in locality-failover, where the same setup gets
+		// priorities), so that priority 0 is the rule's doing.
+		oracle(t, "locality-failover-no-outlier", func(_ string, eps []envoyadmin.Endpoint) bool {
+			return len(eps) >= 2 && slices.ContainsFunc(eps, func(ep envoyadmin.Endpoint) bool { return ep.Locality != "" })
+		})
+		for _, cl := range []string{"cluster-1", "cluster-2"} {
+			for addr, prio := range priorities(t, cl) {
+				if prio != 0 {
+					t.Errorf("%s: %s is priority %d without outlier detection", cl, addr, prio)
+				}
+			}
+		}
+		tr := traffic(t)
+		want(t, tr, "traffic.locality@cluster-1", checks.Fail, "no outlierDetection: istiod sets no locality priorities")
+	})
+
+	t.Run("dr-merge-locality-ignored", func(t *testing.T) {
+		// cluster-1 carries the failover in a newer DestinationRule after an
+		// older one with a trafficPolicy. The oracle: istiod keeps the older
+		// trafficPolicy, so cluster-1's sidecar gets no priorities, while
+		// cluster-2's (the guide's single rule) does: traffic.locality fails
+		// cluster-1 only.
+		oracle(t, "dr-merge-locality-ignored", func(cl string, eps []envoyadmin.Endpoint) bool {
+			return len(eps) >= 2 && (cl == "cluster-1" || slices.ContainsFunc(eps, func(ep envoyadmin.Endpoint) bool { return ep.Priority > 0 }))
+		})
+		for addr, prio := range priorities(t, "cluster-1") {
+			if prio != 0 {
+				t.Errorf("cluster-1: %s is priority %d, want none: the merge drops the newer rule's failover", addr, prio)
+			}
+		}
+		if p := priorities(t, "cluster-2"); p["10.214.1.10:15443"] == 0 {
+			t.Errorf("cluster-2: network1's gateway is priority 0, want failover priorities: %v", p)
+		}
+		tr := traffic(t)
+		want(t, tr, "traffic.locality@cluster-1", checks.Fail, "keeps only the trafficPolicy of the oldest")
+		want(t, tr, "traffic.locality@cluster-2", checks.Pass, "locality failover with outlier detection")
+	})
+
 	t.Run("remote-secret-deleted", func(t *testing.T) {
 		got := oracle(t, "install-mp-mn-no-remote-secret", func(cl string, eps []envoyadmin.Endpoint) bool { return len(eps) >= 1 })
 		for _, id := range []string{"endpoints.proxy-table", "endpoints.istiod-sync", "endpoints.istiod-networks"} {
@@ -254,6 +411,38 @@ const (
 	curlCluster    = "outbound|80||curl.sample.svc.cluster.local"
 	tcpEchoCluster = "outbound|9000||tcp-echo.sample.svc.cluster.local"
 )
+
+// copyTopology gives the kubelet stand-in's node the topology labels of
+// the scenario's node in cluster cl (a cloud labels every node of a zone
+// alike): istiod takes a sidecar's locality from its pod's node
+// (pilot/pkg/serviceregistry/kube/controller getPodLocality), and so does
+// meshdoctor. Nothing is patched (false) when the scenario's node has none.
+func copyTopology(t *testing.T, c *testenv.Cluster, sc *scenario.Scenario, cl, node string) bool {
+	t.Helper()
+	labels := map[string]string{}
+	for _, o := range sc.Objects[cl] {
+		if n, ok := o.(*corev1.Node); ok {
+			for _, k := range []string{"topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone"} {
+				if v := n.Labels[k]; v != "" {
+					labels[k] = v
+				}
+			}
+		}
+	}
+	if len(labels) == 0 {
+		return false
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Admin.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatalf("%s: label node %s: %v", cl, node, err)
+	}
+	return true
+}
 
 // nodePortOf is the node port of a Service port in a loaded scenario.
 func nodePortOf(t *testing.T, sc *scenario.Scenario, cl, ns, name string, port int32) int32 {

@@ -46,8 +46,42 @@ func admiralOf(c *mesh.Cluster) (*cluster.Admiral, *Result) {
 	return a, nil
 }
 
+// admiralFlags are the flags of the Admiral that writes c's generated
+// objects: c's own Admiral Deployment's, else those of the first cluster
+// of the run where one was found (Admiral writes its ServiceEntries and
+// DestinationRules into every cluster it watches), else Admiral's defaults
+// (admiral/cmd/admiral/cmd/root.go).
+func admiralFlags(env *Env, c *mesh.Cluster) cluster.AdmiralFlags {
+	if f := c.Inv.Admiral.FlagsOrDefault(); f.From != "" {
+		return f
+	}
+	for _, o := range env.Mesh.Reachable() {
+		if f := o.Inv.Admiral.FlagsOrDefault(); f.From != "" {
+			return f
+		}
+	}
+	return c.Inv.Admiral.FlagsOrDefault()
+}
+
+// flagsEvidence says which Deployment's flags a result used, when they
+// are not the defaults; nil otherwise.
+func flagsEvidence(c *mesh.Cluster, f cluster.AdmiralFlags) []Evidence {
+	if f.From == "" {
+		return nil
+	}
+	where := f.From
+	if c.Inv.Admiral.FlagsOrDefault().From != f.From {
+		where += " (another cluster's Admiral)"
+	}
+	ev := []Evidence{Ev("admiral flags", fmt.Sprintf("from Deployment %s: --secret_namespace=%s --sync_namespace=%s --hostname_suffix=%s", where, f.SecretNamespace, f.SyncNamespace, f.HostnameSuffix))}
+	if len(f.Unread) > 0 {
+		ev = append(ev, Ev("admiral flags not used", strings.Join(f.Unread, " ")+" (their defaults are assumed)"))
+	}
+	return ev
+}
+
 func admiralSecretCmd(c *mesh.Cluster, secret, key string) string {
-	return fmt.Sprintf("%s -n %s get secret %s -o jsonpath=%s | base64 -d | grep -E '^ *server:'", kc(c.Name), cluster.AdmiralSecretNamespace, shellQuote(secret), shellQuote("{.data."+strings.ReplaceAll(key, ".", `\.`)+"}"))
+	return fmt.Sprintf("%s -n %s get secret %s -o jsonpath=%s | base64 -d | grep -E '^ *server:'", kc(c.Name), c.Inv.Admiral.FlagsOrDefault().SecretNamespace, shellQuote(secret), shellQuote("{.data."+strings.ReplaceAll(key, ".", `\.`)+"}"))
 }
 
 func eachAdmiralKubeconfig(c *mesh.Cluster, fn func(rs cluster.RemoteSecret, rk cluster.RemoteKubeconfig) []Result) []Result {
@@ -55,28 +89,30 @@ func eachAdmiralKubeconfig(c *mesh.Cluster, fn func(rs cluster.RemoteSecret, rk 
 	if skip != nil {
 		return []Result{*skip}
 	}
+	f := a.FlagsOrDefault()
+	ns, label := f.SecretNamespace, f.SecretFilterTags
 	if !a.SecretsListed {
-		if c.Inv.Err(cluster.ResNamespaces) == nil && c.Inv.Namespace(cluster.AdmiralSecretNamespace) == nil {
-			return []Result{skipf("no namespace %s: Admiral's controller does not run here (a cluster Admiral watches has its CRDs only)", cluster.AdmiralSecretNamespace)}
+		if c.Inv.Err(cluster.ResNamespaces) == nil && c.Inv.Namespace(ns) == nil {
+			return []Result{skipf("no namespace %s: Admiral's controller does not run here (a cluster Admiral watches has its CRDs only)", ns)}
 		}
 		if a.SecretsError == nil {
-			return []Result{skipf("the admiral/sync secrets of namespace %s were not listed", cluster.AdmiralSecretNamespace)}
+			return []Result{skipf("the %s secrets of namespace %s were not listed", label, ns)}
 		}
-		r := Result{Status: Error, Message: fmt.Sprintf("cannot list the admiral/sync secrets of namespace %s: %s", cluster.AdmiralSecretNamespace, a.SecretsError.Error()),
+		r := Result{Status: Error, Message: fmt.Sprintf("cannot list the %s secrets of namespace %s: %s", label, ns, a.SecretsError.Error()),
 			Remediation: fmt.Sprintf("%s -n %s create role meshdoctor-admiral --verb=get,list --resource=secrets\n%s -n %s create rolebinding meshdoctor-admiral --role=meshdoctor-admiral --group=meshdoctor:readers",
-				kc(c.Name), cluster.AdmiralSecretNamespace, kc(c.Name), cluster.AdmiralSecretNamespace),
+				kc(c.Name), ns, kc(c.Name), ns),
 			Note: "deploy/rbac.yaml: where Admiral runs, meshdoctor needs a Role to read its secrets; the commands grant it to the group meshdoctor:readers (run them as an admin)"}
 		return []Result{r}
 	}
 	if len(a.Secrets) == 0 {
-		return []Result{skipf("no admiral/sync=true secret in namespace %s: Admiral watches no remote cluster from here", cluster.AdmiralSecretNamespace)}
+		return []Result{skipf("no %s=true secret in namespace %s: Admiral watches no remote cluster from here", label, ns)}
 	}
 	var out []Result
 	for _, rs := range a.Secrets {
 		for _, rk := range rs.Kubeconfigs {
 			for _, r := range fn(rs, rk) {
 				if r.Target == "" {
-					r.Target = cluster.AdmiralSecretNamespace + "/" + rs.Name + "/" + rk.ClusterID
+					r.Target = ns + "/" + rs.Name + "/" + rk.ClusterID
 				}
 				out = append(out, r)
 			}
@@ -150,7 +186,7 @@ func admiralRemoteAccess(ctx context.Context, env *Env, c *mesh.Cluster) []Resul
 		}
 		// The secret is named by namespace too: Admiral's and Istio's
 		// secrets are recorded side by side in a snapshot.
-		err := env.RemoteAccess(ctx, c.Name, cluster.AdmiralSecretNamespace+"/"+rs.Name, rk)
+		err := env.RemoteAccess(ctx, c.Name, c.Inv.Admiral.FlagsOrDefault().SecretNamespace+"/"+rs.Name, rk)
 		if errors.Is(err, ErrNotRecorded) {
 			return []Result{{Status: Skipped, Peer: peer, Message: "no recorded result for this secret in the snapshot"}}
 		}
@@ -217,10 +253,10 @@ func admiralIdentities(env *Env) (map[string][]*mesh.Cluster, bool) {
 }
 
 // identityOfHost finds the identity of an Admiral host
-// ([<dnsPrefix>.]<env>.<identity>.global): the longest known identity the
+// ([<dnsPrefix>.]<env>.<identity>.<hostname_suffix>): the longest known identity the
 // host ends with.
-func identityOfHost(host string, ids map[string][]*mesh.Cluster) string {
-	h := strings.TrimSuffix(strings.ToLower(host), "."+cluster.AdmiralHostSuffix)
+func identityOfHost(host, suffix string, ids map[string][]*mesh.Cluster) string {
+	h := strings.TrimSuffix(strings.ToLower(host), "."+suffix)
 	best := ""
 	for id := range ids {
 		if strings.HasSuffix(h, "."+id) && len(id) > len(best) {
@@ -230,17 +266,23 @@ func identityOfHost(host string, ids map[string][]*mesh.Cluster) string {
 	return best
 }
 
-func isAdmiralEntry(se *istionet.ServiceEntry) bool {
-	if se.Namespace != cluster.AdmiralSyncNamespace {
+// isAdmiralEntry: a ServiceEntry in Admiral's --sync_namespace for a host
+// under its --hostname_suffix.
+func isAdmiralEntry(se *istionet.ServiceEntry, f cluster.AdmiralFlags) bool {
+	if se.Namespace != f.SyncNamespace {
 		return false
 	}
-	return slices.ContainsFunc(se.Spec.GetHosts(), onlyDNSProxy)
+	return slices.ContainsFunc(se.Spec.GetHosts(), func(h string) bool {
+		h = strings.TrimSuffix(strings.ToLower(h), ".")
+		return strings.HasSuffix(h, "."+strings.ToLower(f.HostnameSuffix)) && !strings.HasPrefix(h, "*")
+	})
 }
 
 func admiralServiceEntryGateways(_ context.Context, env *Env, c *mesh.Cluster) []Result {
+	flags := admiralFlags(env, c)
 	var entries []*istionet.ServiceEntry
 	for _, se := range c.Inv.ServiceEntries {
-		if isAdmiralEntry(se) {
+		if isAdmiralEntry(se, flags) {
 			entries = append(entries, se)
 		}
 	}
@@ -248,7 +290,7 @@ func admiralServiceEntryGateways(_ context.Context, env *Env, c *mesh.Cluster) [
 		if _, skip := admiralOf(c); skip != nil {
 			return []Result{*skip}
 		}
-		return []Result{pass(fmt.Sprintf("no Admiral ServiceEntry (*.%s in %s)", cluster.AdmiralHostSuffix, cluster.AdmiralSyncNamespace))}
+		return []Result{pass(fmt.Sprintf("no Admiral ServiceEntry (*.%s in %s)", flags.HostnameSuffix, flags.SyncNamespace), flagsEvidence(c, flags)...)}
 	}
 	ids, complete := admiralIdentities(env)
 	gws := gatewaysByAddress(env)
@@ -257,7 +299,7 @@ func admiralServiceEntryGateways(_ context.Context, env *Env, c *mesh.Cluster) [
 		host := se.Spec.GetHosts()[0]
 		target := seTarget(se)
 		fix := seEdit(c, se)
-		id := identityOfHost(host, ids)
+		id := identityOfHost(host, flags.HostnameSuffix, ids)
 		if id == "" {
 			st := warnf
 			note := "no running pod labelled identity in the clusters read; Admiral removes the entry's endpoints when the workload goes"
@@ -322,7 +364,7 @@ func admiralServiceEntryGateways(_ context.Context, env *Env, c *mesh.Cluster) [
 			for _, x := range runs {
 				names = append(names, x.Name)
 			}
-			r := pass(fmt.Sprintf("%s sends to the gateways of %s, where %s runs", host, strings.Join(names, ","), id))
+			r := pass(fmt.Sprintf("%s sends to the gateways of %s, where %s runs", host, strings.Join(names, ","), id), flagsEvidence(c, flags)...)
 			r.Target = target
 			out = append(out, r)
 		}
@@ -394,10 +436,10 @@ func admiralGTPRegions(_ context.Context, env *Env) []Result {
 
 // gtpHost is the host a policy of a GlobalTrafficPolicy applies to
 // (admiral/pkg/clusters/serviceentry.go createSeAndDrSetFromGtp): the
-// identity's <env>.<identity>.global, or <dnsPrefix>.<env>.<identity>.global
+// identity's <env>.<identity>.<suffix>, or <dnsPrefix>.<env>.<identity>.<suffix>
 // when dnsPrefix is neither the env nor "default"; the deprecated dns field
 // names the host itself.
-func gtpHost(g cluster.AdmiralGTP, p cluster.AdmiralGTPPolicy) string {
+func gtpHost(g cluster.AdmiralGTP, p cluster.AdmiralGTPPolicy, suffix string) string {
 	if p.DNS != "" {
 		return strings.ToLower(p.DNS)
 	}
@@ -405,7 +447,7 @@ func gtpHost(g cluster.AdmiralGTP, p cluster.AdmiralGTPPolicy) string {
 	if env == "" {
 		env = "default"
 	}
-	base := strings.ToLower(env + "." + g.Identity + "." + cluster.AdmiralHostSuffix)
+	base := strings.ToLower(env + "." + g.Identity + "." + suffix)
 	if p.DNSPrefix == "" || p.DNSPrefix == env || p.DNSPrefix == "default" {
 		return base
 	}
@@ -428,12 +470,13 @@ func admiralGTPDestinationRule(_ context.Context, env *Env, c *mesh.Cluster) []R
 		p    cluster.AdmiralGTPPolicy
 		from string
 	}
+	flags := admiralFlags(env, c)
 	byHost := map[string]pol{}
 	for _, o := range env.Mesh.Reachable() {
 		if a := o.Inv.Admiral; a != nil && a.Installed {
 			for _, g := range a.GTPs {
 				for _, p := range g.Policies {
-					byHost[gtpHost(g, p)] = pol{g, p, o.Name}
+					byHost[gtpHost(g, p, flags.HostnameSuffix)] = pol{g, p, o.Name}
 				}
 			}
 		}
@@ -447,7 +490,7 @@ func admiralGTPDestinationRule(_ context.Context, env *Env, c *mesh.Cluster) []R
 	regions := nodeRegions(c)
 	var out []Result
 	for _, se := range c.Inv.ServiceEntries {
-		if !isAdmiralEntry(se) {
+		if !isAdmiralEntry(se, flags) {
 			continue
 		}
 		host := strings.ToLower(se.Spec.GetHosts()[0])
@@ -460,13 +503,13 @@ func admiralGTPDestinationRule(_ context.Context, env *Env, c *mesh.Cluster) []R
 		var dr *cluster.DestinationRule
 		for i := range c.Inv.Traffic.DestinationRules {
 			d := &c.Inv.Traffic.DestinationRules[i]
-			if d.Namespace == cluster.AdmiralSyncNamespace && d.Spec != nil && strings.EqualFold(d.Spec.GetHost(), host) {
+			if d.Namespace == flags.SyncNamespace && d.Spec != nil && strings.EqualFold(d.Spec.GetHost(), host) {
 				dr = d
 			}
 		}
-		list := fmt.Sprintf("%s -n %s get destinationrules.networking.istio.io -o yaml", kc(c.Name), cluster.AdmiralSyncNamespace)
+		list := fmt.Sprintf("%s -n %s get destinationrules.networking.istio.io -o yaml", kc(c.Name), flags.SyncNamespace)
 		if dr == nil {
-			r := noted(failf(list, "no DestinationRule for %s in %s: GlobalTrafficPolicy %s is not applied here (and the host gets no ISTIO_MUTUAL Admiral sets)", host, cluster.AdmiralSyncNamespace, gtpRef),
+			r := noted(failf(list, "no DestinationRule for %s in %s: GlobalTrafficPolicy %s is not applied here (and the host gets no ISTIO_MUTUAL Admiral sets)", host, flags.SyncNamespace, gtpRef),
 				"Admiral writes <host>-default-dr beside <host>-se; look at Admiral's log for the policy")
 			r.Target = target
 			out = append(out, r)
@@ -480,8 +523,8 @@ func admiralGTPDestinationRule(_ context.Context, env *Env, c *mesh.Cluster) []R
 				want[t.Region] = uint32(t.Weight)
 			}
 		}
-		ev := []Evidence{Ev("policy", fmt.Sprintf("%s %s", pl.p.LbType, weights(want))), Ev("destination rule", drRef)}
-		fix := fmt.Sprintf("%s -n %s get destinationrules.networking.istio.io %s -o yaml", kc(c.Name), cluster.AdmiralSyncNamespace, shellQuote(dr.Name))
+		ev := append([]Evidence{Ev("policy", fmt.Sprintf("%s %s", pl.p.LbType, weights(want))), Ev("destination rule", drRef)}, flagsEvidence(c, flags)...)
+		fix := fmt.Sprintf("%s -n %s get destinationrules.networking.istio.io %s -o yaml", kc(c.Name), flags.SyncNamespace, shellQuote(dr.Name))
 		var got []string
 		match := false
 		for _, d := range lls.GetDistribute() {

@@ -313,12 +313,14 @@ func resolveGatewayHosts(ctx context.Context, env *Env, networkz []envoyadmin.Ne
 
 // serviceInput builds the expected-table input of a service port as seen
 // from a sidecar in c on proxyNetwork; hosts maps hostname gateways to the
-// IPs istiod uses (resolveGatewayHosts).
-func serviceInput(m *mesh.Mesh, c *mesh.Cluster, proxyNetwork string, hosts map[gatewayHostKey]hostResolution, ns, name string, port int32) envoyadmin.ExpectedInput {
+// IPs istiod uses (resolveGatewayHosts); drs is the DestinationRule index
+// of c's config cluster (nil: built here), built once per proxy by the
+// caller that loops over services.
+func serviceInput(m *mesh.Mesh, c *mesh.Cluster, proxyNetwork string, hosts map[gatewayHostKey]hostResolution, drs *drIndex, ns, name string, port int32) envoyadmin.ExpectedInput {
 	in := envoyadmin.ExpectedInput{ProxyNetwork: proxyNetwork, Service: fmt.Sprintf("%s.%s.svc.cluster.local", name, ns), Port: int(port),
 		Gateways: map[string][]envoyadmin.GatewayAddr{}}
 	dualStack := istiodDualStack(m, c)
-	mtls := newMTLSView(m, c, in.Service, ns, port)
+	mtls := newMTLSView(m, c, drs, in.Service, ns, port)
 	for _, o := range m.Reachable() {
 		for _, g := range o.Gateways {
 			for _, a := range g.Addresses {
@@ -556,11 +558,12 @@ func proxyTable(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
 	}
 	network, networkSource := proxyNetwork(c, proxyPod)
 	hosts, hostEv := proxyGatewayHosts(ctx, env, c)
+	drs := newDRIndex(configCluster(env.Mesh, c))
 	var out []Result
 	for _, t := range targets {
 		ns, name, _ := strings.Cut(t.service, "/")
 		port := servicePort(env.Mesh, ns, name)
-		in := serviceInput(env.Mesh, c, network, hosts, ns, name, port)
+		in := serviceInput(env.Mesh, c, network, hosts, drs, ns, name, port)
 		want := envoyadmin.Expected(in)
 		got := table[in.ClusterName()]
 		deltas := append(envoyadmin.Diff(want, got, in), unlabelledLeaks(env.Mesh, c, hosts, got)...)

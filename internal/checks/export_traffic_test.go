@@ -9,5 +9,5 @@ import (
 // a sidecar in c on c's network, as endpoints.proxy-table computes it
 // (gateways by IP only).
 func ExpectedTableForTest(m *mesh.Mesh, c *mesh.Cluster, ns, name string, port int32) []envoyadmin.Endpoint {
-	return envoyadmin.Expected(serviceInput(m, c, c.Network, nil, ns, name, port))
+	return envoyadmin.Expected(serviceInput(m, c, c.Network, nil, nil, ns, name, port))
 }

@@ -45,6 +45,28 @@ func trafficSkip(c *mesh.Cluster, resources ...string) []Result {
 	return nil
 }
 
+// configOpening is the opening the per-cluster checks of a config
+// cluster's rules share: skipped where c runs no istiod (its sidecars get
+// another cluster's configuration), where one of resources was not read,
+// and, with hosts, where no service is present in more than one cluster;
+// else the multi-cluster hosts (nil without hosts).
+func configOpening(m *mesh.Mesh, c *mesh.Cluster, hosts bool, resources ...string) (map[string]*mcService, []Result) {
+	if r := notConfigCluster(m, c); r != nil {
+		return nil, r
+	}
+	if r := trafficSkip(c, resources...); r != nil {
+		return nil, r
+	}
+	if !hosts {
+		return nil, nil
+	}
+	hs := multiClusterHosts(m)
+	if len(hs) == 0 {
+		return nil, []Result{skipf("no service is present in more than one cluster")}
+	}
+	return hs, nil
+}
+
 func notConfigCluster(m *mesh.Mesh, c *mesh.Cluster) []Result {
 	if c.Istiod != nil {
 		return nil
@@ -165,37 +187,59 @@ func mcHostsOf(hosts map[string]*mcService, dr cluster.DestinationRule) []*mcSer
 }
 
 func localityRules(_ context.Context, env *Env, c *mesh.Cluster) []Result {
-	if r := notConfigCluster(env.Mesh, c); r != nil {
+	hosts, r := configOpening(env.Mesh, c, true, cluster.ResDestinationRules)
+	if r != nil {
 		return r
-	}
-	if r := trafficSkip(c, cluster.ResDestinationRules); r != nil {
-		return r
-	}
-	hosts := multiClusterHosts(env.Mesh)
-	if len(hosts) == 0 {
-		return []Result{skipf("no service is present in more than one cluster")}
 	}
 	var sidecarLocs []string
 	for _, sc := range servedBy(env.Mesh, c) {
 		l, _ := clusterLocality(sc)
 		sidecarLocs = append(sidecarLocs, fmt.Sprintf("%s: %s", sc.Name, l))
 	}
-	var out []Result
-	read, without := 0, 0
+	read := 0
 	for i := range c.Inv.Traffic.DestinationRules {
-		dr := &c.Inv.Traffic.DestinationRules[i]
-		mcs := mcHostsOf(hosts, *dr)
-		if len(mcs) == 0 {
-			continue
+		if len(mcHostsOf(hosts, c.Inv.Traffic.DestinationRules[i])) > 0 {
+			read++
 		}
-		read++
-		r, ok := judgeLocality(env.Mesh, c, dr, mcs)
+	}
+	// Each consolidated rule a sidecar gets for a multi-cluster host is
+	// judged once, with the first host it applies to (a wildcard rule
+	// covers several).
+	type judged struct {
+		a   appliedDR
+		mcs []*mcService
+	}
+	var rules []judged
+	idx := newDRIndex(c)
+	for _, hk := range sortedKeys(hosts) {
+		ms := hosts[hk]
+		for _, a := range idx.effectiveDRs(hk, ms.ns, c.Inv.Traffic.DestinationRules) {
+			if i := slices.IndexFunc(rules, func(j judged) bool { return j.a.m == a.m }); i >= 0 {
+				rules[i].mcs = append(rules[i].mcs, ms)
+				continue
+			}
+			rules = append(rules, judged{a, []*mcService{ms}})
+		}
+	}
+	pos := func(j judged) int {
+		return slices.IndexFunc(c.Inv.Traffic.DestinationRules, func(dr cluster.DestinationRule) bool {
+			return dr.Namespace == j.a.m.from[0].Namespace && dr.Name == j.a.m.from[0].Name
+		})
+	}
+	slices.SortStableFunc(rules, func(a, b judged) int { return pos(a) - pos(b) })
+	var out []Result
+	for _, j := range rules {
+		dr := &j.a.m.rule
+		r, ok := judgeLocality(env.Mesh, c, dr, j.mcs)
+		if ig := ignoredLocality(c, j.a.m); ig != nil {
+			r, ok = mergeIgnored(r, ok, *ig), true
+		}
 		if !ok {
-			without++
 			continue
 		}
 		r.Cluster, r.Target = c.Name, dr.Namespace+"/"+dr.Name
 		r.Evidence = append(r.Evidence, Ev("sidecars", strings.Join(sidecarLocs, "; ")))
+		r.Evidence = append(r.Evidence, j.a.m.mergeEvidence()...)
 		out = append(out, r)
 	}
 	if len(out) == 0 {
@@ -205,6 +249,64 @@ func localityRules(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 		return []Result{pass(fmt.Sprintf("%d DestinationRules of multi-cluster hosts read; none sets locality load balancing or outlier detection", read))}
 	}
 	return out
+}
+
+// ignoredLocality is the failure for a consolidated rule that dropped the
+// trafficPolicy of a later rule which sets locality load balancing or
+// outlier detection: istiod keeps only the oldest rule's trafficPolicy
+// (mergeDestinationRule), so those settings never apply. nil when none
+// was dropped.
+func ignoredLocality(c *mesh.Cluster, m *mergedDR) *Result {
+	var lost []string
+	var first ignoredPart
+	for _, ig := range m.ignoredPolicies() {
+		tp := ig.dr.Spec.GetTrafficPolicy()
+		var what []string
+		if tp.GetLoadBalancer().GetLocalityLbSetting() != nil || tp.GetLoadBalancer().GetZoneAwareLbSetting() != nil {
+			what = append(what, "locality load balancing")
+		}
+		if tp.GetOutlierDetection() != nil {
+			what = append(what, "outlier detection")
+		}
+		for _, pl := range tp.GetPortLevelSettings() {
+			if pl.GetLoadBalancer().GetLocalityLbSetting() != nil || pl.GetOutlierDetection() != nil {
+				what = append(what, fmt.Sprintf("port %d's locality settings", pl.GetPort().GetNumber()))
+			}
+		}
+		if len(what) == 0 {
+			continue
+		}
+		if len(lost) == 0 {
+			first = ig
+		}
+		kept := "(unknown)"
+		if ig.kept != nil {
+			kept = ig.kept.Namespace + "/" + ig.kept.Name
+		}
+		lost = append(lost, fmt.Sprintf("the %s of %s/%s (the trafficPolicy of %s applies)", strings.Join(what, " and "), ig.dr.Namespace, ig.dr.Name, kept))
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	r := noted(failf(fmt.Sprintf("%s -n %s edit destinationrules.networking.istio.io %s", kc(c.Name), shellQuote(first.dr.Namespace), shellQuote(first.dr.Name)),
+		"istiod merges the DestinationRules %s for %s and keeps only the trafficPolicy of the oldest that has one, so %s never apply",
+		strings.Join(m.fromNames(), ", "), m.rule.Spec.GetHost(), strings.Join(lost, "; ")),
+		"move the locality settings into the trafficPolicy that applies (or into one DestinationRule for the host), or remove the other rule's trafficPolicy (pilot/pkg/model/destination_rule.go mergeDestinationRule: subsets are merged, the top-level trafficPolicy is the first one's)")
+	return &r
+}
+
+// mergeIgnored adds an ignored-policy failure to a rule's locality
+// verdict.
+func mergeIgnored(r Result, ok bool, ig Result) Result {
+	if !ok {
+		return ig
+	}
+	ig.Message = ig.Message + "; " + r.Message
+	ig.Evidence = append(ig.Evidence, r.Evidence...)
+	if r.Note != "" && r.Status != Pass {
+		ig.Note += "; " + r.Note
+	}
+	return ig
 }
 
 // judgeLocality judges one DestinationRule's locality settings against the
@@ -400,65 +502,87 @@ func endpointNetworks(ms *mcService) map[string]int {
 }
 
 func tlsRemoteEndpoints(_ context.Context, env *Env, c *mesh.Cluster) []Result {
-	if r := notConfigCluster(env.Mesh, c); r != nil {
+	hosts, r := configOpening(env.Mesh, c, true, cluster.ResDestinationRules)
+	if r != nil {
 		return r
-	}
-	if r := trafficSkip(c, cluster.ResDestinationRules); r != nil {
-		return r
-	}
-	hosts := multiClusterHosts(env.Mesh)
-	if len(hosts) == 0 {
-		return []Result{skipf("no service is present in more than one cluster")}
 	}
 	if !env.Mesh.MultiNetwork() {
 		return []Result{skipf("one network: endpoints of every cluster are reached directly, whatever the TLS mode (the peer-authentication check compares modes)")}
 	}
-	var out []Result
-	checked := 0
-	for i := range c.Inv.Traffic.DestinationRules {
-		dr := &c.Inv.Traffic.DestinationRules[i]
-		for _, ms := range mcHostsOf(hosts, *dr) {
-			nets := endpointNetworks(ms)
-			if len(nets) < 2 {
-				continue
-			}
-			checked++
-			var bad []string
-			subsets := []string{""}
-			for _, ss := range dr.Spec.GetSubsets() {
-				subsets = append(subsets, ss.GetName())
-			}
-			svc := ms.in[0].Inv.Service(ms.ns, ms.name)
-			var ports []uint32
-			for _, p := range svc.Spec.Ports {
-				ports = append(ports, uint32(p.Port))
-			}
-			for _, ss := range subsets {
-				for _, p := range ports {
-					if m := tlsModeFor(dr, ss, p); m != nil && *m != networkingv1.ClientTLSSettings_ISTIO_MUTUAL {
-						bad = append(bad, fmt.Sprintf("%s port %d: %s", envoyadmin.ClusterName(ms.host(), int(p), ss), p, m))
-					}
-				}
-			}
-			if len(bad) == 0 {
-				continue
-			}
-			var netEv []string
-			for _, n := range sortedKeys(nets) {
-				netEv = append(netEv, fmt.Sprintf("%s=%d", orNone(n), nets[n]))
-			}
-			r := noted(failf(fmt.Sprintf("%s -n %s edit destinationrules.networking.istio.io %s", kc(c.Name), shellQuote(dr.Namespace), shellQuote(dr.Name)),
-				"DestinationRule %s/%s turns off Istio mTLS for %s, which has endpoints on %d networks: istiod drops the endpoints of the other networks from every sidecar it configures (%s)",
-				dr.Namespace, dr.Name, ms.host(), len(nets), strings.Join(bad, "; ")),
-				"cross-network traffic is routed by the east-west gateway on the SNI of Istio mTLS (AUTO_PASSTHROUGH), so istiod sends remote-network endpoints only where it would send ISTIO_MUTUAL (ep_filters.go); set tls.mode ISTIO_MUTUAL or remove the tls block for in-mesh hosts")
-			r.Cluster, r.Target = c.Name, dr.Namespace+"/"+dr.Name
-			out = append(out, with(r, Ev("endpoints per network", strings.Join(netEv, ", ")), Ev("tls", strings.Join(bad, "; "))))
+	// The consolidated rules sidecars get for each host (istiod merges
+	// several rules for one host: a later rule's trafficPolicy is ignored
+	// when an earlier one has one), in the order of their first rule.
+	type judged struct {
+		a  appliedDR
+		ms *mcService
+	}
+	var rules []judged
+	idx := newDRIndex(c)
+	for _, hk := range sortedKeys(hosts) {
+		ms := hosts[hk]
+		if len(endpointNetworks(ms)) < 2 {
+			continue
+		}
+		for _, a := range idx.effectiveDRs(hk, ms.ns, c.Inv.Traffic.DestinationRules) {
+			rules = append(rules, judged{a, ms})
 		}
 	}
-	if len(out) == 0 {
-		return []Result{pass(fmt.Sprintf("%d DestinationRules of hosts with endpoints on several networks read; none sets a TLS mode other than ISTIO_MUTUAL", checked))}
+	pos := func(j judged) int {
+		return slices.IndexFunc(c.Inv.Traffic.DestinationRules, func(dr cluster.DestinationRule) bool {
+			return dr.Namespace == j.a.m.from[0].Namespace && dr.Name == j.a.m.from[0].Name
+		})
 	}
-	return out
+	slices.SortStableFunc(rules, func(a, b judged) int { return pos(a) - pos(b) })
+	var ignored []string
+	var results []Result
+	checked := 0
+	for _, j := range rules {
+		dr, ms := &j.a.m.rule, j.ms
+		nets := endpointNetworks(ms)
+		checked += len(j.a.m.from)
+		if t := j.a.m.ignoredText(); t != "" {
+			ignored = append(ignored, t)
+		}
+		var bad []string
+		subsets := []string{""}
+		for _, ss := range dr.Spec.GetSubsets() {
+			subsets = append(subsets, ss.GetName())
+		}
+		svc := ms.in[0].Inv.Service(ms.ns, ms.name)
+		var ports []uint32
+		for _, p := range svc.Spec.Ports {
+			ports = append(ports, uint32(p.Port))
+		}
+		for _, ss := range subsets {
+			for _, p := range ports {
+				if m := tlsModeFor(dr, ss, p); m != nil && *m != networkingv1.ClientTLSSettings_ISTIO_MUTUAL {
+					bad = append(bad, fmt.Sprintf("%s port %d: %s", envoyadmin.ClusterName(ms.host(), int(p), ss), p, m))
+				}
+			}
+		}
+		if len(bad) == 0 {
+			continue
+		}
+		var netEv []string
+		for _, n := range sortedKeys(nets) {
+			netEv = append(netEv, fmt.Sprintf("%s=%d", orNone(n), nets[n]))
+		}
+		r := noted(failf(fmt.Sprintf("%s -n %s edit destinationrules.networking.istio.io %s", kc(c.Name), shellQuote(dr.Namespace), shellQuote(dr.Name)),
+			"DestinationRule %s/%s turns off Istio mTLS for %s, which has endpoints on %d networks: istiod drops the endpoints of the other networks from every sidecar it configures (%s)",
+			dr.Namespace, dr.Name, ms.host(), len(nets), strings.Join(bad, "; ")),
+			"cross-network traffic is routed by the east-west gateway on the SNI of Istio mTLS (AUTO_PASSTHROUGH), so istiod sends remote-network endpoints only where it would send ISTIO_MUTUAL (ep_filters.go); set tls.mode ISTIO_MUTUAL or remove the tls block for in-mesh hosts")
+		r.Cluster, r.Target = c.Name, dr.Namespace+"/"+dr.Name
+		r = with(r, Ev("endpoints per network", strings.Join(netEv, ", ")), Ev("tls", strings.Join(bad, "; ")))
+		results = append(results, with(r, j.a.m.mergeEvidence()...))
+	}
+	if len(results) == 0 {
+		msg := fmt.Sprintf("%d DestinationRules of hosts with endpoints on several networks read; none sets a TLS mode other than ISTIO_MUTUAL", checked)
+		if len(ignored) > 0 {
+			msg += " where istiod applies it (ignored after merging the rules of one host: " + strings.Join(ignored, "; ") + ")"
+		}
+		return []Result{pass(msg)}
+	}
+	return results
 }
 
 func peerAuthConsistent(_ context.Context, env *Env) []Result {
@@ -495,6 +619,10 @@ func peerAuthConsistent(_ context.Context, env *Env) []Result {
 	var order []string
 	found := map[string]*finding{}
 	pairs := 0
+	drs := map[*mesh.Cluster]*drIndex{}
+	for _, b := range readable {
+		drs[b] = newDRIndex(b)
+	}
 	for _, hk := range sortedKeys(hosts) {
 		ms := hosts[hk]
 		for _, a := range ms.in {
@@ -519,7 +647,7 @@ func peerAuthConsistent(_ context.Context, env *Env) []Result {
 							continue
 						}
 						pairs++
-						dr, _ := destinationRuleFor(b.Inv.Traffic, ms.host(), ms.ns, "", rootNamespace(b), nil)
+						dr := drs[b].forProxy(ms.host(), ms.ns, "", nil).ruleOf()
 						sends, how := mtlsTo(b, dr, "", uint32(sp.Port), p.Namespace, p.Labels, port)
 						strict := smode == securityv1.PeerAuthentication_MutualTLS_STRICT && !sends
 						if !strict && !(smode == securityv1.PeerAuthentication_MutualTLS_DISABLE && sends) {
@@ -602,10 +730,7 @@ func principalTrustDomain(p string) (td string, ok bool) {
 }
 
 func authzTrustDomains(_ context.Context, env *Env, c *mesh.Cluster) []Result {
-	if r := notConfigCluster(env.Mesh, c); r != nil {
-		return r
-	}
-	if r := trafficSkip(c, cluster.ResAuthorizationPolicies); r != nil {
+	if _, r := configOpening(env.Mesh, c, false, cluster.ResAuthorizationPolicies); r != nil {
 		return r
 	}
 	known := trustDomainsOf(env.Mesh)
@@ -795,6 +920,7 @@ func subsetPods(_ context.Context, env *Env) []Result {
 		if trafficRead(cc, cluster.ResDestinationRules) != "" {
 			continue
 		}
+		idx := newDRIndex(cc)
 		routed := map[string]bool{} // host|subset a VirtualService of cc routes to
 		if trafficRead(cc, cluster.ResVirtualServices) == "" {
 			for _, vs := range cc.Inv.Traffic.VirtualServices {
@@ -804,7 +930,7 @@ func subsetPods(_ context.Context, env *Env) []Result {
 					}
 					host := resolveShort(d.GetHost(), vs.Namespace)
 					routed[host+"|"+d.GetSubset()] = true
-					if dr, _ := destinationRuleFor(cc.Inv.Traffic, host, services[host].ns, vs.Namespace, rootNamespace(cc), nil); !definesSubset(dr, d.GetSubset()) {
+					if dr := idx.forProxy(host, services[host].ns, vs.Namespace, nil).ruleOf(); !definesSubset(dr, d.GetSubset()) {
 						r := noted(failf(fmt.Sprintf("%s get destinationrules.networking.istio.io -A -o yaml | grep -n -A3 %s", kc(cc.Name), shellQuote("name: "+d.GetSubset())),
 							"VirtualService %s/%s routes to subset %s of %s, which no DestinationRule of %s defines: those requests fail (503, no cluster for the route)", vs.Namespace, vs.Name, d.GetSubset(), host, cc.Name),
 							"each primary reads only its own cluster's DestinationRules: apply the DestinationRule that defines the subset in "+cc.Name+" too")
@@ -814,11 +940,12 @@ func subsetPods(_ context.Context, env *Env) []Result {
 				}
 			}
 		}
-		for _, dr := range cc.Inv.Traffic.DestinationRules {
+		for i, dr := range cc.Inv.Traffic.DestinationRules {
 			host := drHost(dr)
+			merged := idx.forProxy(host, services[host].ns, dr.Namespace, nil)
 			for _, ss := range dr.Spec.GetSubsets() {
-				if len(ss.GetLabels()) == 0 {
-					continue
+				if len(ss.GetLabels()) == 0 || merged.dropsSubset(&cc.Inv.Traffic.DestinationRules[i], ss.GetName()) {
+					continue // a duplicate name istiod drops when it merges the host's rules
 				}
 				ok, where := selects(host, ss.GetLabels())
 				if ok {
@@ -963,7 +1090,7 @@ func localityPolicy(env *Env, c *mesh.Cluster, t target) probePolicy {
 		proxyNS, proxyLabels = pod.Namespace, pod.Labels
 		proxyLoc, locSrc = podLocality(c, pod.Labels, pod.Spec.NodeName)
 	}
-	dr, _ := destinationRuleFor(cc.Inv.Traffic, ms.host(), ms.ns, proxyNS, rootNamespace(cc), proxyLabels)
+	dr := destinationRuleFor(cc, ms.host(), ms.ns, proxyNS, proxyLabels).ruleOf()
 	if dr == nil {
 		return probePolicy{}
 	}

@@ -1,7 +1,10 @@
 package checks
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	networkingv1 "istio.io/api/networking/v1"
 	securityv1 "istio.io/api/security/v1"
@@ -121,5 +124,155 @@ func TestLocalityMatchAndPriority(t *testing.T) {
 	}
 	if got := parseLocality("region1.zone1.sub"); got != (locality{"region1", "zone1", "sub"}) {
 		t.Errorf("istio-locality label parsed to %v", got)
+	}
+}
+
+// The consolidated DestinationRule follows istiod's merge and precedence
+// (pilot/pkg/model push_context.go setDestinationRules / destinationRule,
+// destination_rule.go mergeDestinationRule, sidecar.go DestinationRule).
+func TestDestinationRuleMergeFollowsIstiod(t *testing.T) {
+	day := func(d int) time.Time { return time.Date(2026, 11, d, 9, 0, 0, 0, time.UTC) }
+	tp := func(mode networkingv1.ClientTLSSettings_TLSmode) *networkingv1.TrafficPolicy {
+		return &networkingv1.TrafficPolicy{Tls: &networkingv1.ClientTLSSettings{Mode: mode}}
+	}
+	dr := func(ns, name string, created time.Time, host string, pol *networkingv1.TrafficPolicy, subsets ...string) cluster.DestinationRule {
+		spec := &networkingv1.DestinationRule{Host: host, TrafficPolicy: pol}
+		for _, s := range subsets {
+			spec.Subsets = append(spec.Subsets, &networkingv1.Subset{Name: s, Labels: map[string]string{"version": s + "-" + name}})
+		}
+		return cluster.DestinationRule{Namespace: ns, Name: name, Created: created, Spec: spec}
+	}
+	const host = "helloworld.sample.svc.cluster.local"
+	disable, mutual, simple := networkingv1.ClientTLSSettings_DISABLE, networkingv1.ClientTLSSettings_ISTIO_MUTUAL, networkingv1.ClientTLSSettings_SIMPLE
+
+	t.Run("oldest trafficPolicy wins whole, subsets are joined, the first of a duplicate name wins", func(t *testing.T) {
+		// "a-new" sorts first by name but is newer: age decides, not the name.
+		x := buildDRIndex([]cluster.DestinationRule{
+			dr("sample", "a-new", day(20), host, tp(disable), "v2", "v1"),
+			dr("sample", "z-old", day(2), "helloworld", tp(mutual), "v1"),
+		}, "istio-system", false)
+		m := x.forProxy(host, "sample", "other", nil)
+		if m == nil || m.rule.Name != "z-old" {
+			t.Fatalf("consolidated rule %+v, want z-old's metadata", m)
+		}
+		if got := tlsModeFor(&m.rule, "", 5000); got == nil || *got != mutual {
+			t.Errorf("tls %v, want ISTIO_MUTUAL of the older rule", got)
+		}
+		var names []string
+		for _, ss := range m.rule.Spec.GetSubsets() {
+			names = append(names, ss.GetName()+"="+ss.GetLabels()["version"])
+		}
+		if strings.Join(names, ",") != "v1=v1-z-old,v2=v2-a-new" {
+			t.Errorf("subsets %v, want v1 of z-old and v2 of a-new", names)
+		}
+		if len(m.ignoredPolicies()) != 1 || m.ignoredPolicies()[0].dr.Name != "a-new" {
+			t.Errorf("ignored %+v, want a-new's trafficPolicy", m.ignored)
+		}
+	})
+	t.Run("a rule without trafficPolicy lets the next one's apply", func(t *testing.T) {
+		x := buildDRIndex([]cluster.DestinationRule{
+			dr("sample", "old", day(2), host, nil, "v1"),
+			dr("sample", "new", day(20), host, tp(disable)),
+		}, "istio-system", false)
+		if got := tlsModeFor(x.forProxy(host, "sample", "other", nil).ruleOf(), "", 5000); got == nil || *got != disable {
+			t.Errorf("tls %v, want the newer rule's DISABLE", got)
+		}
+	})
+	t.Run("the proxy's namespace first, then the service's, then the root namespace", func(t *testing.T) {
+		x := buildDRIndex([]cluster.DestinationRule{
+			dr("istio-system", "root", day(1), host, tp(simple)),
+			dr("sample", "svc", day(2), host, tp(mutual)),
+			dr("client", "local", day(3), host, tp(disable)),
+		}, "istio-system", false)
+		for ns, want := range map[string]string{"client": "local", "other": "svc", "sample": "svc"} {
+			if m := x.forProxy(host, "sample", ns, nil); m == nil || m.rule.Name != want {
+				t.Errorf("proxy in %s: %v, want %s", ns, m.ruleOf(), want)
+			}
+		}
+	})
+	t.Run("exportTo hides a rule from other namespaces; rules with a different exportTo are not merged", func(t *testing.T) {
+		priv := dr("sample", "private", day(1), host, tp(disable))
+		priv.Spec.ExportTo = []string{"."}
+		x := buildDRIndex([]cluster.DestinationRule{priv, dr("istio-system", "root", day(2), host, tp(mutual))}, "istio-system", false)
+		if m := x.forProxy(host, "sample", "sample", nil); m == nil || m.rule.Name != "private" {
+			t.Errorf("proxy in sample: %v, want its own namespace's private rule", m.ruleOf())
+		}
+		if m := x.forProxy(host, "sample", "other", nil); m == nil || m.rule.Name != "root" {
+			t.Errorf("proxy in other: %v, want the root namespace's rule (private is not exported)", m.ruleOf())
+		}
+		pub := dr("sample", "public", day(3), host, tp(simple), "v9")
+		x = buildDRIndex([]cluster.DestinationRule{priv, pub}, "istio-system", false)
+		if m := x.forProxy(host, "sample", "other", nil); m == nil || m.rule.Name != "public" || len(m.from) != 1 {
+			t.Errorf("proxy in other: %+v, want public alone", m)
+		}
+		// The mesh's defaultDestinationRuleExportTo "." keeps a rule without exportTo private.
+		x = buildDRIndex([]cluster.DestinationRule{dr("sample", "svc", day(2), host, tp(mutual))}, "istio-system", true)
+		if m := x.forProxy(host, "sample", "other", nil); m != nil {
+			t.Errorf("proxy in other with default exportTo '.': %v, want none", m.ruleOf())
+		}
+	})
+	t.Run("a workload selector applies to the pods it selects in its namespace, before the catch-all", func(t *testing.T) {
+		sel := dr("sample", "curl-only", day(5), host, tp(disable))
+		sel.Spec.WorkloadSelector = &typev1beta1.WorkloadSelector{MatchLabels: map[string]string{"app": "curl"}}
+		x := buildDRIndex([]cluster.DestinationRule{dr("sample", "all", day(1), host, tp(mutual)), sel}, "istio-system", false)
+		if m := x.forProxy(host, "sample", "sample", map[string]string{"app": "curl"}); m == nil || m.rule.Name != "curl-only" {
+			t.Errorf("curl in sample: %v, want curl-only", m.ruleOf())
+		}
+		if m := x.forProxy(host, "sample", "sample", map[string]string{"app": "other"}); m == nil || m.rule.Name != "all" {
+			t.Errorf("other pod in sample: %v, want all", m.ruleOf())
+		}
+		if m := x.forProxy(host, "sample", "other", map[string]string{"app": "curl"}); m == nil || m.rule.Name != "all" {
+			t.Errorf("curl in other: %v, want all (selectors are not exported)", m.ruleOf())
+		}
+		var names []string
+		for _, a := range x.effectiveDRs(host, "sample", []cluster.DestinationRule{dr("sample", "all", day(1), host, nil), sel}) {
+			names = append(names, a.m.rule.Name)
+		}
+		if strings.Join(names, ",") != "all,curl-only" {
+			t.Errorf("effective rules %v, want all and curl-only", names)
+		}
+	})
+	t.Run("the exact host before a wildcard", func(t *testing.T) {
+		x := buildDRIndex([]cluster.DestinationRule{
+			dr("sample", "wild", day(1), "*.sample.svc.cluster.local", tp(disable)),
+			dr("sample", "exact", day(2), host, tp(mutual)),
+		}, "istio-system", false)
+		if m := x.forProxy(host, "sample", "other", nil); m == nil || m.rule.Name != "exact" {
+			t.Errorf("%v, want exact", m.ruleOf())
+		}
+		if m := x.forProxy("curl.sample.svc.cluster.local", "sample", "other", nil); m == nil || m.rule.Name != "wild" {
+			t.Errorf("curl: %v, want wild", m.ruleOf())
+		}
+	})
+}
+
+func TestDropsSubsetNamesTheLaterDuplicate(t *testing.T) {
+	old := cluster.DestinationRule{Namespace: "sample", Name: "old", Created: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		Spec: &networkingv1.DestinationRule{Host: "helloworld", Subsets: []*networkingv1.Subset{{Name: "v2", Labels: map[string]string{"version": "v2"}}}}}
+	later := cluster.DestinationRule{Namespace: "sample", Name: "later", Created: time.Date(2026, 11, 9, 0, 0, 0, 0, time.UTC),
+		Spec: &networkingv1.DestinationRule{Host: "helloworld", Subsets: []*networkingv1.Subset{{Name: "v2", Labels: map[string]string{"version": "v3"}}}}}
+	rules := []cluster.DestinationRule{later, old}
+	m := buildDRIndex(rules, "istio-system", false).forProxy("helloworld.sample.svc.cluster.local", "sample", "sample", nil)
+	if !m.dropsSubset(&rules[0], "v2") || m.dropsSubset(&rules[1], "v2") {
+		t.Errorf("the later rule's v2 must be the one dropped: %+v", m.ignored)
+	}
+}
+
+// BenchmarkDestinationRuleIndex: the index is built per lookup (per
+// service port of the expected endpoint table), so its cost on a cluster
+// with many rules matters: 1000 rules over 500 hosts (half the hosts have
+// two rules to merge).
+func BenchmarkDestinationRuleIndex(b *testing.B) {
+	var rules []cluster.DestinationRule
+	for i := range 1000 {
+		host := fmt.Sprintf("svc-%d.ns-%d.svc.cluster.local", i%500, i%7)
+		rules = append(rules, cluster.DestinationRule{Namespace: fmt.Sprintf("ns-%d", i%7), Name: fmt.Sprintf("dr-%d", i), Created: time.Unix(int64(i), 0),
+			Spec: &networkingv1.DestinationRule{Host: host, TrafficPolicy: &networkingv1.TrafficPolicy{}, Subsets: []*networkingv1.Subset{{Name: fmt.Sprintf("v%d", i)}}}})
+	}
+	for b.Loop() {
+		x := buildDRIndex(rules, "istio-system", false)
+		if x.forProxy("svc-1.ns-1.svc.cluster.local", "ns-1", "other", nil) == nil {
+			b.Fatal("no rule")
+		}
 	}
 }

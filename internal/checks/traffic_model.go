@@ -143,81 +143,21 @@ func hostMatches(rule, svc string) bool {
 	return false
 }
 
-// exportedTo mirrors exportTo: empty or "*" is every namespace (the mesh
-// default of defaultDestinationRuleExportTo), "." the rule's own, "~" none.
-func exportedTo(exportTo []string, ruleNS, ns string) bool {
-	if len(exportTo) == 0 {
-		return true
-	}
-	for _, e := range exportTo {
-		switch e {
-		case "*":
-			return true
-		case ".":
-			if ruleNS == ns {
-				return true
-			}
-		case "~":
-		default:
-			if e == ns {
-				return true
-			}
-		}
-	}
-	return false
+// destinationRuleFor is the DestinationRule istiod applies to host for a
+// sidecar in proxyNS configured by cc: the consolidated rule of every
+// DestinationRule for the host, by istiod's precedence and merge
+// (traffic_dr.go); nil when none applies or cc's rules were not read.
+// proxyLabels nil (unknown) select no rule with a workloadSelector.
+func destinationRuleFor(cc *mesh.Cluster, host, svcNS, proxyNS string, proxyLabels map[string]string) *mergedDR {
+	return newDRIndex(cc).forProxy(host, svcNS, proxyNS, proxyLabels)
 }
 
-// destinationRuleFor is the DestinationRule istiod applies to host for a
-// sidecar in proxyNS (pilot/pkg/model push_context.go destinationRule): a
-// rule of the proxy's own namespace first, then one of the service's
-// namespace exported to the proxy, then one of the root namespace; within
-// a namespace the exact host before a wildcard. Rules with a
-// workloadSelector apply only to the workloads they select in their own
-// namespace: they are skipped unless proxyLabels (nil: unknown) match.
-// Several rules for one host are merged by istiod; the first by name wins
-// here, and the caller says so when there are several.
-func destinationRuleFor(t *cluster.TrafficConfig, host, svcNS, proxyNS, rootNS string, proxyLabels map[string]string) (*cluster.DestinationRule, int) {
-	if t == nil {
-		return nil, 0
+// ruleOf is the consolidated rule as a DestinationRule, or nil.
+func (m *mergedDR) ruleOf() *cluster.DestinationRule {
+	if m == nil {
+		return nil
 	}
-	pick := func(ns string) (*cluster.DestinationRule, int) {
-		var exact, wild []*cluster.DestinationRule
-		for i := range t.DestinationRules {
-			dr := &t.DestinationRules[i]
-			if dr.Namespace != ns || !hostMatches(drHost(*dr), host) {
-				continue
-			}
-			if sel := dr.Spec.GetWorkloadSelector().GetMatchLabels(); len(sel) > 0 {
-				if dr.Namespace != proxyNS || proxyLabels == nil || !subsetOf(sel, proxyLabels) {
-					continue
-				}
-			}
-			if ns != proxyNS && !exportedTo(dr.Spec.GetExportTo(), dr.Namespace, proxyNS) {
-				continue
-			}
-			if drHost(*dr) == host {
-				exact = append(exact, dr)
-			} else {
-				wild = append(wild, dr)
-			}
-		}
-		for _, l := range [][]*cluster.DestinationRule{exact, wild} {
-			if len(l) > 0 {
-				slices.SortFunc(l, func(a, b *cluster.DestinationRule) int { return strings.Compare(a.Name, b.Name) })
-				return l[0], len(l)
-			}
-		}
-		return nil, 0
-	}
-	for _, ns := range []string{proxyNS, svcNS, rootNS} {
-		if ns == "" {
-			continue
-		}
-		if dr, n := pick(ns); dr != nil {
-			return dr, n
-		}
-	}
-	return nil, 0
+	return &m.rule
 }
 
 func subsetOf(sel, labels map[string]string) bool {
@@ -539,11 +479,12 @@ type mtlsView struct {
 	idx     map[*mesh.Cluster]map[string]*cluster.WorkloadPod
 }
 
-func newMTLSView(m *mesh.Mesh, c *mesh.Cluster, host, ns string, port int32) *mtlsView {
+func newMTLSView(m *mesh.Mesh, c *mesh.Cluster, drs *drIndex, host, ns string, port int32) *mtlsView {
 	v := &mtlsView{cc: configCluster(m, c), ns: ns, svcPort: uint32(port), idx: map[*mesh.Cluster]map[string]*cluster.WorkloadPod{}}
-	if v.cc != nil && v.cc.Inv.Traffic.Has(cluster.ResDestinationRules) {
-		v.dr, _ = destinationRuleFor(v.cc.Inv.Traffic, host, ns, "", rootNamespace(v.cc), nil)
+	if drs == nil {
+		drs = newDRIndex(v.cc)
 	}
+	v.dr = drs.forProxy(host, ns, "", nil).ruleOf()
 	return v
 }
 

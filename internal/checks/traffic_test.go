@@ -36,6 +36,10 @@ func TestTrafficFindingsNameTheirCause(t *testing.T) {
 		{"sidecar-missing", "traffic.sidecar-missing", "cluster-2", checks.Fail, "cannot be reached across networks"},
 		{"sidecar-missing", "traffic.sidecar-missing", "cluster-2", checks.Fail, "run no sidecar"},
 		{"install-mp-mn", "traffic.sidecar-missing", "cluster-1", checks.Pass, "run a sidecar"},
+		{"dr-merge-locality-ignored", "traffic.locality", "cluster-1", checks.Fail, "keeps only the trafficPolicy of the oldest that has one, so the locality load balancing and outlier detection of sample/helloworld-failover"},
+		{"dr-merge-locality-ignored", "traffic.locality", "cluster-2", checks.Pass, "locality failover with outlier detection"},
+		{"dr-merge-tls-ignored", "traffic.tls-remote-endpoints", "cluster-1", checks.Pass, "ignored after merging the rules of one host: the trafficPolicy of sample/helloworld-plaintext"},
+		{"dr-merge-tls-ignored", "traffic.subset-pods", "", checks.Pass, "every routed subset is defined"},
 	}
 	runs := map[string][]checks.Result{}
 	for _, tc := range cases {

@@ -3,16 +3,19 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Admiral (github.com/istio-ecosystem/admiral) names, read from its source
@@ -82,6 +85,153 @@ type Admiral struct {
 	// Identities are the pods carrying Admiral's identity label, reduced.
 	Identities       []AdmiralIdentityPod `json:"identities,omitempty"`
 	IdentitiesListed bool                 `json:"identitiesListed,omitempty"`
+	// Flags are the flags of Admiral's controller Deployment in this
+	// cluster (From says which), or Admiral's defaults (From ""); nil in
+	// an inventory of an older meshdoctor (the defaults then).
+	Flags *AdmiralFlags `json:"flags,omitempty"`
+}
+
+// AdmiralFlags are the flags of Admiral's controller that decide where its
+// objects are (admiral/cmd/admiral/cmd/root.go GetRootCmd, with the
+// defaults there).
+type AdmiralFlags struct {
+	// From is the namespace/name of the Deployment read ("" when none was
+	// found: the defaults).
+	From string `json:"from,omitempty"`
+	// SecretNamespace: --secret_namespace (default admiral), where the
+	// remote-cluster secrets are; SecretFilterTags: --secret_filter_tags
+	// (default admiral/sync), their label.
+	SecretNamespace  string `json:"secretNamespace"`
+	SecretFilterTags string `json:"secretFilterTags"`
+	// DependencyNamespace: --dependency_namespace (default admiral), the
+	// only namespace whose Dependency objects Admiral watches.
+	DependencyNamespace string `json:"dependencyNamespace"`
+	// SyncNamespace: --sync_namespace (default admiral-sync), where it
+	// writes the ServiceEntries and DestinationRules it generates.
+	SyncNamespace string `json:"syncNamespace"`
+	// HostnameSuffix: --hostname_suffix (default global), the last label
+	// of the hosts it generates.
+	HostnameSuffix string `json:"hostnameSuffix"`
+	// WorkloadIdentityKey: --workload_identity_key (default identity);
+	// EnvKey: --env_key (default admiral.io/env).
+	WorkloadIdentityKey string `json:"workloadIdentityKey"`
+	EnvKey              string `json:"envKey"`
+	// Unread names flags whose value meshdoctor could not use (an
+	// environment reference $(VAR), an empty value): their defaults apply
+	// here, which may not be what Admiral runs with.
+	Unread []string `json:"unread,omitempty"`
+	// Error is why the Deployments could not be listed (the defaults
+	// apply).
+	Error string `json:"error,omitempty"`
+}
+
+// DefaultAdmiralFlags are Admiral's defaults.
+func DefaultAdmiralFlags() AdmiralFlags {
+	return AdmiralFlags{SecretNamespace: AdmiralSecretNamespace, SecretFilterTags: AdmiralSyncLabel, DependencyNamespace: AdmiralSecretNamespace,
+		SyncNamespace: AdmiralSyncNamespace, HostnameSuffix: AdmiralHostSuffix, WorkloadIdentityKey: AdmiralIdentityLabel, EnvKey: AdmiralEnvKey}
+}
+
+// FlagsOrDefault is a's flags, or Admiral's defaults when they were not
+// read.
+func (a *Admiral) FlagsOrDefault() AdmiralFlags {
+	if a == nil || a.Flags == nil {
+		return DefaultAdmiralFlags()
+	}
+	return *a.Flags
+}
+
+// AdmiralDeploymentLabel selects Admiral's controller Deployment
+// (install/admiral/base/deployments.yaml: app: admiral, in namespace admiral).
+const AdmiralDeploymentLabel = "app=admiral"
+
+// ParseAdmiralArgs reads the flags meshdoctor needs from the command line
+// of Admiral's container, in pflag's syntax (--name value, --name=value,
+// a single dash accepted as Go's flag package does); only the string
+// flags it knows take the next word as their value, and a word starting
+// with "-" is never a value. Everything else is ignored. Values are
+// bounded; nothing is run or expanded.
+func ParseAdmiralArgs(words []string) AdmiralFlags {
+	f := DefaultAdmiralFlags()
+	dst := map[string]*string{
+		"secret_namespace": &f.SecretNamespace, "secret_filter_tags": &f.SecretFilterTags, "dependency_namespace": &f.DependencyNamespace,
+		"sync_namespace": &f.SyncNamespace, "hostname_suffix": &f.HostnameSuffix, "workload_identity_key": &f.WorkloadIdentityKey, "env_key": &f.EnvKey,
+	}
+	def := DefaultAdmiralFlags()
+	defaults := map[string]string{"secret_namespace": def.SecretNamespace, "secret_filter_tags": def.SecretFilterTags, "dependency_namespace": def.DependencyNamespace,
+		"sync_namespace": def.SyncNamespace, "hostname_suffix": def.HostnameSuffix, "workload_identity_key": def.WorkloadIdentityKey, "env_key": def.EnvKey}
+	if len(words) > maxAdmiralItems {
+		words = words[:maxAdmiralItems]
+	}
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		if w == "--" {
+			break
+		}
+		if !strings.HasPrefix(w, "-") {
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
+		p, ok := dst[name]
+		if !ok {
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(words) || strings.HasPrefix(words[i+1], "-") {
+				f.Unread = append(f.Unread, "--"+name+" (no value)")
+				continue
+			}
+			i++
+			val = words[i]
+		}
+		val = strings.TrimSpace(bounded(val))
+		if val == "" || strings.Contains(val, "$(") || !validAdmiralFlag(name, val) {
+			*p = defaults[name]
+			f.Unread = append(f.Unread, "--"+name+"="+val)
+			continue
+		}
+		*p = val
+	}
+	return f
+}
+
+// validAdmiralFlag checks a value before it is used in a request: a
+// namespace must be a DNS label, a label key a qualified name, the suffix
+// a DNS subdomain (a value read from a cluster is never trusted).
+func validAdmiralFlag(name, val string) bool {
+	switch name {
+	case "secret_namespace", "dependency_namespace", "sync_namespace":
+		return len(validation.IsDNS1123Label(val)) == 0
+	case "hostname_suffix":
+		return len(validation.IsDNS1123Subdomain(val)) == 0
+	}
+	return len(validation.IsQualifiedName(val)) == 0
+}
+
+// admiralFlagsOf is the flags of Admiral's container in the first
+// Deployment (by namespace/name) labelled app=admiral that has one: the
+// container named admiral, else the first whose image names admiral.
+func admiralFlagsOf(deps []appsv1.Deployment) *AdmiralFlags {
+	sort.Slice(deps, func(i, j int) bool {
+		return deps[i].Namespace+"/"+deps[i].Name < deps[j].Namespace+"/"+deps[j].Name
+	})
+	for i := range deps {
+		d := &deps[i]
+		if d.Labels["app"] != "admiral" {
+			continue
+		}
+		cs := d.Spec.Template.Spec.Containers
+		idx := slices.IndexFunc(cs, func(c corev1.Container) bool { return c.Name == "admiral" })
+		if idx < 0 {
+			idx = slices.IndexFunc(cs, func(c corev1.Container) bool { return strings.Contains(c.Image, "admiral") })
+		}
+		if idx < 0 {
+			continue
+		}
+		f := ParseAdmiralArgs(append(slices.Clone(cs[idx].Command), cs[idx].Args...))
+		f.From = d.Namespace + "/" + d.Name
+		return &f
+	}
+	return nil
 }
 
 // AdmiralDependency is a Dependency: which identities a source calls.
@@ -160,14 +310,37 @@ func collectAdmiral(ctx context.Context, c *Client, record func(string, error)) 
 	)
 	wg.Go(func() { deps, depErr = listUnstructured(ctx, c, admiralDependencies) })
 	wg.Go(func() { gtps, gtpErr = listUnstructured(ctx, c, admiralGTPs) })
+	// Admiral's Deployment, read in the same round trip: its flags say
+	// where the secrets are and which label names an identity. The
+	// secrets and identity pods are listed with the defaults at once, and
+	// listed again (a second round trip) only where the flags differ.
+	flags := DefaultAdmiralFlags()
+	listSecrets := func(f AdmiralFlags) {
+		secrets, secErr = c.Kube.CoreV1().Secrets(f.SecretNamespace).List(ctx, metav1.ListOptions{LabelSelector: f.SecretFilterTags + "=true"})
+	}
+	listIdentities := func(f AdmiralFlags) {
+		idPods, podErr = listAll(ctx, ResAdmiralIdentityPods, metav1.ListOptions{LabelSelector: f.WorkloadIdentityKey}, pods(c, ""), nil)
+	}
 	wg.Go(func() {
-		secrets, secErr = c.Kube.CoreV1().Secrets(AdmiralSecretNamespace).List(ctx, metav1.ListOptions{LabelSelector: AdmiralSyncLabel + "=true"})
+		depl, err := c.Kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: AdmiralDeploymentLabel, Limit: 50})
+		if err != nil {
+			flags.Error = classify("list", "deployments ("+AdmiralDeploymentLabel+")", err).Error()
+		} else if f := admiralFlagsOf(depl.Items); f != nil {
+			flags = *f
+		}
 	})
-	wg.Go(func() {
-		idPods, podErr = listAll(ctx, ResAdmiralIdentityPods, metav1.ListOptions{LabelSelector: AdmiralIdentityLabel}, pods(c, ""), nil)
-	})
+	wg.Go(func() { listSecrets(DefaultAdmiralFlags()) })
+	wg.Go(func() { listIdentities(DefaultAdmiralFlags()) })
 	wg.Wait()
-	a := &Admiral{}
+	def := DefaultAdmiralFlags()
+	if flags.SecretNamespace != def.SecretNamespace || flags.SecretFilterTags != def.SecretFilterTags {
+		wg.Go(func() { listSecrets(flags) })
+	}
+	if flags.WorkloadIdentityKey != def.WorkloadIdentityKey {
+		wg.Go(func() { listIdentities(flags) })
+	}
+	wg.Wait()
+	a := &Admiral{Flags: &flags}
 	if apierrors.IsNotFound(depErr) && apierrors.IsNotFound(gtpErr) {
 		return a
 	}
@@ -190,7 +363,7 @@ func collectAdmiral(ctx context.Context, c *Client, record func(string, error)) 
 		a.SecretsListed = true
 		for i := range secrets.Items {
 			s := &secrets.Items[i]
-			if s.Labels[AdmiralSyncLabel] == "true" {
+			if s.Labels[flags.SecretFilterTags] == "true" {
 				a.Secrets = append(a.Secrets, remoteSecret(s))
 			}
 		}
@@ -203,13 +376,13 @@ func collectAdmiral(ctx context.Context, c *Client, record func(string, error)) 
 	a.IdentitiesListed = true
 	for i := range idPods {
 		p := &idPods[i]
-		id := p.Labels[AdmiralIdentityLabel]
+		id := p.Labels[flags.WorkloadIdentityKey]
 		if id == "" || len(a.Identities) >= maxAdmiralObjects {
 			continue
 		}
-		env := p.Annotations[AdmiralEnvKey]
+		env := p.Annotations[flags.EnvKey]
 		if env == "" {
-			env = p.Labels[AdmiralEnvKey]
+			env = p.Labels[flags.EnvKey]
 		}
 		if env == "" {
 			env = p.Labels["env"]

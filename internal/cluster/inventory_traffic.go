@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	networkingv1 "istio.io/api/networking/v1"
@@ -65,10 +66,13 @@ func (t *TrafficConfig) Installed(resource string) bool {
 // traffic policies (load balancer with its locality settings, outlier
 // detection, TLS mode): connection pools, proxy protocol, tunnels, and all
 // TLS fields but the mode (certificate paths, credential names, SANs) are
-// dropped.
+// dropped. Created is its creationTimestamp: istiod merges several rules
+// for one host oldest first (pilot/pkg/model/push_context.go
+// sortConfigBySelectorAndCreationTime).
 type DestinationRule struct {
 	Namespace string                        `json:"namespace"`
 	Name      string                        `json:"name"`
+	Created   time.Time                     `json:"created,omitzero"`
 	Spec      *networkingv1.DestinationRule `json:"spec"`
 }
 
@@ -173,7 +177,7 @@ func ReduceDestinationRule(dr *istionet.DestinationRule) DestinationRule {
 		}
 		out.Subsets = append(out.Subsets, &networkingv1.Subset{Name: ss.GetName(), Labels: ss.GetLabels(), TrafficPolicy: reduceTrafficPolicy(ss.GetTrafficPolicy())})
 	}
-	return DestinationRule{Namespace: dr.Namespace, Name: dr.Name, Spec: out}
+	return DestinationRule{Namespace: dr.Namespace, Name: dr.Name, Created: dr.CreationTimestamp.Time, Spec: out}
 }
 
 func reduceTrafficPolicy(tp *networkingv1.TrafficPolicy) *networkingv1.TrafficPolicy {

@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networkingv1 "istio.io/api/networking/v1"
@@ -71,7 +72,8 @@ func TestTrafficConfigIsListedAndReducedAtTheEdge(t *testing.T) {
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "sample", Name: "plain"},
 			Spec: corev1.PodSpec{InitContainers: []corev1.Container{{Name: "istio-proxy"}}, Containers: []corev1.Container{{Name: "app"}}}},
 	)
-	dr := &istionet.DestinationRule{ObjectMeta: metav1.ObjectMeta{Namespace: "sample", Name: "hw"}, Spec: networkingv1.DestinationRule{
+	created := metav1.NewTime(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	dr := &istionet.DestinationRule{ObjectMeta: metav1.ObjectMeta{Namespace: "sample", Name: "hw", CreationTimestamp: created}, Spec: networkingv1.DestinationRule{
 		Host: "helloworld.sample.svc.cluster.local",
 		TrafficPolicy: &networkingv1.TrafficPolicy{
 			ConnectionPool: &networkingv1.ConnectionPoolSettings{Http: &networkingv1.ConnectionPoolSettings_HTTPSettings{Http1MaxPendingRequests: 1}},
@@ -101,6 +103,9 @@ func TestTrafficConfigIsListedAndReducedAtTheEdge(t *testing.T) {
 	}
 	if len(tc.DestinationRules) != 1 {
 		t.Fatalf("destination rules = %v", tc.DestinationRules)
+	}
+	if !tc.DestinationRules[0].Created.Equal(created.Time) {
+		t.Errorf("creationTimestamp %v, want %v (istiod merges rules oldest first)", tc.DestinationRules[0].Created, created)
 	}
 	tp := tc.DestinationRules[0].Spec.GetTrafficPolicy()
 	if tp.GetConnectionPool() != nil || tp.GetTls().GetClientCertificate() != "" || tp.GetTls().GetCredentialName() != "" || tp.GetTls().GetMode() != networkingv1.ClientTLSSettings_SIMPLE {
