@@ -36,10 +36,34 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 	round := 0
 	var loaded *scenario.Scenario
 
+	var dumps map[string][]byte // the last oracle's, per cluster
+	// checkResults runs meshdoctor on clusters with --only area.* (and
+	// args) and returns the results of that area, logged.
+	checkResults := func(t *testing.T, clusters []string, area string, args ...string) []checks.Result {
+		t.Helper()
+		res := run(t, bin, e.Kubeconfig, append([]string{"--context", strings.Join(clusters, ","), "--only", area + ".*"}, args...)...)
+		var out []checks.Result
+		for _, r := range res.doc.Results {
+			if strings.HasPrefix(r.CheckID, area+".") {
+				out = append(out, r)
+				t.Logf("%s: %s %s", scenario.Key(r), r.Status, r.Message)
+			}
+		}
+		return out
+	}
+	// tableOf is the endpoint table istiod sent cluster's sidecar in the
+	// last oracle's dump.
+	tableOf := func(t *testing.T, cluster string) envoyadmin.Table {
+		t.Helper()
+		table, err := envoyadmin.ParseConfigDump(bytes.NewReader(dumps[cluster]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return table
+	}
 	// oracle applies a row, starts one istiod per cluster, and serves each
 	// curl sidecar's endpoints (once ready accepts them) behind its admin
 	// port; it returns meshdoctor's endpoint results.
-	var dumps map[string][]byte // the last oracle's, per cluster
 	oracleWith := func(t *testing.T, name string, opts testenv.IstiodOptions, ready func(cluster string, eps []envoyadmin.Endpoint) bool, more ...string) []checks.Result {
 		round++
 		dumps = map[string][]byte{}
@@ -90,16 +114,7 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 			k.Forward("sample", curl.Name, 15000, adminServer(t, map[string]string{
 				"/config_dump": string(dump), "/clusters": `{"cluster_statuses":[]}`}))
 		}
-		res := run(t, bin, e.Kubeconfig, "--context", strings.Join(sc.Clusters, ","), "--only", "endpoints.*",
-			"--probe-selector", "app=curl", "--timeout", "20s")
-		var out []checks.Result
-		for _, r := range res.doc.Results {
-			if strings.HasPrefix(r.CheckID, "endpoints.") {
-				out = append(out, r)
-				t.Logf("%s: %s %s", scenario.Key(r), r.Status, r.Message)
-			}
-		}
-		return out
+		return checkResults(t, sc.Clusters, "endpoints", "--probe-selector", "app=curl", "--timeout", "20s")
 	}
 	oracle := func(t *testing.T, name string, ready func(cluster string, eps []envoyadmin.Endpoint) bool) []checks.Result {
 		return oracleWith(t, name, testenv.IstiodOptions{}, ready)
@@ -107,10 +122,7 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 	// helloworldOf is what istiod sent cluster's sidecar for helloworld.
 	helloworldOf := func(t *testing.T, cluster string) []string {
 		t.Helper()
-		table, err := envoyadmin.ParseConfigDump(bytes.NewReader(dumps[cluster]))
-		if err != nil {
-			t.Fatal(err)
-		}
+		table := tableOf(t, cluster)
 		var addrs []string
 		for _, ep := range table[helloworldCluster] {
 			addrs = append(addrs, fmt.Sprintf("%s:%d", ep.Address, ep.Port))
@@ -153,10 +165,7 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 		// selected node's ExternalIP and the node port of 15443.
 		got := oracle(t, "install-ew-nodeport", func(_ string, eps []envoyadmin.Endpoint) bool { return len(eps) >= 2 })
 		gw := fmt.Sprintf("198.51.100.12:%d", nodePortOf(t, loaded, "cluster-2", "istio-system", scenario.EastWestService, 15443))
-		table, err := envoyadmin.ParseConfigDump(bytes.NewReader(dumps["cluster-1"]))
-		if err != nil {
-			t.Fatal(err)
-		}
+		table := tableOf(t, "cluster-1")
 		var addrs []string
 		for _, ep := range table[helloworldCluster] {
 			addrs = append(addrs, fmt.Sprintf("%s:%d", ep.Address, ep.Port))
@@ -221,10 +230,7 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 		// network2's gateway for the other cluster's pod.
 		got := oracleWith(t, "install-dual-stack", testenv.IstiodOptions{},
 			func(_ string, eps []envoyadmin.Endpoint) bool { return len(eps) >= 2 }, tcpEchoCluster)
-		table, err := envoyadmin.ParseConfigDump(bytes.NewReader(dumps["cluster-1"]))
-		if err != nil {
-			t.Fatal(err)
-		}
+		table := tableOf(t, "cluster-1")
 		var dual bool
 		for _, ep := range table[tcpEchoCluster] {
 			dual = dual || len(ep.AdditionalAddresses) > 0
@@ -249,24 +255,13 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 	// traffic runs meshdoctor's traffic.* checks on the oracle's clusters
 	// (still applied, istiods still serving).
 	traffic := func(t *testing.T) []checks.Result {
-		res := run(t, bin, e.Kubeconfig, "--context", strings.Join(loaded.Clusters, ","), "--only", "traffic.*", "--timeout", "20s")
-		var out []checks.Result
-		for _, r := range res.doc.Results {
-			if strings.HasPrefix(r.CheckID, "traffic.") {
-				out = append(out, r)
-				t.Logf("%s: %s %s", scenario.Key(r), r.Status, r.Message)
-			}
-		}
-		return out
+		return checkResults(t, loaded.Clusters, "traffic", "--timeout", "20s")
 	}
 	// gatewayOf says whether istiod sent cluster's sidecar gw for an Envoy
 	// cluster of the last oracle's dump.
 	gatewayOf := func(t *testing.T, cluster, envoyCluster, gw string) bool {
 		t.Helper()
-		table, err := envoyadmin.ParseConfigDump(bytes.NewReader(dumps[cluster]))
-		if err != nil {
-			t.Fatal(err)
-		}
+		table := tableOf(t, cluster)
 		return slices.ContainsFunc(table[envoyCluster], func(ep envoyadmin.Endpoint) bool { return fmt.Sprintf("%s:%d", ep.Address, ep.Port) == gw })
 	}
 
@@ -314,10 +309,7 @@ func TestIstiodOracleOnRenderedInstall(t *testing.T) {
 	// of cluster's sidecar, by address.
 	priorities := func(t *testing.T, cluster string) map[string]uint32 {
 		t.Helper()
-		table, err := envoyadmin.ParseConfigDump(bytes.NewReader(dumps[cluster]))
-		if err != nil {
-			t.Fatal(err)
-		}
+		table := tableOf(t, cluster)
 		out := map[string]uint32{}
 		for _, ep := range table[helloworldCluster] {
 			out[fmt.Sprintf("%s:%d", ep.Address, ep.Port)] = ep.Priority
