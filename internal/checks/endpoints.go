@@ -348,13 +348,7 @@ func serviceInput(m *mesh.Mesh, c *mesh.Cluster, proxyNetwork string, hosts map[
 				svcPort = &svc.Spec.Ports[i]
 			}
 		}
-		var svcSlices []discoveryv1.EndpointSlice
-		for _, es := range o.Inv.EndpointSlices {
-			// endpointslice.go updateEndpointCacheForSlice: FQDN slices are not supported.
-			if es.Namespace == ns && es.Labels[discoveryv1.LabelServiceName] == name && es.AddressType != discoveryv1.AddressTypeFQDN {
-				svcSlices = append(svcSlices, es)
-			}
-		}
+		svcSlices := workloadSlices(o, ns, name)
 		podIPs := dualStackPods(svcSlices, dualStack && len(svc.Spec.ClusterIPs) > 1)
 		for _, es := range svcSlices {
 			target := endpointPort(es, svcPort)
@@ -362,7 +356,7 @@ func serviceInput(m *mesh.Mesh, c *mesh.Cluster, proxyNetwork string, hosts map[
 				continue
 			}
 			for _, ep := range es.Endpoints {
-				if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				if !endpointReady(ep) {
 					continue
 				}
 				ips, dual := podIPs[podOf(ep)]
@@ -384,6 +378,25 @@ func serviceInput(m *mesh.Mesh, c *mesh.Cluster, proxyNetwork string, hosts map[
 		}
 	}
 	return in
+}
+
+// workloadSlices are the EndpointSlices of Service ns/name in c that istiod
+// reads workloads from: FQDN slices are not supported (endpointslice.go
+// updateEndpointCacheForSlice).
+func workloadSlices(c *mesh.Cluster, ns, name string) []discoveryv1.EndpointSlice {
+	var out []discoveryv1.EndpointSlice
+	for _, es := range c.Inv.EndpointSlices {
+		if es.Namespace == ns && es.Labels[discoveryv1.LabelServiceName] == name && es.AddressType != discoveryv1.AddressTypeFQDN {
+			out = append(out, es)
+		}
+	}
+	return out
+}
+
+// endpointReady is an endpoint's ready condition as the EndpointSlice API
+// defines it: unset means ready.
+func endpointReady(ep discoveryv1.Endpoint) bool {
+	return ep.Conditions.Ready == nil || *ep.Conditions.Ready
 }
 
 // istiodDualStack reports whether the istiod serving a sidecar in c has

@@ -191,7 +191,7 @@ func serves(c *mesh.Cluster, ns, name string, clients map[string]bool) bool {
 			continue
 		}
 		for _, ep := range es.Endpoints {
-			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+			if !endpointReady(ep) {
 				continue
 			}
 			if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" {

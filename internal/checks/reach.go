@@ -77,19 +77,15 @@ func reachableGateways(c *mesh.Cluster) []*mesh.Gateway {
 		out = append(out, &c.Gateways[i])
 		seen[c.Gateways[i].Name()] = true
 	}
-	amb := c.AmbientEastWestGateways()
 	for _, g := range c.EastWestGateways() {
-		gw := c.AmbientGatewayFor(g.Service)
-		if gw == nil || seen[g.Name()] {
+		if seen[g.Name()] {
 			continue
 		}
-		for _, a := range amb {
-			if a.Gateway.Namespace == gw.Namespace && a.Gateway.Name == gw.Name && a.Ignored == "" {
-				x := *g
-				x.Addresses = a.Addresses
-				out = append(out, &x)
-				seen[g.Name()] = true
-			}
+		if a := c.AmbientEastWestGatewayFor(g.Service); a != nil && a.Ignored == "" {
+			x := *g
+			x.Addresses = a.Addresses
+			out = append(out, &x)
+			seen[g.Name()] = true
 		}
 	}
 	return out
@@ -108,12 +104,10 @@ func probedPorts(c *mesh.Cluster, g *mesh.Gateway) []probe.Port {
 		exposed[int(p.Port)] = true
 	}
 	want := probe.DefaultPorts()
-	if gw := c.AmbientGatewayFor(g.Service); gw != nil {
+	if c.AmbientGatewayFor(g.Service) != nil {
 		hbone := mesh.HBONEPort
-		for _, a := range c.AmbientEastWestGateways() {
-			if a.Gateway.Namespace == gw.Namespace && a.Gateway.Name == gw.Name {
-				hbone = a.Port()
-			}
+		if a := c.AmbientEastWestGatewayFor(g.Service); a != nil {
+			hbone = a.Port()
 		}
 		want = []probe.Port{{Number: hbone, Kind: probe.KindHBONE}, {Number: 15021, Kind: probe.KindStatus}}
 	}

@@ -489,7 +489,7 @@ func endpointNetworks(ms *mcService) map[string]int {
 				continue
 			}
 			for _, ep := range es.Endpoints {
-				if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+				if endpointReady(ep) {
 					n += len(ep.Addresses)
 				}
 			}

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -174,7 +175,7 @@ func (p *consolidatedDestRules) merge(dr *cluster.DestinationRule, host string, 
 		}
 		es, ns := m.rule.Spec.GetWorkloadSelector(), dr.Spec.GetWorkloadSelector()
 		bothWithout, bothWith := es == nil && ns == nil, es != nil && ns != nil
-		if bothWith && !labelsEqual(es.GetMatchLabels(), ns.GetMatchLabels()) {
+		if bothWith && !maps.Equal(es.GetMatchLabels(), ns.GetMatchLabels()) {
 			appendSeparately = true
 			continue
 		}
@@ -234,13 +235,6 @@ func supersetOf(a, b []string) bool {
 		}
 	}
 	return true
-}
-
-func labelsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	return subsetOf(a, b)
 }
 
 // mostSpecific is MostSpecificHostMatch: the exact host first, else the

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/envoyadmin"
@@ -82,12 +81,9 @@ func ambientGateways(m *mesh.Mesh) map[string][]string {
 // to (a dual-stack pod has an address in two slices).
 func readyEndpoints(c *mesh.Cluster, ns, name string) []ztunnel.Want {
 	var out []ztunnel.Want
-	for _, es := range c.Inv.EndpointSlices {
-		if es.Namespace != ns || es.Labels[discoveryv1.LabelServiceName] != name || es.AddressType == discoveryv1.AddressTypeFQDN {
-			continue
-		}
+	for _, es := range workloadSlices(c, ns, name) {
 		for _, ep := range es.Endpoints {
-			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+			if !endpointReady(ep) {
 				continue
 			}
 			pod := ""

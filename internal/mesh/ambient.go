@@ -308,3 +308,19 @@ func (d DataPlane) String() string {
 	}
 	return s
 }
+
+// AmbientEastWestGatewayFor is the AmbientEastWestGateways entry of the
+// istio-east-west Gateway a Service was made for (AmbientGatewayFor), or nil
+// when the Service is no such gateway's or its Gateway was not read.
+func (c *Cluster) AmbientEastWestGatewayFor(s *corev1.Service) *AmbientGateway {
+	gw := c.AmbientGatewayFor(s)
+	if gw == nil {
+		return nil
+	}
+	for _, a := range c.AmbientEastWestGateways() {
+		if a.Gateway.Namespace == gw.Namespace && a.Gateway.Name == gw.Name {
+			return &a
+		}
+	}
+	return nil
+}
