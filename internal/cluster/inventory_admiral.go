@@ -151,14 +151,8 @@ const AdmiralDeploymentLabel = "app=admiral"
 // with "-" is never a value. Everything else is ignored. Values are
 // bounded; nothing is run or expanded.
 func ParseAdmiralArgs(words []string) AdmiralFlags {
-	f := DefaultAdmiralFlags()
-	dst := map[string]*string{
-		"secret_namespace": &f.SecretNamespace, "secret_filter_tags": &f.SecretFilterTags, "dependency_namespace": &f.DependencyNamespace,
-		"sync_namespace": &f.SyncNamespace, "hostname_suffix": &f.HostnameSuffix, "workload_identity_key": &f.WorkloadIdentityKey, "env_key": &f.EnvKey,
-	}
-	def := DefaultAdmiralFlags()
-	defaults := map[string]string{"secret_namespace": def.SecretNamespace, "secret_filter_tags": def.SecretFilterTags, "dependency_namespace": def.DependencyNamespace,
-		"sync_namespace": def.SyncNamespace, "hostname_suffix": def.HostnameSuffix, "workload_identity_key": def.WorkloadIdentityKey, "env_key": def.EnvKey}
+	f, def := DefaultAdmiralFlags(), DefaultAdmiralFlags()
+	dst, defaults := f.byFlag(), def.byFlag()
 	if len(words) > maxAdmiralItems {
 		words = words[:maxAdmiralItems]
 	}
@@ -185,13 +179,22 @@ func ParseAdmiralArgs(words []string) AdmiralFlags {
 		}
 		val = strings.TrimSpace(bounded(val))
 		if val == "" || strings.Contains(val, "$(") || !validAdmiralFlag(name, val) {
-			*p = defaults[name]
+			*p = *defaults[name]
 			f.Unread = append(f.Unread, "--"+name+"="+val)
 			continue
 		}
 		*p = val
 	}
 	return f
+}
+
+// byFlag maps each flag ParseAdmiralArgs reads, by its name on Admiral's
+// command line, to its field of f.
+func (f *AdmiralFlags) byFlag() map[string]*string {
+	return map[string]*string{
+		"secret_namespace": &f.SecretNamespace, "secret_filter_tags": &f.SecretFilterTags, "dependency_namespace": &f.DependencyNamespace,
+		"sync_namespace": &f.SyncNamespace, "hostname_suffix": &f.HostnameSuffix, "workload_identity_key": &f.WorkloadIdentityKey, "env_key": &f.EnvKey,
+	}
 }
 
 // validAdmiralFlag checks a value before it is used in a request: a
