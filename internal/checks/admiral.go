@@ -27,6 +27,8 @@ var admiralChecks = []Check{
 		DependsOn: []string{ContextsReachable}, Needs: []string{cluster.ResServiceEntries, cluster.ResAdmiralIdentityPods}, Cluster: admiralServiceEntryGateways},
 	{ID: "admiral.gtp-regions", Title: "every region a GlobalTrafficPolicy names is a region of the mesh's nodes", Scope: Mesh,
 		DependsOn: []string{ContextsReachable}, Needs: []string{cluster.ResAdmiralGTPs, cluster.ResNodes}, Mesh: admiralGTPRegions},
+	{ID: "admiral.dependencies", Title: "each Dependency is in the namespace Admiral watches (--dependency_namespace)", Scope: PerCluster,
+		DependsOn: []string{ContextsReachable}, Needs: []string{cluster.ResAdmiralDependencies}, Cluster: admiralDependencies},
 	{ID: "admiral.gtp-destinationrule", Title: "the DestinationRule Admiral generated for a GlobalTrafficPolicy's host carries the policy", Scope: PerCluster,
 		DependsOn: []string{ContextsReachable}, Needs: []string{cluster.ResServiceEntries, cluster.ResDestinationRules}, Cluster: admiralGTPDestinationRule},
 }
@@ -576,4 +578,53 @@ func equalWeights(a, b map[string]uint32) bool {
 		}
 	}
 	return true
+}
+
+// admiralDependencies reads the Dependency objects as Admiral's
+// dependency controller does: its informer lists one namespace, the
+// --dependency_namespace (admiral/pkg/controller/admiral/dependency.go,
+// NewDependencyInformer(client, namespace, ...)), of the cluster Admiral
+// runs in. A Dependency elsewhere is never read, so its source gets no
+// ServiceEntry for its destinations. Certain only where this cluster's
+// own Admiral Deployment gave the flags; with another cluster's flags or
+// the defaults it warns. Whether the identities run is not judged:
+// Admiral also takes an identity from a pod annotation, which the
+// inventory's label-selected identity pods do not show.
+func admiralDependencies(_ context.Context, env *Env, c *mesh.Cluster) []Result {
+	a, skip := admiralOf(c)
+	if skip != nil {
+		return []Result{*skip}
+	}
+	if len(a.Dependencies) == 0 {
+		return []Result{pass("no Dependency object in this cluster")}
+	}
+	flags := admiralFlags(env, c)
+	own := c.Inv.Admiral.FlagsOrDefault().From != ""
+	list := fmt.Sprintf("%s get dependencies.admiral.io -A -o custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,SOURCE:.spec.source,DESTINATIONS:.spec.destinations", kc(c.Name))
+	var out []Result
+	for _, d := range a.Dependencies {
+		target := d.Namespace + "/" + d.Name
+		ev := []Evidence{Ev("source", orNone(d.Source)), Ev("destinations", orNone(strings.Join(d.Destinations, ",")))}
+		ev = append(ev, flagsEvidence(c, flags)...)
+		var r Result
+		switch {
+		case d.Namespace != flags.DependencyNamespace && own:
+			r = noted(failf(list, "Dependency %s is in namespace %s, but Admiral watches only %s (its --dependency_namespace): it is never read, so %s gets no ServiceEntry for %s",
+				target, d.Namespace, flags.DependencyNamespace, orNone(d.Source), orNone(strings.Join(d.Destinations, ","))),
+				"move the Dependency to namespace "+flags.DependencyNamespace+" (or run Admiral with --dependency_namespace "+d.Namespace+")")
+		case d.Namespace != flags.DependencyNamespace:
+			why := "Admiral's defaults (no Admiral Deployment was found)"
+			if flags.From != "" {
+				why = "the flags of Admiral Deployment " + flags.From + " in another cluster, which reads Dependencies only in its own cluster"
+			}
+			r = noted(warnf(list, "Dependency %s is in namespace %s, not %s (--dependency_namespace, from %s): Admiral may never read it",
+				target, d.Namespace, flags.DependencyNamespace, why),
+				"Admiral reads Dependencies in its --dependency_namespace of the cluster it runs in; move the Dependency there")
+		default:
+			r = pass(fmt.Sprintf("Dependency %s is in Admiral's --dependency_namespace %s", target, flags.DependencyNamespace))
+		}
+		r.Target = target
+		out = append(out, with(r, ev...))
+	}
+	return out
 }

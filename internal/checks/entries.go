@@ -203,7 +203,8 @@ func isIP(s string) bool { _, err := netip.ParseAddr(s); return err == nil }
 // reports the accepted ones that serve nothing. DNS resolution with IP
 // endpoints is accepted and works (Envoy's STRICT_DNS takes an IP literal),
 // so it is not reported.
-func serviceEntryResolution(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
+func serviceEntryResolution(_ context.Context, env *Env, c *mesh.Cluster) []Result {
+	zones := proxyZones(env, c)
 	var out []Result
 	for _, se := range c.Inv.ServiceEntries {
 		spec := &se.Spec
@@ -240,7 +241,7 @@ func serviceEntryResolution(_ context.Context, _ *Env, c *mesh.Cluster) []Result
 		}
 		if (res == istioapi.ServiceEntry_DNS || res == istioapi.ServiceEntry_DNS_ROUND_ROBIN) && len(spec.GetEndpoints()) == 0 && spec.GetWorkloadSelector() == nil {
 			for _, h := range spec.GetHosts() {
-				if onlyDNSProxy(h) {
+				if onlyDNSProxy(h, zones) {
 					problems = append(problems, fmt.Sprintf("resolution %s with no endpoints: Envoy resolves %s itself, and no DNS server outside the mesh knows it", res, h))
 				}
 			}
@@ -400,13 +401,45 @@ func sameHosts(a, b *istionet.ServiceEntry) bool {
 	return slices.Equal(x, y)
 }
 
-// onlyDNSProxy reports whether a ServiceEntry host resolves only through
-// Istio's DNS proxy: `.global` (the old multicluster convention and
+// proxyZones are the name suffixes whose hosts resolve only through
+// Istio's DNS proxy in c: `.global` (the old multicluster convention and
 // Admiral's default hostname suffix) is no DNS zone that Kubernetes or the
-// Internet serves. Other private names cannot be told from here.
-func onlyDNSProxy(host string) bool {
+// Internet serves, and neither is the --hostname_suffix of the Admiral
+// that writes c's entries (admiralFlags: Admiral generates
+// <env>.<identity>.<suffix> hosts for the DNS proxy to answer). Other
+// private names cannot be told from here.
+func proxyZones(env *Env, c *mesh.Cluster) []string {
+	zones := []string{cluster.AdmiralHostSuffix}
+	if f := admiralFlags(env, c); f.HostnameSuffix != "" {
+		zones = append(zones, strings.Trim(strings.ToLower(f.HostnameSuffix), "."))
+	}
+	slices.Sort(zones)
+	return slices.Compact(zones)
+}
+
+// zonesText is "*.global" or "*.global, *.mesh" for messages.
+func zonesText(zones []string) string {
+	var out []string
+	for _, z := range zones {
+		out = append(out, "*."+z)
+	}
+	return strings.Join(out, ", ")
+}
+
+// onlyDNSProxy reports whether a ServiceEntry host is under one of zones
+// (proxyZones) and so resolves only through Istio's DNS proxy; wildcard
+// hosts are never looked up by name.
+func onlyDNSProxy(host string, zones []string) bool {
 	h := strings.TrimSuffix(strings.ToLower(host), ".")
-	return strings.HasSuffix(h, "."+cluster.AdmiralHostSuffix) && !strings.HasPrefix(h, "*")
+	if strings.HasPrefix(h, "*") {
+		return false
+	}
+	for _, z := range zones {
+		if z != "" && strings.HasSuffix(h, "."+z) {
+			return true
+		}
+	}
+	return false
 }
 
 // proxyDNS is what one proxy's metadata says of the DNS proxy.
@@ -517,11 +550,11 @@ type dnsHost struct {
 	addressed   bool
 }
 
-func dnsProxyHosts(c *mesh.Cluster) []dnsHost {
+func dnsProxyHosts(c *mesh.Cluster, zones []string) []dnsHost {
 	var out []dnsHost
 	for _, se := range c.Inv.ServiceEntries {
 		for _, h := range se.Spec.GetHosts() {
-			if !onlyDNSProxy(h) {
+			if !onlyDNSProxy(h, zones) {
 				continue
 			}
 			addressed := len(se.Spec.GetAddresses()) > 0
@@ -536,10 +569,11 @@ func dnsProxyHosts(c *mesh.Cluster) []dnsHost {
 	return out
 }
 
-func dnsCapture(_ context.Context, _ *Env, c *mesh.Cluster) []Result {
-	hosts := dnsProxyHosts(c)
+func dnsCapture(_ context.Context, env *Env, c *mesh.Cluster) []Result {
+	zones := proxyZones(env, c)
+	hosts := dnsProxyHosts(c, zones)
 	if len(hosts) == 0 {
-		return []Result{pass("no ServiceEntry host that only Istio's DNS proxy resolves (*." + cluster.AdmiralHostSuffix + ")")}
+		return []Result{pass("no ServiceEntry host that only Istio's DNS proxy resolves (" + zonesText(zones) + ")")}
 	}
 	var names []string
 	for _, h := range hosts {
@@ -618,7 +652,7 @@ var entryProbeChecks = []Check{
 
 // dnsProbeTargets are one URL per `.global` host of a cluster's entries, on
 // the entry's first port.
-func dnsProbeTargets(c *mesh.Cluster) []dnsHost {
+func dnsProbeTargets(c *mesh.Cluster, zones []string) []dnsHost {
 	seen := map[string]bool{}
 	var out []dnsHost
 	for _, se := range c.Inv.ServiceEntries {
@@ -627,7 +661,7 @@ func dnsProbeTargets(c *mesh.Cluster) []dnsHost {
 			continue
 		}
 		for _, h := range se.Spec.GetHosts() {
-			if !onlyDNSProxy(h) || seen[h] {
+			if !onlyDNSProxy(h, zones) || seen[h] {
 				continue
 			}
 			seen[h] = true
@@ -644,9 +678,10 @@ func dnsProbeTargets(c *mesh.Cluster) []dnsHost {
 // the mesh routed it); other exits warn with their meaning, which the
 // gateway and endpoint checks explain.
 func serviceEntryDNSProbe(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
-	targets := dnsProbeTargets(c)
+	zones := proxyZones(env, c)
+	targets := dnsProbeTargets(c, zones)
 	if len(targets) == 0 {
-		return []Result{skipf("no ServiceEntry host that only Istio's DNS proxy resolves (*.%s)", cluster.AdmiralHostSuffix)}
+		return []Result{skipf("no ServiceEntry host that only Istio's DNS proxy resolves (%s)", zonesText(zones))}
 	}
 	pod, ref, timeout, res := probeFrom(env, c)
 	if res != nil {
