@@ -114,8 +114,16 @@ func serviceEntryExternalGateway(_ context.Context, env *Env, c *mesh.Cluster) [
 				at = fmt.Sprintf("%s's gateway %s", gw.cluster.Name, gw.gw.Name())
 			}
 			ev := []Evidence{Ev("hosts", strings.Join(se.Spec.GetHosts(), ",")), Ev("location", se.Spec.GetLocation().String())}
-			mtls, none := istioMutualFor(c, se)
+			mtls, none, partial := istioMutualFor(c, se)
 			switch {
+			case drsRead && len(none) == 0 && len(partial) > 0:
+				r := noted(warnf(fmt.Sprintf("%s get destinationrules.networking.istio.io -A -o custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,HOST:.spec.host,TLS:.spec.trafficPolicy.tls.mode,EXPORT:.spec.exportTo", kc(c.Name)),
+					"ServiceEntry %s is MESH_EXTERNAL and sends to %s:%d (%s): only some callers get Istio mTLS from a DestinationRule; the others' connections are reset by the gateway's AUTO_PASSTHROUGH listener (%s)",
+					seTarget(se), we.GetAddress(), port, at, strings.Join(partial, "; ")),
+					"give every caller's namespace a DestinationRule with tls.mode ISTIO_MUTUAL for the host (one in the entry's namespace exported to *), or set spec.location: MESH_INTERNAL and label the endpoints security.istio.io/tlsMode: istio")
+				r.Target = seTarget(se)
+				out = append(out, with(r, ev...))
+				continue
 			case drsRead && len(none) == 0:
 				r := pass(fmt.Sprintf("MESH_EXTERNAL entry sends to %s:%d (%s); DestinationRule %s adds Istio mTLS", we.GetAddress(), port, at, strings.Join(mtls, ",")), ev...)
 				r.Target = seTarget(se)
@@ -123,6 +131,9 @@ func serviceEntryExternalGateway(_ context.Context, env *Env, c *mesh.Cluster) [
 				continue
 			case drsRead:
 				ev = append(ev, Ev("hosts without ISTIO_MUTUAL", strings.Join(none, ",")))
+				if len(partial) > 0 {
+					ev = append(ev, Ev("hosts with ISTIO_MUTUAL for some callers", strings.Join(partial, "; ")))
+				}
 			}
 			mk, why := failf, ""
 			if !drsRead {
@@ -142,47 +153,80 @@ func serviceEntryExternalGateway(_ context.Context, env *Env, c *mesh.Cluster) [
 	return out
 }
 
-// istioMutualFor splits an entry's hosts into those a DestinationRule of the
-// cluster gives tls.mode ISTIO_MUTUAL (top level or on one of the entry's
-// ports), named by the rule, and the others. A rule applies to the host it
-// names exactly or by a leading wildcard, from its own namespace or
-// exported to all (exportTo empty or "*"), as the namespace of the caller is
-// not known here.
-func istioMutualFor(c *mesh.Cluster, se *istionet.ServiceEntry) (rules, none []string) {
-	t := c.Inv.Traffic
-	if t == nil {
-		return nil, se.Spec.GetHosts()
+// istioMutualFor splits an entry's hosts by the DestinationRule each
+// caller's sidecar gets for them, merged and picked as istiod does
+// (traffic_dr.go: the caller's namespace, the entry's namespace exported
+// to it, the root namespace; several rules for a host merged, the oldest
+// trafficPolicy whole). The callers' namespaces are not known here, so
+// every class of caller namespace that can see a different rule is asked
+// (the entry's and root namespaces, those with or exported a rule for the
+// host, any other): a host is in rules (with the rule names) when every
+// class gets tls.mode ISTIO_MUTUAL (top level or on one of the entry's
+// ports), in none when no class does and no workload-selected rule adds
+// it, else in partial with the classes that do and do not.
+func istioMutualFor(c *mesh.Cluster, se *istionet.ServiceEntry) (rules, none, partial []string) {
+	idx := newDRIndex(c)
+	if idx == nil {
+		return nil, se.Spec.GetHosts(), nil
 	}
-	for _, h := range se.Spec.GetHosts() {
-		found := ""
-		for _, dr := range t.DestinationRules {
-			if dr.Spec == nil || !drHostMatches(dr.Spec.GetHost(), h) {
-				continue
-			}
-			ex := dr.Spec.GetExportTo()
-			if dr.Namespace != se.Namespace && dr.Namespace != cluster.IstioNamespace && len(ex) > 0 && !slices.Contains(ex, "*") {
-				continue
-			}
-			tp := dr.Spec.GetTrafficPolicy()
-			mutual := tp.GetTls().GetMode() == istioapi.ClientTLSSettings_ISTIO_MUTUAL
-			for _, pl := range tp.GetPortLevelSettings() {
-				for _, p := range se.Spec.GetPorts() {
-					if pl.GetPort().GetNumber() == p.GetNumber() && pl.GetTls().GetMode() == istioapi.ClientTLSSettings_ISTIO_MUTUAL {
-						mutual = true
-					}
+	mutual := func(m *mergedDR) bool {
+		if m == nil {
+			return false
+		}
+		owner := m.policyOwner()
+		if owner == nil {
+			return false
+		}
+		tp := owner.Spec.GetTrafficPolicy()
+		if tp.GetTls().GetMode() == istioapi.ClientTLSSettings_ISTIO_MUTUAL {
+			return true
+		}
+		for _, pl := range tp.GetPortLevelSettings() {
+			for _, p := range se.Spec.GetPorts() {
+				if pl.GetPort().GetNumber() == p.GetNumber() && pl.GetTls().GetMode() == istioapi.ClientTLSSettings_ISTIO_MUTUAL {
+					return true
 				}
 			}
-			if mutual {
-				found = dr.Namespace + "/" + dr.Name
+		}
+		return false
+	}
+	for _, h := range se.Spec.GetHosts() {
+		var on, off, names []string
+		selected := false
+		for _, a := range idx.effectiveDRs(h, se.Namespace, c.Inv.Traffic.DestinationRules) {
+			if a.m.rule.Spec.GetWorkloadSelector() != nil {
+				selected = selected || mutual(a.m)
 			}
 		}
-		if found != "" {
-			rules = append(rules, found)
-		} else {
+		for _, ns := range drClientClasses(idx, h, se.Namespace, c.Inv.Traffic.DestinationRules) {
+			m := idx.forProxy(h, se.Namespace, ns, nil)
+			label := ns
+			if ns == "" {
+				label = "any other namespace"
+			}
+			if mutual(m) {
+				on = append(on, label)
+				names = append(names, m.fromNames()...)
+			} else {
+				off = append(off, label)
+			}
+		}
+		slices.Sort(names)
+		names = slices.Compact(names)
+		switch {
+		case len(off) == 0:
+			rules = append(rules, strings.Join(names, "+"))
+		case len(on) == 0 && !selected:
 			none = append(none, h)
+		default:
+			what := fmt.Sprintf("%s: ISTIO_MUTUAL for callers in %s, not in %s", h, orNone(strings.Join(on, ",")), strings.Join(off, ","))
+			if selected {
+				what += " (a rule with a workload selector adds it for the workloads it selects)"
+			}
+			partial = append(partial, what)
 		}
 	}
-	return rules, none
+	return rules, none, partial
 }
 
 // drHostMatches reports whether a DestinationRule host names h: equal, or a

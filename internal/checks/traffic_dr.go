@@ -315,6 +315,27 @@ func (x *drIndex) forProxy(host, svcNS, proxyNS string, labels map[string]string
 	return catchAll
 }
 
+// drClientClasses are the caller namespaces that can see a different
+// DestinationRule for host (effectiveDRs' classes): the service's and
+// root namespaces, each namespace with a rule for the host or named in
+// such a rule's exportTo, and "" for any other.
+func drClientClasses(x *drIndex, host, svcNS string, rules []cluster.DestinationRule) []string {
+	nss := []string{svcNS, x.root}
+	for _, dr := range rules {
+		if dr.Spec == nil || !hostMatches(drHost(dr), host) {
+			continue
+		}
+		nss = append(nss, dr.Namespace)
+		for _, e := range dr.Spec.GetExportTo() {
+			if e != "*" && e != "." && e != "~" {
+				nss = append(nss, e)
+			}
+		}
+	}
+	slices.Sort(nss)
+	return append(slices.Compact(nss), "")
+}
+
 // appliedDR is a consolidated rule and the proxy namespaces it applies to
 // ("" for every namespace that names none of the rules).
 type appliedDR struct {
@@ -332,20 +353,7 @@ func (x *drIndex) effectiveDRs(host, svcNS string, rules []cluster.DestinationRu
 	if x == nil {
 		return nil
 	}
-	nss := []string{svcNS, x.root}
-	for _, dr := range rules {
-		if dr.Spec == nil || !hostMatches(drHost(dr), host) {
-			continue
-		}
-		nss = append(nss, dr.Namespace)
-		for _, e := range dr.Spec.GetExportTo() {
-			if e != "*" && e != "." && e != "~" {
-				nss = append(nss, e)
-			}
-		}
-	}
-	slices.Sort(nss)
-	nss = append(slices.Compact(nss), "")
+	nss := drClientClasses(x, host, svcNS, rules)
 	var out []appliedDR
 	add := func(m *mergedDR, ns string) {
 		if m == nil {
