@@ -24,7 +24,7 @@ func TestCheckWritesHTMLAndDot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{"<!DOCTYPE html>", `<svg class="meshmap"`, `data-key="gateway.address west"`, "3 causes explain 7 failures"} {
+	for _, w := range []string{"<!DOCTYPE html>", `<svg class="meshmap"`, `data-key="gateway.address west"`, "4 causes explain 8 failures"} {
 		if !strings.Contains(string(b), w) {
 			t.Errorf("the HTML report lacks %q", w)
 		}

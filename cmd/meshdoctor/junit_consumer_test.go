@@ -116,8 +116,9 @@ func TestJUnitConsumerCounts(t *testing.T) {
 	}
 }
 
-// On the demo, 3 causes (different roots, west's gateway without an
-// address, a stale remote secret) explain its 7 failures; the table lists
+// On the demo, 4 causes (different roots, west's gateway without an
+// address, central's istiod Service without an EndpointSlice, a stale
+// remote secret) explain its 8 failures; the table lists
 // each cause with its consequences under it, and the JSON links them.
 func TestDemoShowsCausesFirst(t *testing.T) {
 	demo := filepath.Join("..", "..", "testdata", "demo", "mesh.tar.gz")
@@ -129,8 +130,8 @@ func TestDemoShowsCausesFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if doc.Summary.Causes != 3 || doc.Summary.Fail+doc.Summary.Error != 7 {
-		t.Errorf("summary %+v, want 3 causes of 7 failures", doc.Summary)
+	if doc.Summary.Causes != 4 || doc.Summary.Fail+doc.Summary.Error != 8 {
+		t.Errorf("summary %+v, want 4 causes of 8 failures", doc.Summary)
 	}
 	var causes []string
 	for _, r := range doc.Results {
@@ -138,7 +139,7 @@ func TestDemoShowsCausesFirst(t *testing.T) {
 			causes = append(causes, r.Key())
 		}
 	}
-	want := []string{"trust.root-match mesh", "gateway.address west", "secrets.remote-stale east istio-remote-secret-legacy/legacy"}
+	want := []string{"trust.root-match mesh", "gateway.address west", "controlplane.remote-istiod-service central", "secrets.remote-stale east istio-remote-secret-legacy/legacy"}
 	if !slices.Equal(causes, want) {
 		t.Errorf("causes %q, want %q", causes, want)
 	}
@@ -156,7 +157,7 @@ func TestDemoShowsCausesFirst(t *testing.T) {
 	if len(rows) < 8 || rows[0] != "trust.root-match mesh" || !strings.HasPrefix(rows[1], "└ ") {
 		t.Errorf("table rows do not start with a cause and its consequence:\n%s", strings.Join(rows, "\n"))
 	}
-	if !strings.Contains(table, "3 causes explain 7 failures and errors") {
+	if !strings.Contains(table, "4 causes explain 8 failures and errors") {
 		t.Errorf("no causes line in the table:\n%s", table)
 	}
 }

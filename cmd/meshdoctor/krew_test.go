@@ -73,7 +73,7 @@ func TestKubectlPluginLookup(t *testing.T) {
 	var doc struct {
 		Summary struct{ Fail int } `json:"summary"`
 	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Summary.Fail != 7 {
-		t.Errorf("kubectl meshdoctor check -o json: %d failures (%v), want the demo's 7", doc.Summary.Fail, err)
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Summary.Fail != 8 {
+		t.Errorf("kubectl meshdoctor check -o json: %d failures (%v), want the demo's 8", doc.Summary.Fail, err)
 	}
 }

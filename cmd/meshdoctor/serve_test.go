@@ -65,8 +65,8 @@ func TestServeDemoSnapshot(t *testing.T) {
 	}
 	base := "http://" + addr
 	run := waitFor("run finished")
-	if run["fail"] != float64(7) {
-		t.Errorf("first run: %v failures, want the demo's 7", run["fail"])
+	if run["fail"] != float64(8) {
+		t.Errorf("first run: %v failures, want the demo's 8", run["fail"])
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
@@ -125,8 +125,8 @@ func TestServeDemoSnapshot(t *testing.T) {
 			fails++
 		}
 	}
-	if fails != 7 {
-		t.Errorf("/results has %d failures, want 7", fails)
+	if fails != 8 {
+		t.Errorf("/results has %d failures, want 8", fails)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -43,6 +43,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -148,7 +149,11 @@ type clusterSpec struct {
 	externalIstiod bool
 	meshConfig     map[string]any // spec.meshConfig additions (trust domains)
 	eastwest       bool
-	nodePort       bool // the east-west Service as NodePort with traffic.istio.io/nodeSelector
+	// pilotAddress: a remote's global.remotePilotAddress when it is not
+	// the primary's east-west gateway IP (a load balancer hostname: the
+	// chart then renders the istiod Service as ExternalName).
+	pilotAddress string
+	nodePort     bool // the east-west Service as NodePort with traffic.istio.io/nodeSelector
 	// externalIP: the east-west Service as ClusterIP with spec.externalIPs
 	// (bare metal: the network routes that address to the nodes).
 	externalIP string
@@ -178,6 +183,11 @@ const (
 )
 
 const meshID = "mesh1"
+
+// PilotHostname is the primary east-west gateway's load-balancer hostname
+// in the primary-remote-hostname row (the scenarios give the primary's
+// gateway this ingress hostname).
+const PilotHostname = "eastwest-1.mesh.example"
 
 func rows() []row {
 	mp := func(name, network, hw string) clusterSpec {
@@ -218,6 +228,12 @@ func rows() []row {
 		{name: "primary-remote-multi-network", doc: "istio.io: Install Primary-Remote on different networks (istiod exposed through the east-west gateway)",
 			clusters: []clusterSpec{{name: "cluster-1", network: "network1", eastwest: true, externalIstiod: true, helloworld: "v1"},
 				{name: "cluster-2", network: "network2", eastwest: true, remote: true, helloworld: "v2"}}},
+		{name: "primary-remote-hostname", doc: "istio.io: Install Primary-Remote on different networks, the remote's remotePilotAddress the primary east-west gateway's load-balancer hostname",
+			clusters: []clusterSpec{{name: "cluster-1", network: "network1", eastwest: true, externalIstiod: true, helloworld: "v1"},
+				{name: "cluster-2", network: "network2", eastwest: true, remote: true, pilotAddress: PilotHostname, helloworld: "v2"}}},
+		{name: "primary-remote-revisioned", doc: "istio.io: Install Primary-Remote on different networks, both clusters with --set revision=1-31, istiod exposed with samples/multicluster/expose-istiod-rev.yaml.tmpl",
+			clusters: []clusterSpec{rev(clusterSpec{name: "cluster-1", network: "network1", eastwest: true, externalIstiod: true, helloworld: "v1"}, "1-31"),
+				rev(clusterSpec{name: "cluster-2", network: "network2", eastwest: true, remote: true, helloworld: "v2"}, "1-31")}},
 		{name: "trust-domain-aliases", doc: "multi-primary, multi-network, in a trust domain migration: each cluster's trustDomainAliases name the other's domain",
 			clusters: []clusterSpec{td(mp("cluster-1", "network1", "v1"), "cluster-1.example", "cluster-2.example"),
 				td(mp("cluster-2", "network2", "v2"), "cluster-2.example", "cluster-1.example")}},
@@ -259,10 +275,16 @@ func (c clusterSpec) iop(primary string) map[string]any {
 		// path naming this cluster and network, istiod at the primary's
 		// east-west gateway (its address is the cloud's; the load-time
 		// status writer gives the primary's gateway 10.214.1.10).
+		if c.pilotAddress != "" {
+			primary = c.pilotAddress
+		}
 		spec = map[string]any{"profile": "remote", "values": map[string]any{
 			"istiodRemote": map[string]any{"injectionPath": "/inject/cluster/" + c.name + "/net/" + c.network},
 			"global":       map[string]any{"remotePilotAddress": primary},
 		}}
+		if c.revision != "" {
+			spec["revision"] = c.revision
+		}
 	}
 	return map[string]any{"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "spec": spec}
 }
@@ -330,13 +352,24 @@ func (r *renderer) cluster(ctx context.Context, rw row, c clusterSpec) ([]byte, 
 		}
 		objs = append(objs, g...)
 		samples := []string{"expose-services.yaml"}
-		if c.externalIstiod {
+		switch {
+		case c.externalIstiod && c.revision != "":
+			samples = append(samples, "expose-istiod-rev.yaml.tmpl")
+		case c.externalIstiod:
 			samples = append(samples, "expose-istiod.yaml")
 		}
 		for _, s := range samples {
 			b, err := os.ReadFile(filepath.Join(r.src, "samples/multicluster", s))
 			if err != nil {
 				return nil, err
+			}
+			if strings.HasSuffix(s, ".tmpl") {
+				// The template's one parameter, {{.Revision}}, filled
+				// the way Istio's own tests evaluate it (text/template).
+				if b, err = revisionTemplate(b, c.revision); err != nil {
+					return nil, fmt.Errorf("%s: %w", s, err)
+				}
+				s += " (text/template, .Revision=" + c.revision + ")"
 			}
 			o, err := decode(b)
 			if err != nil {
@@ -450,6 +483,19 @@ func (r *renderer) cluster(ctx context.Context, rw row, c clusterSpec) ([]byte, 
 	return r.document(objs, rw.name, c.name, rw.doc, "hack/render", inputs,
 		"# CRDs are left out (the integration tier installs bin/istio-crds.yaml); certificates, remote\n"+
 			"# secrets, pods, endpoint slices and load-balancer status are made at load time (internal/scenario).\n")
+}
+
+// revisionTemplate evaluates a sample template with its Revision.
+func revisionTemplate(b []byte, revision string) ([]byte, error) {
+	t, err := template.New("sample").Option("missingkey=error").Parse(string(b))
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := t.Execute(&out, map[string]string{"Revision": revision}); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 // document is one rendered cluster file: objs without CRDs, cleaned and

@@ -25,6 +25,9 @@ var remediationCommands = map[string]bool{
 	"kubectl": true, "istioctl": true, "curl": true, "make": true, "openssl": true,
 	"for": true, "if": true, "echo": true, "dig": true, "helm": true,
 	"samples/multicluster/gen-eastwest-gateway.sh": true,
+	// sed fills the one parameter of samples/multicluster/expose-istiod-rev.yaml.tmpl
+	// ({{.Revision}}) before kubectl applies it (controlplane.expose-istiod).
+	"sed": true,
 }
 
 var (

@@ -357,15 +357,50 @@ func meshRoots(env *Env) ([]*x509.Certificate, []string) {
 
 func istiodUsesCacerts(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	var want []string
+	show := fmt.Sprintf("%s -n istio-system get cm istio-ca-root-cert -o jsonpath='{.data.root-cert\\.pem}' | openssl x509 -noout -fingerprint -sha256", kc(c.Name))
+	fix := fmt.Sprintf("%s -n istio-system rollout restart deploy/istiod\n%s", kc(c.Name), show)
+	var from []string // the primaries whose root a remote must hold
 	if c.Role == mesh.Primary {
 		want = rootSet(c)
 	} else {
-		_, want = meshRoots(env)
+		// A remote's istio-ca-root-cert is written by the primary istiod
+		// that leads it (namespace controller, multicluster.go
+		// checkShouldLead): its root must be that primary's, the one whose
+		// istiod signs the remote's workloads — any primary's root would
+		// let a second primary's root pass.
+		ps := servingPrimaries(env, c)
+		if len(ps) == 0 {
+			if p := discoveryPrimary(env, c); p != nil {
+				ps = []*mesh.Cluster{p}
+			}
+		}
+		var restarts []string
+		for _, p := range ps {
+			if p.Inv.CACerts == nil {
+				continue
+			}
+			want = append(want, rootSet(p)...)
+			from = append(from, p.Name)
+			if p.Istiod != nil {
+				restarts = append(restarts, fmt.Sprintf("%s -n istio-system rollout restart deploy/%s", kc(p.Name), shellQuote(p.Istiod.Name)))
+			}
+		}
+		if len(from) == 0 {
+			_, want = meshRoots(env)
+		} else {
+			slices.Sort(want)
+			want = slices.Compact(want)
+			// The leading istiod writes the ConfigMap again once it is gone.
+			fix = strings.Join(append([]string{fmt.Sprintf("%s -n istio-system delete cm istio-ca-root-cert", kc(c.Name))}, append(restarts, show)...), "\n")
+		}
 	}
-	fix := fmt.Sprintf("%s -n istio-system rollout restart deploy/istiod\n%s -n istio-system get cm istio-ca-root-cert -o jsonpath='{.data.root-cert\\.pem}' | openssl x509 -noout -fingerprint -sha256", kc(c.Name), kc(c.Name))
 	cm := c.Inv.ConfigMap("istio-ca-root-cert")
 	if cm == nil {
-		return []Result{failf(fix, "no istio-ca-root-cert ConfigMap in istio-system: istiod has not distributed a root")}
+		msg := "no istio-ca-root-cert ConfigMap in istio-system: istiod has not distributed a root"
+		if c.Role == mesh.Remote {
+			msg = "no istio-ca-root-cert ConfigMap in istio-system: no primary's istiod leads this remote (see controlplane.remote-served), so its sidecars cannot verify istiod"
+		}
+		return []Result{failf(fix, "%s", msg)}
 	}
 	served, err := pki.ParseCerts(cm.Data["root-cert.pem"])
 	if err != nil {
@@ -374,10 +409,19 @@ func istiodUsesCacerts(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	got := pki.FingerprintSet(served)
 	slices.Sort(got)
 	ev := []Evidence{Ev("istio-ca-root-cert sha256", pki.JoinShort(got)), Ev("cacerts root sha256", pki.JoinShort(want))}
+	if len(from) > 0 {
+		ev = append(ev, Ev("serving primary", strings.Join(from, ", ")))
+	}
 	if intersects(got, want) {
+		if len(from) > 0 {
+			return []Result{pass(fmt.Sprintf("the remote's istio-ca-root-cert holds the root of primary %s", strings.Join(from, ", ")), ev...)}
+		}
 		return []Result{pass("istiod distributes the cacerts root", ev...)}
 	}
 	msg := "the root istiod distributes is not the cacerts root"
+	if len(from) > 0 {
+		msg = fmt.Sprintf("the remote's istio-ca-root-cert is not the root of primary %s, whose istiod serves it: its sidecars cannot verify istiod's certificate nor their peers'", strings.Join(from, ", "))
+	}
 	if s := c.Inv.IstioCASecret; s != nil && c.Role == mesh.Primary {
 		if roots, err := pki.ParseCerts(firstNonEmpty(s.Root, s.CACert)); err == nil && slices.Contains(got, pki.Fingerprint(roots[0])) {
 			msg = "istiod is not using cacerts: it distributes its self-signed istio-ca-secret root (istiod started before cacerts existed?)"

@@ -41,6 +41,15 @@ func TestBuild(t *testing.T) {
 					t.Errorf("%s: role %s id %s network %s gateways %d, want %s %s %s %d", c.Name, c.Role, c.ID, c.Network, len(c.Gateways),
 						tc.roles[i], tc.ids[i], tc.nets[i], tc.gateways[i])
 				}
+				if tc.scenario == "healthy-primary-remote" {
+					// The rendered install (testdata/installs/primary-remote-multi-network):
+					// images tagged by the pinned module's chart, the remote's meshID
+					// set by the primary that injects it.
+					if c.TrustDomain != "cluster.local" || c.Role == mesh.Primary && c.MeshID != "mesh1" {
+						t.Errorf("%s: meshID %q trust domain %q", c.Name, c.MeshID, c.TrustDomain)
+					}
+					continue
+				}
 				if c.MeshID != "mesh1" || c.TrustDomain != "cluster.local" || c.Version != "1.28.1" {
 					t.Errorf("%s: meshID %q trust domain %q version %q", c.Name, c.MeshID, c.TrustDomain, c.Version)
 				}

@@ -367,7 +367,8 @@ func Write(w io.Writer, s *Snapshot) error {
 // keepEnv are the env vars whose values the checks read.
 func keepEnv(name string) bool {
 	// AMBIENT_*: istiod's ambient feature flags (pilot/pkg/features/ambient.go), read by ambient.istiod-multi-network.
-	return name == "CLUSTER_ID" || name == "REVISION" || strings.HasPrefix(name, "ISTIO_META_") || strings.HasPrefix(name, "PILOT_") ||
+	// EXTERNAL_ISTIOD: whether istiod leads its remote clusters (pilot/pkg/features/pilot.go), read by controlplane.remote-served.
+	return name == "CLUSTER_ID" || name == "REVISION" || name == "EXTERNAL_ISTIOD" || strings.HasPrefix(name, "ISTIO_META_") || strings.HasPrefix(name, "PILOT_") ||
 		strings.HasPrefix(name, "AMBIENT_")
 }
 
