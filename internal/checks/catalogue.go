@@ -16,7 +16,8 @@ import (
 // before the checks that depend on them.
 func Catalogue() []Check {
 	var all []Check
-	for _, area := range [][]Check{contextChecks, controlPlaneChecks, knownIssueChecks, trustChecks, networkChecks, gatewayChecks, secretChecks, remoteChecks, configChecks, trafficChecks, entryChecks, reachChecks, probeChecks,
+	for _, area := range [][]Check{contextChecks, controlPlaneChecks, knownIssueChecks, trustChecks, networkChecks, gatewayChecks, secretChecks, remoteChecks,
+		istiodLoadedChecks, configChecks, trafficChecks, entryChecks, reachChecks, probeChecks,
 		istiodSANChecks, entryProbeChecks, endpointChecks, syncChecks, admiralChecks, ambientChecks, ztunnelChecks} {
 		all = append(all, area...)
 	}

@@ -71,6 +71,9 @@ var explainedBy = map[string][]string{
 	// where its entry sends it.
 	"probes.serviceentry-dns": {"config.dns-capture", "config.serviceentry-resolution", "config.serviceentry-gateway",
 		"config.serviceentry-external-gateway", "admiral.serviceentry-gateways", "endpoints.istiod-syncz"},
+	// istiod skips a key whose kubeconfig it rejects or whose cluster ID is
+	// its own or registered already.
+	"secrets.istiod-loaded": {"secrets.remote-kubeconfig", "secrets.remote-cluster-id", "secrets.remote-token-expiry", "secrets.remote-access"},
 	// A remote reaches a primary's istiod through the primary's gateway or
 	// load balancer: a gateway without an address or port, or a root that
 	// is not the mesh's, explains what the probe sees there.
