@@ -16,7 +16,9 @@ import (
 // before the checks that depend on them.
 func Catalogue() []Check {
 	var all []Check
-	for _, area := range [][]Check{contextChecks, controlPlaneChecks, knownIssueChecks, trustChecks, networkChecks, gatewayChecks, remotePathChecks, secretChecks, remoteChecks, configChecks, trafficChecks, entryChecks, reachChecks, probeChecks, entryProbeChecks, endpointChecks, syncChecks, admiralChecks, ambientChecks, ztunnelChecks} {
+	for _, area := range [][]Check{contextChecks, controlPlaneChecks, knownIssueChecks, trustChecks, networkChecks, gatewayChecks, remotePathChecks, secretChecks, remoteChecks,
+		istiodLoadedChecks, configChecks, trafficChecks, entryChecks, reachChecks, probeChecks,
+		istiodSANChecks, entryProbeChecks, endpointChecks, syncChecks, admiralChecks, ambientChecks, ztunnelChecks} {
 		all = append(all, area...)
 	}
 	return all

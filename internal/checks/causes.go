@@ -71,6 +71,13 @@ var explainedBy = map[string][]string{
 	// where its entry sends it.
 	"probes.serviceentry-dns": {"config.dns-capture", "config.serviceentry-resolution", "config.serviceentry-gateway",
 		"config.serviceentry-external-gateway", "admiral.serviceentry-gateways", "endpoints.istiod-syncz"},
+	// istiod skips a key whose kubeconfig it rejects or whose cluster ID is
+	// its own or registered already.
+	"secrets.istiod-loaded": {"secrets.remote-kubeconfig", "secrets.remote-cluster-id", "secrets.remote-token-expiry", "secrets.remote-access"},
+	// A remote reaches a primary's istiod through the primary's gateway or
+	// load balancer: a gateway without an address or port, or a root that
+	// is not the mesh's, explains what the probe sees there.
+	"probes.istiod-san": {"controlplane.remote-discovery", "gateway.address", "gateway.ports", "gateway.reachability", "trust.root-match", "trust.istiod-uses-cacerts"},
 	// A remote's proxies reach a primary's istiod through its gateway's 15012.
 	"endpoints.istiod-syncz": {"controlplane.remote-discovery", "gateway.address", "gateway.ports", "endpoints.istiod-sync"},
 }
@@ -82,6 +89,7 @@ var explainedAnywhere = []string{
 	"endpoints.istiod-sync", "endpoints.istiod-networks", "endpoints.proxy-table", "probes.cross-cluster",
 	"config.serviceentry-gateway", "admiral.serviceentry-gateways", "endpoints.istiod-syncz", "probes.serviceentry-dns",
 	"admiral.gtp-destinationrule", "endpoints.ztunnel-table",
+	"probes.istiod-san",
 }
 
 // Key names a result among all of a run's: check ID and subject.

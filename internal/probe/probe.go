@@ -93,7 +93,9 @@ type GatewayTarget struct {
 	// the gateway. Empty: TCP connect only, Outcome TCPOnly.
 	SNI string
 	// IstiodSANs are the DNS SANs accepted on 15012 (DefaultIstiodSAN if
-	// empty).
+	// empty); the first is the SNI sent on 15012 and 15017. When set, 15017
+	// must present one of them too (the webhook's host, as the API server
+	// verifies it); when empty, 15017's name is not judged.
 	IstiodSANs []string
 }
 

@@ -242,6 +242,27 @@ func TestProbeGatewayLoopback(t *testing.T) {
 			},
 		},
 		{
+			name:   "webhook certificate without the webhook's host among its SANs is bad-san when IstiodSANs name it",
+			kind:   KindTLSWebhook,
+			serve:  func(t *testing.T, ln net.Listener) { serve(t, ln, tlsServer(pki.istiod)) },
+			target: func(g *GatewayTarget) { g.IstiodSANs = []string{"istiod-1-31.istio-system.svc"} },
+			want:   OutcomeBadSAN,
+			check: func(t *testing.T, r PortResult) {
+				if !strings.Contains(r.Detail, "istiod-1-31.istio-system.svc") || !strings.Contains(r.Detail, DefaultIstiodSAN) {
+					t.Errorf("detail %q does not name the host and the SANs presented", r.Detail)
+				}
+			},
+		},
+		{
+			name: "webhook certificate for the webhook's host is ok, and that host was the SNI",
+			kind: KindTLSWebhook,
+			serve: func(t *testing.T, ln net.Listener) {
+				serve(t, ln, sniRouter(map[string]tls.Certificate{"istiod.example.com": pki.cluster1.issue(t, leafSpec{dns: []string{"istiod.example.com"}})}))
+			},
+			target: func(g *GatewayTarget) { g.IstiodSANs = []string{"istiod.example.com"} },
+			want:   OutcomeOK,
+		},
+		{
 			name: "webhook chain from another root is root-mismatch",
 			kind: KindTLSWebhook,
 			serve: func(t *testing.T, ln net.Listener) {

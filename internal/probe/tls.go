@@ -84,26 +84,36 @@ func istiodCheck(t GatewayTarget) tlsCheck {
 	if len(sans) == 0 {
 		sans = []string{DefaultIstiodSAN}
 	}
-	return tlsCheck{
-		sni:   sans[0],
-		roots: t.Roots,
-		identity: func(leaf *x509.Certificate) (string, string) {
-			for _, s := range sans {
-				if leaf.VerifyHostname(s) == nil {
-					return "istiod " + s, ""
-				}
+	return tlsCheck{sni: sans[0], roots: t.Roots, identity: istiodIdentity(sans)}
+}
+
+// istiodIdentity requires one of sans among the leaf's DNS SANs, as a
+// proxy's pilot-agent (15012) and the API server's webhook client (15017)
+// verify istiod's serving certificate against the host they dial.
+func istiodIdentity(sans []string) func(leaf *x509.Certificate) (string, string) {
+	return func(leaf *x509.Certificate) (string, string) {
+		for _, s := range sans {
+			if leaf.VerifyHostname(s) == nil {
+				return "istiod " + s, ""
 			}
-			return "", fmt.Sprintf("istiod certificate DNS SANs %v match none of %v", leaf.DNSNames, sans)
-		},
+		}
+		return "", fmt.Sprintf("istiod certificate DNS SANs %v match none of %v", leaf.DNSNames, sans)
 	}
 }
 
+// webhookCheck sends istiod's SNI on 15017. Without IstiodSANs (the
+// gateway probes) the certificate's chain is judged but not its name;
+// with them (probes.istiod-san) the name must match too.
 func webhookCheck(t GatewayTarget) tlsCheck {
 	sni := DefaultIstiodSAN
 	if len(t.IstiodSANs) > 0 {
 		sni = t.IstiodSANs[0]
 	}
-	return tlsCheck{sni: sni, roots: t.Roots}
+	c := tlsCheck{sni: sni, roots: t.Roots}
+	if len(t.IstiodSANs) > 0 {
+		c.identity = istiodIdentity(t.IstiodSANs)
+	}
+	return c
 }
 
 // spiffeWorkload reports whether u is spiffe://<td>/ns/<ns>/sa/<sa>.

@@ -62,10 +62,13 @@ type Manifest struct {
 
 // ProbeRecord is one recorded gateway probe.
 type ProbeRecord struct {
-	Cluster string             `json:"cluster"`
-	Address string             `json:"address"`
-	SNI     string             `json:"sni,omitempty"`
-	Results []probe.PortResult `json:"results"`
+	Cluster string `json:"cluster"`
+	Address string `json:"address"`
+	SNI     string `json:"sni,omitempty"`
+	// IstiodSANs are the hosts probes.istiod-san sent as SNI (empty for
+	// the gateway probes); part of the key a replay matches on.
+	IstiodSANs []string           `json:"istiodSANs,omitempty"`
+	Results    []probe.PortResult `json:"results"`
 }
 
 // AccessRecord is one recorded remote-secret access attempt.
@@ -124,7 +127,7 @@ func (r *Recorder) Probe(fn func(context.Context, probe.GatewayTarget) []probe.P
 		res := fn(ctx, t)
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		r.net.Probes = append(r.net.Probes, ProbeRecord{Cluster: t.Cluster, Address: t.Address, SNI: t.SNI, Results: res})
+		r.net.Probes = append(r.net.Probes, ProbeRecord{Cluster: t.Cluster, Address: t.Address, SNI: t.SNI, IstiodSANs: t.IstiodSANs, Results: res})
 		return res
 	}
 }
@@ -212,7 +215,7 @@ func (r *Recorder) Network() Network {
 func (s *Snapshot) Replay() (func(context.Context, probe.GatewayTarget) []probe.PortResult, func(context.Context, string, string, cluster.RemoteKubeconfig) error) {
 	probeFn := func(_ context.Context, t probe.GatewayTarget) []probe.PortResult {
 		for _, p := range s.Network.Probes {
-			if p.Cluster == t.Cluster && p.Address == t.Address {
+			if p.Cluster == t.Cluster && p.Address == t.Address && slices.Equal(p.IstiodSANs, t.IstiodSANs) && (len(t.IstiodSANs) == 0 || samePorts(p.Results, t.Ports)) {
 				return p.Results
 			}
 		}
@@ -568,4 +571,17 @@ func entryKind(name string) string {
 		return "inventory"
 	}
 	return ""
+}
+
+// samePorts reports whether a recorded probe covered exactly ports.
+func samePorts(rs []probe.PortResult, ports []probe.Port) bool {
+	if len(rs) != len(ports) {
+		return false
+	}
+	for i := range rs {
+		if rs[i].Port != ports[i] {
+			return false
+		}
+	}
+	return true
 }
