@@ -229,16 +229,6 @@ func istioMutualFor(c *mesh.Cluster, se *istionet.ServiceEntry) (rules, none, pa
 	return rules, none, partial
 }
 
-// drHostMatches reports whether a DestinationRule host names h: equal, or a
-// "*.suffix" wildcard h ends in.
-func drHostMatches(rule, h string) bool {
-	rule, h = strings.ToLower(rule), strings.ToLower(h)
-	if rule == h || rule == "*" {
-		return true
-	}
-	return strings.HasPrefix(rule, "*.") && strings.HasSuffix(h, rule[1:])
-}
-
 func isIP(s string) bool { _, err := netip.ParseAddr(s); return err == nil }
 
 // serviceEntryResolution mirrors ValidateServiceEntry
