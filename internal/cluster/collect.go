@@ -178,12 +178,12 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 	})
 	g.Go(func() error { inv.Remote = collectRemoteInventory(gctx, c, ns, lo); return nil })
 	g.Go(func() error {
-		l, err := listAll(gctx, ResServices, lo, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Service, string, error) {
+		l, err := listAllSized(gctx, ResServices, lo, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Service, string, *int64, error) {
 			l, err := c.Kube.CoreV1().Services("").List(ctx, o)
 			if err != nil {
-				return nil, "", err
+				return nil, "", nil, err
 			}
-			return l.Items, l.Continue, nil
+			return l.Items, l.Continue, l.RemainingItemCount, nil
 		}, reduce(opts, ReduceService))
 		if err != nil {
 			record(ResServices, err)
@@ -213,12 +213,12 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		return nil
 	})
 	g.Go(func() error {
-		l, err := listAll(gctx, ResEndpointSlices, lo, func(ctx context.Context, o metav1.ListOptions) ([]discoveryv1.EndpointSlice, string, error) {
+		l, err := listAllSized(gctx, ResEndpointSlices, lo, func(ctx context.Context, o metav1.ListOptions) ([]discoveryv1.EndpointSlice, string, *int64, error) {
 			l, err := c.Kube.DiscoveryV1().EndpointSlices("").List(ctx, o)
 			if err != nil {
-				return nil, "", err
+				return nil, "", nil, err
 			}
-			return l.Items, l.Continue, nil
+			return l.Items, l.Continue, l.RemainingItemCount, nil
 		}, reduce(opts, ReduceEndpointSlice))
 		if err != nil {
 			record(ResEndpointSlices, err)
