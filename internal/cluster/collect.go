@@ -184,7 +184,7 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 				return nil, "", nil, err
 			}
 			return l.Items, l.Continue, l.RemainingItemCount, nil
-		}, reduce(opts, ReduceService))
+		}, reduce(opts, ReduceServices()))
 		if err != nil {
 			record(ResServices, err)
 			return nil
@@ -195,7 +195,7 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 	// istio-system pods and the probe clients are two lists, made at once.
 	var systemPods, probePods []corev1.Pod
 	g.Go(func() error {
-		l, err := listAll(gctx, ResPods, lo, pods(c, ns), reduce(opts, ReducePod))
+		l, err := listAll(gctx, ResPods, lo, pods(c, ns), reduce(opts, ReducePods()))
 		if err != nil {
 			record(ResPods, err)
 			return nil
@@ -204,7 +204,7 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		return nil
 	})
 	g.Go(func() error {
-		l, err := listAll(gctx, ResPods, metav1.ListOptions{LabelSelector: opts.ProbeSelector}, pods(c, ""), reduce(opts, ReducePod))
+		l, err := listAll(gctx, ResPods, metav1.ListOptions{LabelSelector: opts.ProbeSelector}, pods(c, ""), reduce(opts, ReducePods()))
 		if err != nil {
 			record(ResPods, err)
 			return nil
@@ -219,7 +219,7 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 				return nil, "", nil, err
 			}
 			return l.Items, l.Continue, l.RemainingItemCount, nil
-		}, reduce(opts, ReduceEndpointSlice))
+		}, reduce(opts, ReduceEndpointSlices()))
 		if err != nil {
 			record(ResEndpointSlices, err)
 			return nil
