@@ -178,13 +178,13 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 	})
 	g.Go(func() error { inv.Remote = collectRemoteInventory(gctx, c, ns, lo); return nil })
 	g.Go(func() error {
-		l, err := listAll(gctx, ResServices, lo, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Service, string, error) {
+		l, err := listAllSized(gctx, ResServices, lo, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Service, string, *int64, error) {
 			l, err := c.Kube.CoreV1().Services("").List(ctx, o)
 			if err != nil {
-				return nil, "", err
+				return nil, "", nil, err
 			}
-			return l.Items, l.Continue, nil
-		}, reduce(opts, ReduceService))
+			return l.Items, l.Continue, l.RemainingItemCount, nil
+		}, reduce(opts, ReduceServices()))
 		if err != nil {
 			record(ResServices, err)
 			return nil
@@ -195,7 +195,7 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 	// istio-system pods and the probe clients are two lists, made at once.
 	var systemPods, probePods []corev1.Pod
 	g.Go(func() error {
-		l, err := listAll(gctx, ResPods, lo, pods(c, ns), reduce(opts, ReducePod))
+		l, err := listAll(gctx, ResPods, lo, pods(c, ns), reduce(opts, ReducePods()))
 		if err != nil {
 			record(ResPods, err)
 			return nil
@@ -204,7 +204,7 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		return nil
 	})
 	g.Go(func() error {
-		l, err := listAll(gctx, ResPods, metav1.ListOptions{LabelSelector: opts.ProbeSelector}, pods(c, ""), reduce(opts, ReducePod))
+		l, err := listAll(gctx, ResPods, metav1.ListOptions{LabelSelector: opts.ProbeSelector}, pods(c, ""), reduce(opts, ReducePods()))
 		if err != nil {
 			record(ResPods, err)
 			return nil
@@ -213,13 +213,13 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		return nil
 	})
 	g.Go(func() error {
-		l, err := listAll(gctx, ResEndpointSlices, lo, func(ctx context.Context, o metav1.ListOptions) ([]discoveryv1.EndpointSlice, string, error) {
+		l, err := listAllSized(gctx, ResEndpointSlices, lo, func(ctx context.Context, o metav1.ListOptions) ([]discoveryv1.EndpointSlice, string, *int64, error) {
 			l, err := c.Kube.DiscoveryV1().EndpointSlices("").List(ctx, o)
 			if err != nil {
-				return nil, "", err
+				return nil, "", nil, err
 			}
-			return l.Items, l.Continue, nil
-		}, reduce(opts, ReduceEndpointSlice))
+			return l.Items, l.Continue, l.RemainingItemCount, nil
+		}, reduce(opts, ReduceEndpointSlices()))
 		if err != nil {
 			record(ResEndpointSlices, err)
 			return nil

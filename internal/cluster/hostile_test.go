@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // listKinds maps the resources Collect lists to their list kinds.
@@ -83,4 +86,25 @@ func hungPlugin(t *testing.T) string {
 		}
 	})
 	return script
+}
+
+// A server's remainingItemCount sizes a list's room only up to
+// maxPresized: a hostile count of 2^40 costs no more than that, and the
+// items that do arrive are all kept.
+func TestRemainingItemCountIsBounded(t *testing.T) {
+	huge := int64(1) << 40
+	calls := 0
+	out, err := listAllSized(context.Background(), "things", metav1.ListOptions{}, func(_ context.Context, o metav1.ListOptions) ([]int, string, *int64, error) {
+		calls++
+		if o.Continue == "" {
+			return []int{1, 2}, "next", &huge, nil
+		}
+		return []int{3}, "", nil, nil
+	}, nil)
+	if err != nil || len(out) != 3 || calls != 2 {
+		t.Fatalf("got %v, %v after %d calls", out, err, calls)
+	}
+	if cap(out) > maxPresized+2 {
+		t.Errorf("room for %d items on the server's word", cap(out))
+	}
 }

@@ -84,7 +84,11 @@ func newPagedAPIServer(t testing.TB, svcs *corev1.ServiceList, slices *discovery
 		if to < len(all) {
 			next = strconv.Itoa(to)
 		}
-		fmt.Fprintf(w, `{"kind":%q,"apiVersion":%q,"metadata":{"resourceVersion":"123456789","continue":%q},"items":[`, kind, apiVersion, next)
+		remaining := "" // kube-apiserver's remainingItemCount on a page that has a next one
+		if next != "" {
+			remaining = fmt.Sprintf(`,"remainingItemCount":%d`, len(all)-to)
+		}
+		fmt.Fprintf(w, `{"kind":%q,"apiVersion":%q,"metadata":{"resourceVersion":"123456789","continue":%q%s},"items":[`, kind, apiVersion, next, remaining)
 		for i, it := range all[from:to] {
 			if i > 0 {
 				w.Write([]byte{','})
