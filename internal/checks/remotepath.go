@@ -385,19 +385,7 @@ func discoveryPrimary(env *Env, c *mesh.Cluster) *mesh.Cluster {
 	if addr == "" {
 		return nil
 	}
-	for _, p := range env.Mesh.Primaries() {
-		if p.GatewayWithAddress(addr) != nil {
-			return p
-		}
-		if s := p.Inv.Service(cluster.IstioNamespace, "istiod"); s != nil {
-			for _, ing := range s.Status.LoadBalancer.Ingress {
-				if ing.IP == addr || ing.Hostname == addr {
-					return p
-				}
-			}
-		}
-	}
-	return nil
+	return primaryAt(env, addr)
 }
 
 // remoteInjectionPath compares the cluster and network the remote's
@@ -520,7 +508,7 @@ func remoteServed(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	var ann string
 	var annSet bool
 	if ns != nil {
-		ann, annSet = ns.Annotations[key]
+		ann, annSet = ns.Annotations[annotation.TopologyControlPlaneClusters.Name]
 	}
 	var leaders []string
 	for _, v := range strings.Split(ann, ",") {

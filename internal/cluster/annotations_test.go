@@ -23,7 +23,8 @@ var readers = []string{"../checks", "../mesh", "../envoyadmin", "../probe", "../
 // readers index annotations with; a new one must be added here, and is
 // then checked like any other key.
 var istioAnnotations = map[string]string{
-	"TrafficNodeSelector": annotation.TrafficNodeSelector.Name,
+	"TrafficNodeSelector":          annotation.TrafficNodeSelector.Name,
+	"TopologyControlPlaneClusters": annotation.TopologyControlPlaneClusters.Name,
 }
 
 // TestReadAnnotationsAreKept fails when code that reads the inventory reads
