@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +21,8 @@ import (
 // cluster <id>: <bool>" once checkShouldLead has read the remote's
 // istio-system. meshdoctor's controlplane.remote-served must pass exactly
 // when istiod says true: the healthy row, without the controlPlaneClusters
-// annotation, and without EXTERNAL_ISTIOD.
+// annotation, and without EXTERNAL_ISTIOD; and the same on the revisioned
+// row (install-pr-rev, istiod-1-31), healthy and without EXTERNAL_ISTIOD.
 func TestRemoteServedAgreesWithIstiod(t *testing.T) {
 	root, e, bin := oracleEnv(t)
 	dir := filepath.Join(root, "testdata", "scenarios")
@@ -28,16 +30,21 @@ func TestRemoteServedAgreesWithIstiod(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		lead bool
+		// deployment is the primary's istiod Deployment ("" for istiod):
+		// the revisioned row runs istiod-1-31 with REVISION=1-31.
+		deployment string
 	}{
-		{"install-pr-mn", true},
-		{"install-pr-mn-no-control-plane-clusters", false},
-		{"install-pr-mn-no-external-istiod", false},
+		{"install-pr-mn", true, ""},
+		{"install-pr-mn-no-control-plane-clusters", false, ""},
+		{"install-pr-mn-no-external-istiod", false, ""},
+		{"install-pr-rev", true, "istiod-1-31"},
+		{"install-pr-rev-no-external-istiod", false, "istiod-1-31"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			applyWith(t, e, dir, tc.name, nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
-			ist, err := testenv.StartIstiod(ctx, e, "cluster-1", testenv.IstiodOptions{})
+			ist, err := testenv.StartIstiod(ctx, e, "cluster-1", testenv.IstiodOptions{Deployment: tc.deployment})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,6 +64,20 @@ func TestRemoteServedAgreesWithIstiod(t *testing.T) {
 				case <-ctx.Done():
 					t.Fatalf("istiod logged no leader-election decision for cluster-2 (%v); log %s", ctx.Err(), ist.Log())
 				case <-time.After(200 * time.Millisecond):
+				}
+			}
+			if tc.deployment != "" {
+				// The revision took: istiod logs the mesh config it loaded
+				// (pilot/pkg/bootstrap/mesh.go initMeshConfiguration), and
+				// only the istio-1-31 ConfigMap's discoveryAddress names
+				// istiod-1-31; without it istiod would run as revision
+				// "default" with the built-in mesh config.
+				b, err := os.ReadFile(ist.Log())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := "discoveryAddress: " + tc.deployment + ".istio-system.svc:15012"; !strings.Contains(string(b), want) {
+					t.Fatalf("istiod did not load the mesh config of its revision (no %q in its log %s)", want, ist.Log())
 				}
 			}
 			if want := map[bool]string{true: "true", false: "false"}[tc.lead]; said != want {

@@ -45,6 +45,14 @@ const (
 
 // IstiodOptions configures StartIstiod.
 type IstiodOptions struct {
+	// Deployment is the istio-system Deployment whose discovery container's
+	// env istiod runs with (default "istiod"). A revisioned control plane's
+	// is istiod-<revision> (the istio-discovery chart names it
+	// istiod{{- if not (eq .Values.revision "") }}-{{ .Values.revision }}):
+	// its REVISION env then makes istiod read the istio-<revision> mesh
+	// ConfigMap (pilot/pkg/bootstrap/mesh.go getMeshConfigMapName) and
+	// elect per revision, as in a pod.
+	Deployment string
 	// Env adds to (or overrides) the environment pilot-discovery runs with,
 	// after the istiod Deployment's own env of the scenario.
 	Env map[string]string
@@ -68,8 +76,9 @@ type IstiodOptions struct {
 // Istiod is a real istiod (pilot-discovery discovery) running on the host
 // against one simulated cluster's API server, with that cluster's scenario
 // objects: CLUSTER_ID and the rest of the env of the istio-system/istiod
-// Deployment, the mesh config of the istio ConfigMap (istiod reads it from
-// the API server, as in a pod), the plugged-in CA of the cacerts Secret
+// Deployment (IstiodOptions.Deployment), the mesh config of the istio
+// ConfigMap, or istio-<REVISION> (istiod reads it from the API server, as
+// in a pod), the plugged-in CA of the cacerts Secret
 // (written to a directory, ROOT_CA_DIR, as its volume would be), and the
 // remote secrets in istio-system, whose kubeconfigs reach the other
 // simulated API servers through the environment's proxy-url.
@@ -116,8 +125,12 @@ func StartIstiod(ctx context.Context, e *Env, cluster string, opts IstiodOptions
 		return nil, err
 	}
 	ist := &Istiod{Cluster: cluster, ClusterID: cluster, Dir: dir}
+	deploy := opts.Deployment
+	if deploy == "" {
+		deploy = "istiod"
+	}
 	env := map[string]string{}
-	if d, err := c.Admin.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{}); err == nil {
+	if d, err := c.Admin.AppsV1().Deployments("istio-system").Get(ctx, deploy, metav1.GetOptions{}); err == nil {
 		for _, ctr := range d.Spec.Template.Spec.Containers {
 			if ctr.Name != "discovery" {
 				continue
@@ -129,7 +142,11 @@ func StartIstiod(ctx context.Context, e *Env, cluster string, opts IstiodOptions
 			}
 		}
 	} else if !apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("%s: istiod deployment: %w", cluster, err)
+		return nil, fmt.Errorf("%s: deployment istio-system/%s: %w", cluster, deploy, err)
+	} else if opts.Deployment != "" {
+		// Asked for by name: running with the defaults instead (revision
+		// "default") would test another control plane than the caller's.
+		return nil, fmt.Errorf("%s: no deployment istio-system/%s", cluster, deploy)
 	}
 	if id := env["CLUSTER_ID"]; id != "" {
 		ist.ClusterID = id

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+	kubefake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/meshdoctor/meshdoctor/internal/envoyadmin"
 )
@@ -202,6 +204,24 @@ func TestStartIstiodMissingBinary(t *testing.T) {
 	_, err := StartIstiod(context.Background(), e, "cluster-1", IstiodOptions{})
 	if !errors.Is(err, ErrMissingBinary) {
 		t.Errorf("err = %v, want ErrMissingBinary", err)
+	}
+}
+
+// TestStartIstiodNamedDeploymentMissing: a Deployment asked for by name
+// (a revisioned istiod) that the cluster lacks is an error before anything
+// starts, not an istiod of revision "default" with the built-in mesh config.
+func TestStartIstiodNamedDeploymentMissing(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, IstiodBinary), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{Dir: t.TempDir(), root: root, Clusters: []*Cluster{{Name: "cluster-1", Admin: kubefake.NewClientset()}}}
+	_, err := StartIstiod(context.Background(), e, "cluster-1", IstiodOptions{Deployment: "istiod-1-31", Timeout: 10 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "no deployment istio-system/istiod-1-31") {
+		t.Errorf("err = %v, want no deployment istio-system/istiod-1-31", err)
 	}
 }
 
