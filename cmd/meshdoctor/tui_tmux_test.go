@@ -72,18 +72,45 @@ func TestTUIRemediationWithinThreeKeys(t *testing.T) {
 	for _, size := range [][2]int{{80, 24}, {200, 50}} {
 		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
 			s := tmuxSession(t, size[0], size[1], nil, "--from", demo)
-			screen := s.waitFor(t, "checks done")
-			det := detailOf(screen)
-			// No key yet: the first cause, its first command.
+			// No key yet: the first cause, its first command. The screen is
+			// read once the run is done and the detail shows the first
+			// cause: under load a capture can fall between the redraw of
+			// the list and that of the detail (seen in a fresh clone's CI
+			// run: the cause's title over the rest of the group detail).
 			firstCmd := strings.Split(first.Remediation, "\n")[0]
-			for _, want := range []string{"FAIL " + first.CheckID, "Remediation", firstCmd} {
+			wants := []string{"FAIL " + first.CheckID, "Remediation", firstCmd}
+			screen := s.waitUntil(t, "the run done and the detail showing "+first.CheckID+" with its remediation", func(screen string) bool {
+				if !strings.Contains(screen, "checks done") {
+					return false
+				}
+				det := detailOf(screen)
+				for _, want := range wants {
+					if !strings.Contains(det, want) {
+						return false
+					}
+				}
+				return true
+			})
+			det := detailOf(screen)
+			for _, want := range wants {
 				if !strings.Contains(det, want) {
 					t.Errorf("first screen's detail lacks %q:\n%s", want, screen)
 				}
 			}
 			// One key: all of it.
 			s.keys(t, "z")
-			screen = s.waitFor(t, "z: back to the list")
+			zoomed := func(screen string) bool {
+				if !strings.Contains(screen, "z: back to the list") {
+					return false
+				}
+				for _, cmd := range strings.Split(first.Remediation, "\n") {
+					if !strings.Contains(detailOf(screen), strings.Join(strings.Fields(cmd), " ")) {
+						return false
+					}
+				}
+				return true
+			}
+			screen = s.waitUntil(t, "the zoomed detail with every command of "+first.CheckID, zoomed)
 			det = detailOf(screen)
 			for _, cmd := range strings.Split(first.Remediation, "\n") {
 				if !strings.Contains(det, strings.Join(strings.Fields(cmd), " ")) {
