@@ -77,7 +77,7 @@ func istiodDebugCmd(context, pod, path string) string {
 }
 
 func istiodSync(ctx context.Context, env *Env, c *mesh.Cluster) []Result {
-	body, res := fetchDebug(ctx, env, c, "/debug/clusterz")
+	body, res := fetchDebug(ctx, env, c, envoyadmin.PathClusterz)
 	if res != nil {
 		return []Result{*res}
 	}
