@@ -42,6 +42,8 @@ func istiodPod(c *mesh.Cluster) *corev1.Pod {
 }
 
 // fetchDebug gets an istiod debug path, or a result saying why it could not.
+// Each path of each istiod is read once per run (Env.debug); the body is
+// shared and must not be changed.
 func fetchDebug(ctx context.Context, env *Env, c *mesh.Cluster, path string) ([]byte, *Result) {
 	if c.Role != mesh.Primary {
 		r := skipf("not applicable: %s cluster (no istiod)", c.Role)
@@ -57,7 +59,7 @@ func fetchDebug(ctx context.Context, env *Env, c *mesh.Cluster, path string) ([]
 		return nil, &r
 	}
 	ref := envoyadmin.PodRef{Context: c.Name, Namespace: pod.Namespace, Name: pod.Name, Port: envoyadmin.IstiodMonitoringPort}
-	body, err := env.Admin.Get(ctx, ref, path)
+	body, err := env.debug.get(ctx, env.Admin, ref, path)
 	if err != nil {
 		if errors.Is(err, ErrNotRecorded) {
 			r := skipf("no recorded %s in the snapshot", path)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,5 +121,58 @@ func TestIstiodLoaded(t *testing.T) {
 				t.Errorf("messages %q do not say %q", all, tc.msg)
 			}
 		})
+	}
+}
+
+// countingAdmin counts the reads of each (pod, path) made through it.
+type countingAdmin struct {
+	envoyadmin.Fetcher
+	mu    sync.Mutex
+	reads map[string]int
+}
+
+func (c *countingAdmin) Get(ctx context.Context, pod envoyadmin.PodRef, path string) ([]byte, error) {
+	c.mu.Lock()
+	c.reads[pod.String()+" "+path]++
+	c.mu.Unlock()
+	return c.Fetcher.Get(ctx, pod, path)
+}
+
+// TestClusterzReadOncePerRun: endpoints.istiod-sync and
+// secrets.istiod-loaded both judge cluster-1's /debug/clusterz; a whole
+// run reads it from that istiod once, and both checks still judge it.
+func TestClusterzReadOncePerRun(t *testing.T) {
+	real, err := os.ReadFile(filepath.Join("..", "..", "testdata", "envoy", "istiod-cluster-1-clusterz.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	_, invs, _, err := scenario.LoadFake(scenarioDir, "install-pr-mn", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := &countingAdmin{Fetcher: istiodDebug{clusterz: real}, reads: map[string]int{}}
+	env := &checks.Env{Mesh: mesh.Build(invs), Now: now, Admin: admin}
+	results := (&checks.Runner{Checks: checks.Catalogue()}).Run(context.Background(), env, nil)
+	judged := map[string]bool{}
+	for _, r := range results {
+		if (r.CheckID == "endpoints.istiod-sync" || r.CheckID == "secrets.istiod-loaded") && r.Cluster == "cluster-1" && r.Status != checks.Skipped {
+			judged[r.CheckID] = true
+		}
+	}
+	if !judged["endpoints.istiod-sync"] || !judged["secrets.istiod-loaded"] {
+		t.Fatalf("both clusterz checks must judge cluster-1, judged %v", judged)
+	}
+	n := 0
+	for k, v := range admin.reads {
+		if strings.HasSuffix(k, " "+envoyadmin.PathClusterz) {
+			if v != 1 {
+				t.Errorf("%s read %d times in one run, want 1", k, v)
+			}
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("clusterz read from %d pods, want cluster-1's istiod only: %v", n, admin.reads)
 	}
 }

@@ -38,6 +38,10 @@ type Env struct {
 	// not answer for (nil: not resolved from here; the endpoint checks then
 	// warn instead of comparing addresses).
 	Resolver Resolver
+
+	// debug holds this run's istiod debug reads (fetchDebug): one read of
+	// each path per istiod, shared by the checks that parse it.
+	debug debugReads
 }
 
 // EventKind tells what happened in a run.
