@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
+	"github.com/meshdoctor/meshdoctor/internal/probe"
 )
 
 // How a remote cluster reaches its primary's istiod (issue 19 §1): the
@@ -676,6 +677,7 @@ func exposeIstiod(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	}
 	var viaGateway []string
 	var gws []*mesh.Gateway
+	through := map[*mesh.Gateway][]*mesh.Cluster{}
 	for _, r := range remotes {
 		addr := r.ValuesString("global", "remotePilotAddress")
 		if g := c.GatewayWithAddress(addr); g != nil {
@@ -683,6 +685,7 @@ func exposeIstiod(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 			if !slices.Contains(gws, g) {
 				gws = append(gws, g)
 			}
+			through[g] = append(through[g], r)
 		}
 	}
 	if len(gws) == 0 {
@@ -699,14 +702,14 @@ func exposeIstiod(_ context.Context, env *Env, c *mesh.Cluster) []Result {
 	}
 	var out []Result
 	for _, g := range gws {
-		r := oneExposeIstiod(c, g, apply, applyNote)
+		r := oneExposeIstiod(env, c, g, through[g], apply, applyNote)
 		r.Target = "gateway " + g.Name()
 		out = append(out, with(r, Ev("remotes through it", strings.Join(viaGateway, ", ")), Ev("gateway ports", portList(g.Service))))
 	}
 	return out
 }
 
-func oneExposeIstiod(c *mesh.Cluster, g *mesh.Gateway, apply, applyNote string) Result {
+func oneExposeIstiod(env *Env, c *mesh.Cluster, g *mesh.Gateway, remotes []*mesh.Cluster, apply, applyNote string) Result {
 	// Istio Gateways whose selector picks this gateway's pods (its
 	// Service's selector labels) with a server on 15012 or 15017.
 	type bound struct{ ns, name string }
@@ -744,11 +747,7 @@ func oneExposeIstiod(c *mesh.Cluster, g *mesh.Gateway, apply, applyNote string) 
 	for _, vs := range c.Inv.Traffic.VirtualServices {
 		boundHere := false
 		for _, name := range vs.Gateways {
-			full := name
-			if !strings.Contains(name, "/") {
-				full = vs.Namespace + "/" + name
-			}
-			if slices.Contains(refs, full) {
+			if slices.Contains(refs, qualifiedGateway(name, vs.Namespace)) {
 				boundHere = true
 			}
 		}
@@ -781,7 +780,146 @@ func oneExposeIstiod(c *mesh.Cluster, g *mesh.Gateway, apply, applyNote string) 
 		return noted(failf(apply, "Gateway %s exposes 15012 and 15017 on %s but no VirtualService bound to it routes them to istiod", strings.Join(refs, ", "), g.Name()), applyNote)
 	}
 	slices.Sort(routed)
-	return with(pass(fmt.Sprintf("Gateway %s routes 15012 and 15017 to istiod Services that exist", strings.Join(refs, ", "))), Ev("routes", strings.Join(slices.Compact(routed), ", ")))
+	routes := Ev("routes", strings.Join(slices.Compact(routed), ", "))
+	sni, unknown, fail := exposedSNI(env, c, g, remotes, refs, ports)
+	if fail != nil {
+		return with(noted(failf(apply, "%s", fail.msg), fail.note+"; "+applyNote), routes, Ev("SNI", fail.sni), Ev("tls matches", orNone(fail.matches)))
+	}
+	r := with(pass(fmt.Sprintf("Gateway %s routes 15012 and 15017 to istiod Services that exist", strings.Join(refs, ", "))), routes)
+	if len(sni) > 0 {
+		r = with(r, Ev("SNI matched", strings.Join(sni, ", ")))
+	}
+	if len(unknown) > 0 {
+		r.Note = "not judged, what these remotes send as SNI: " + strings.Join(unknown, "; ")
+	}
+	return r
+}
+
+// sniFail is a remote's istiod connection that no filter chain of the
+// gateway takes.
+type sniFail struct{ msg, note, sni, matches string }
+
+// exposedSNI follows each host a remote through gateway g dials for
+// istiod (istiodHosts: its proxies' discoveryAddress, its injector
+// webhooks) to the gateway port it reaches (one of ports, the istiod
+// Gateway servers' 15012 and 15017), and asks whether a tls route
+// of a VirtualService bound to one of the Gateways refs takes a
+// connection with that SNI on that port. istiod builds one filter chain
+// per matching tls match of a passthrough server, with the match's
+// sniHosts as Envoy's server_names, none (any name, or no SNI at all) when
+// they hold "*" (pilot/pkg/networking/core/gateway.go
+// buildGatewayNetworkFiltersFromTLSRoutes, listener.go toFilterChainMatch).
+// An IP host is dialled without SNI (Go's and Envoy's TLS clients send none
+// for an IP), which only a "*" match takes. It returns the uses that
+// matched, those it could not follow, and the first that fails.
+func exposedSNI(env *Env, c *mesh.Cluster, g *mesh.Gateway, remotes []*mesh.Cluster, refs []string, ports map[uint32]bool) (matched, unknown []string, fail *sniFail) {
+	for _, r := range remotes {
+		for _, u := range istiodHosts(env, r) {
+			p, why := resolveIstiod(env, r, u)
+			if why != "" || p.primary != c || c.GatewayWithAddress(p.addr) != g {
+				if why == "" {
+					why = fmt.Sprintf("%s leads to %s, not this gateway", u.host, p.addr)
+				}
+				unknown = append(unknown, r.Name+" "+u.source+": "+why)
+				continue
+			}
+			if !ports[uint32(p.port)] {
+				// Another port of the gateway (an ExternalName Service dialled
+				// on 443): controlplane.remote-istiod-service judges that.
+				unknown = append(unknown, fmt.Sprintf("%s %s: reaches port %d of the gateway, where no istiod Gateway server listens", r.Name, u.source, p.port))
+				continue
+			}
+			sni := u.host
+			if net.ParseIP(sni) != nil {
+				sni = ""
+			}
+			ok, read, matches := tlsRouteTakes(c, refs, uint32(p.port), sni)
+			if !read {
+				unknown = append(unknown, r.Name+" "+u.source+": the VirtualServices' tls matches were not read (a snapshot from an older meshdoctor)")
+				continue
+			}
+			shown := sni
+			if shown == "" {
+				shown = "none (" + u.host + " is an IP)"
+			}
+			if ok {
+				matched = append(matched, fmt.Sprintf("%s %s:%d", r.Name, orNone(sni), p.port))
+				continue
+			}
+			who := "its proxies dial istiod"
+			if u.kind == probe.KindTLSWebhook {
+				who = "its API server calls the injector"
+			}
+			return matched, unknown, &sniFail{
+				msg: fmt.Sprintf("remote %s: %s at %s (%s), port %d of gateway %s, with SNI %s, but no tls route of a VirtualService bound to Gateway %s matches it on that port: the gateway has no filter chain for the connection and closes it",
+					r.Name, who, u.host, u.source, p.port, g.Name(), shown, strings.Join(refs, ", ")),
+				note:    "istiod makes a gateway filter chain per tls match of a passthrough server and gives it the match's sniHosts as Envoy server_names (only \"*\" takes any name, and a connection without SNI); Envoy matches a name exactly or by a \"*.\" suffix",
+				sni:     shown,
+				matches: matches,
+			}
+		}
+	}
+	return matched, unknown, nil
+}
+
+// tlsRouteTakes reports whether a tls match of a VirtualService bound to
+// one of refs takes a connection on port with SNI sni ("" for none), and
+// lists the matches seen on that port.
+func tlsRouteTakes(c *mesh.Cluster, refs []string, port uint32, sni string) (ok, read bool, seen string) {
+	bound := func(gws []string, ns string) bool {
+		return slices.ContainsFunc(gws, func(name string) bool { return slices.Contains(refs, qualifiedGateway(name, ns)) })
+	}
+	read = true
+	var all []string
+	for _, vs := range c.Inv.Traffic.VirtualServices {
+		if !vs.TLSRead {
+			read = read && !bound(vs.Gateways, vs.Namespace)
+			continue
+		}
+		for _, tr := range vs.TLS {
+			for _, m := range tr.Match {
+				gws := m.Gateways
+				if len(gws) == 0 {
+					gws = vs.Gateways
+				}
+				if !bound(gws, vs.Namespace) || m.Port != 0 && m.Port != port || !tr.Routes {
+					continue
+				}
+				all = append(all, fmt.Sprintf("%s/%s sniHosts %s", vs.Namespace, vs.Name, strings.Join(m.SNIHosts, ",")))
+				if slices.ContainsFunc(m.SNIHosts, func(h string) bool { return serverNameMatches(h, sni) }) {
+					ok = true
+				}
+			}
+		}
+	}
+	return ok, read || ok, strings.Join(all, "; ")
+}
+
+// qualifiedGateway is a VirtualService's gateway reference as
+// namespace/name (a bare name is in the VirtualService's namespace).
+func qualifiedGateway(name, vsNamespace string) string {
+	if strings.Contains(name, "/") {
+		return name
+	}
+	return vsNamespace + "/" + name
+}
+
+// serverNameMatches reports whether an Envoy filter chain whose
+// server_names hold pattern (from a tls match's sniHosts) takes a
+// connection with SNI sni: "*" takes every connection (istiod sets no
+// server_names then), "*.suffix" any name ending in .suffix, else the
+// same name (case-insensitive, as SNI is).
+func serverNameMatches(pattern, sni string) bool {
+	pattern, sni = strings.ToLower(pattern), strings.ToLower(sni)
+	switch {
+	case pattern == "*":
+		return true
+	case sni == "":
+		return false
+	case strings.HasPrefix(pattern, "*."):
+		return strings.HasSuffix(sni, pattern[1:]) && len(sni) > len(pattern)-1
+	}
+	return pattern == sni
 }
 
 // subsetLabels reports whether every label of sel is in labels.

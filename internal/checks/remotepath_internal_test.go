@@ -39,3 +39,31 @@ func TestChartIsIP(t *testing.T) {
 		}
 	}
 }
+
+// TestServerNameMatches: how a gateway filter chain built from a tls
+// match's sniHosts takes a connection's SNI (istiod: "*" sets no
+// server_names; Envoy: exact, or "*." suffix with at least one label
+// before it; no SNI only where no server_names are set).
+func TestServerNameMatches(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, sni string
+		want         bool
+	}{
+		{"*", "istiod.istio-system.svc", true},
+		{"*", "", true}, // an IP host: no SNI, taken only by "*"
+		{"istiod.istio-system.svc", "", false},
+		{"istiod.istio-system.svc", "istiod.istio-system.svc", true},
+		{"istiod.istio-system.svc", "ISTIOD.istio-system.svc", true},
+		{"istiod.istio-system.svc", "istiod-1-31.istio-system.svc", false},
+		{"*.istio-system.svc", "istiod.istio-system.svc", true},
+		{"*.istio-system.svc", "a.b.istio-system.svc", true},
+		{"*.istio-system.svc", "istio-system.svc", false},
+		{"*.istio-system.svc", ".istio-system.svc", false},
+		{"*.svc", "istiod.istio-system.svc", true},
+		{"istiod.example.com", "istiod.istio-system.svc", false},
+	} {
+		if got := serverNameMatches(tc.pattern, tc.sni); got != tc.want {
+			t.Errorf("serverNameMatches(%q, %q) = %v, want %v", tc.pattern, tc.sni, got, tc.want)
+		}
+	}
+}

@@ -86,6 +86,30 @@ type VirtualService struct {
 	ExportTo     []string                    `json:"exportTo,omitempty"`
 	Gateways     []string                    `json:"gateways,omitempty"`
 	Destinations []*networkingv1.Destination `json:"destinations,omitempty"`
+	// TLS are its tls routes as a gateway builds filter chains from them
+	// (pilot/pkg/networking/core/gateway.go,
+	// buildGatewayNetworkFiltersFromTLSRoutes): each match's port, SNI
+	// hosts and gateways, and whether the route has a destination.
+	// TLSRead is false in an inventory read before TLS was kept (an older
+	// snapshot): the routes are then not known, not absent.
+	TLS     []TLSRoute `json:"tls,omitempty"`
+	TLSRead bool       `json:"tlsRead,omitempty"`
+}
+
+// TLSRoute is one tls route of a VirtualService: its matches, and
+// whether it routes anywhere (istiod builds no filter chain for a route
+// without destinations).
+type TLSRoute struct {
+	Match  []TLSMatch `json:"match,omitempty"`
+	Routes bool       `json:"routes,omitempty"`
+}
+
+// TLSMatch is one match of a tls route: the port (0: any), the SNI hosts
+// and the gateways it is limited to (none: the VirtualService's).
+type TLSMatch struct {
+	Port     uint32   `json:"port,omitempty"`
+	SNIHosts []string `json:"sniHosts,omitempty"`
+	Gateways []string `json:"gateways,omitempty"`
 }
 
 // PeerAuthentication is a PeerAuthentication with its whole spec
@@ -246,10 +270,17 @@ func ReduceVirtualService(vs *istionet.VirtualService) VirtualService {
 			add(m.GetDestination())
 		}
 	}
+	out.TLSRead = true
 	for _, r := range s.GetTls() {
+		tr := TLSRoute{}
 		for _, d := range r.GetRoute() {
 			add(d.GetDestination())
+			tr.Routes = tr.Routes || d.GetDestination() != nil
 		}
+		for _, m := range r.GetMatch() {
+			tr.Match = append(tr.Match, TLSMatch{Port: m.GetPort(), SNIHosts: m.GetSniHosts(), Gateways: m.GetGateways()})
+		}
+		out.TLS = append(out.TLS, tr)
 	}
 	for _, r := range s.GetTcp() {
 		for _, d := range r.GetRoute() {
