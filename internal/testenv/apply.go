@@ -265,6 +265,15 @@ func (c *Cluster) applyObject(ctx context.Context, o runtime.Object) (objectRef,
 		return ref, existed, fmt.Errorf("create %s: %w", what, err)
 	}
 	if !isEmpty(status) {
+		if st, ok := status.(map[string]any); ok && gvk.Kind == "Pod" {
+			// The API server computes a pod's qosClass from its containers'
+			// resources on create, and refuses to change it after: keep its
+			// value, not the fixture's (a pod of a rendered install without
+			// resources is BestEffort on the server, whatever its status said).
+			if q, found, _ := unstructured.NestedString(created.Object, "status", "qosClass"); found {
+				st["qosClass"] = q
+			}
+		}
 		created.Object["status"] = status
 		if _, err := r.UpdateStatus(ctx, created, metav1.UpdateOptions{FieldManager: "testenv"}); err != nil {
 			return ref, existed, fmt.Errorf("update status of %s: %w", what, err)
