@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"syscall"
 
@@ -73,19 +72,9 @@ func outWidth(f *os.File, tty bool) int {
 	return 0
 }
 
-// defaultMemoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT
-// is not set (runtime/debug.SetMemoryLimit). Below it the collector runs
-// as GOGC=100 says, so a small mesh costs no extra CPU; a large inventory
-// (20,000 Services: about 80 MiB kept, which GOGC alone lets grow to twice
-// that before collecting the decoded pages' garbage) is collected more
-// often instead of growing past it. Measured on a real kube-apiserver
-// (README, Performance). It is soft: a live heap above it is not an error,
-// only more collection (capped by the runtime at about half the CPU).
-const defaultMemoryLimit = 160 << 20
-
 func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
+		followMemoryLimit(defaultMemoryLimit)
 	}
 	os.Exit(run())
 }
