@@ -24,7 +24,15 @@ import (
 // 2,000 services and 100,000 endpoints in total.
 func bigMesh(tb testing.TB, n, services, endpoints int) []*cluster.Inventory {
 	tb.Helper()
-	_, invs, _, err := scenario.LoadFake(scenarioDir, "healthy-multi-primary", time.Now())
+	invs, _ := bigMeshCerts(tb, n, services, endpoints)
+	return invs
+}
+
+// bigMeshCerts is bigMesh and the scenario's certificates (every cluster
+// holds cluster-1's cacerts: one root, cluster-1's intermediate).
+func bigMeshCerts(tb testing.TB, n, services, endpoints int) ([]*cluster.Inventory, *scenario.Certs) {
+	tb.Helper()
+	_, invs, certs, err := scenario.LoadFake(scenarioDir, "healthy-multi-primary", time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -117,7 +125,7 @@ func bigMesh(tb testing.TB, n, services, endpoints int) []*cluster.Inventory {
 		}
 		out = append(out, &inv)
 	}
-	return out
+	return out, certs
 }
 
 // BenchmarkFullRun measures building the mesh model and running every

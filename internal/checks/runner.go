@@ -93,6 +93,11 @@ type Runner struct {
 	Parallel int
 	// Timeout bounds each check (default 30s).
 	Timeout time.Duration
+	// ClusterParallel bounds how many clusters one Network check (probes,
+	// port-forwards, execs, remote-secret logins: waiting on round trips,
+	// not the CPU) runs on at once (default 64; 1 runs them one after
+	// another). Other checks run cluster after cluster.
+	ClusterParallel int
 }
 
 // Validate reports unknown dependencies and cycles in the catalogue.
@@ -321,39 +326,60 @@ func (r *Runner) runOne(ctx context.Context, env *Env, c *Check, deps [][]Result
 		}
 		return safeRun(c, "", func() []Result { return c.Mesh(cctx, env) })
 	}
+	perCluster := make([][]Result, len(env.Mesh.Clusters))
+	width := 1
+	if c.Network {
+		width = r.ClusterParallel
+		if width <= 0 {
+			width = 64
+		}
+	}
+	sem := make(chan struct{}, width)
+	var wg sync.WaitGroup
+	for i, cl := range env.Mesh.Clusters {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			perCluster[i] = r.onCluster(cctx, env, c, cl, deps)
+		})
+	}
+	wg.Wait()
 	var out []Result
-	for _, cl := range env.Mesh.Clusters {
-		if cl.IsAlias() && c.Area() != Area(ContextsReachable) {
-			// Another context of the same API server stands for this one
-			// (contexts.aliases names it): checking it twice would compare
-			// the cluster with itself.
-			continue
-		}
-		if !cl.Reachable() && c.ID != ContextsReachable {
-			// The contexts check reports it; nothing else can run here.
-			out = append(out, Result{Status: Skipped, Cluster: cl.Name,
-				Message: fmt.Sprintf("prerequisite %s failed for %s: cluster unreachable", ContextsReachable, cl.Name), cascade: true,
-				cascadeFrom: []string{ContextsReachable}})
-			continue
-		}
-		if why, roots := clusterBlocked(c, cl.Name, deps); why != "" {
-			out = append(out, Result{Status: Skipped, Cluster: cl.Name, Message: why, cascade: true, cascadeFrom: roots})
-			continue
-		}
-		if fe := missingResource(c, cl); fe != "" {
-			out = append(out, Result{Status: Error, Cluster: cl.Name, Message: fe,
-				Remediation: kc(cl.Name) + " auth can-i --list -n istio-system"})
-			continue
-		}
-		res := safeRun(c, cl.Name, func() []Result { return c.Cluster(cctx, env, cl) })
-		for k := range res {
-			if res[k].Cluster == "" {
-				res[k].Cluster = cl.Name
-			}
-		}
-		out = append(out, res...)
+	for _, rs := range perCluster {
+		out = append(out, rs...)
 	}
 	return out
+}
+
+// onCluster runs a per-cluster check on one cluster, or says why it
+// cannot run there.
+func (r *Runner) onCluster(cctx context.Context, env *Env, c *Check, cl *mesh.Cluster, deps [][]Result) []Result {
+	if cl.IsAlias() && c.Area() != Area(ContextsReachable) {
+		// Another context of the same API server stands for this one
+		// (contexts.aliases names it): checking it twice would compare
+		// the cluster with itself.
+		return nil
+	}
+	if !cl.Reachable() && c.ID != ContextsReachable {
+		// The contexts check reports it; nothing else can run here.
+		return []Result{{Status: Skipped, Cluster: cl.Name,
+			Message: fmt.Sprintf("prerequisite %s failed for %s: cluster unreachable", ContextsReachable, cl.Name), cascade: true,
+			cascadeFrom: []string{ContextsReachable}}}
+	}
+	if why, roots := clusterBlocked(c, cl.Name, deps); why != "" {
+		return []Result{{Status: Skipped, Cluster: cl.Name, Message: why, cascade: true, cascadeFrom: roots}}
+	}
+	if fe := missingResource(c, cl); fe != "" {
+		return []Result{{Status: Error, Cluster: cl.Name, Message: fe,
+			Remediation: kc(cl.Name) + " auth can-i --list -n istio-system"}}
+	}
+	res := safeRun(c, cl.Name, func() []Result { return c.Cluster(cctx, env, cl) })
+	for k := range res {
+		if res[k].Cluster == "" {
+			res[k].Cluster = cl.Name
+		}
+	}
+	return res
 }
 
 // safeRun turns a panicking check into an error result: one broken check

@@ -70,7 +70,9 @@ func NewGateway(name string, opts GatewayOptions) (*Gateway, error) {
 	g := &Gateway{NS: ns, Addr: ns.Addr.String()}
 	ctx := context.Background()
 	listen := func(port int) (net.Listener, error) {
-		ln, err := ns.Listen(ctx, "tcp", fmt.Sprintf("%s:%d", g.Addr, port))
+		// Every address of its namespace (the namespace is the gateway's
+		// own): its veth address and any delay link added to it.
+		ln, err := ns.Listen(ctx, "tcp", fmt.Sprintf(":%d", port))
 		if err != nil {
 			return nil, fmt.Errorf("gateway %s port %d: %w", name, port, err)
 		}

@@ -121,7 +121,7 @@ func NewWorld(ctx context.Context, tmp, dir, name string) (_ *World, err error) 
 		if ew == nil || !ok {
 			continue
 		}
-		opts, err := gatewayCerts(inter, c.TrustDomain)
+		opts, err := GatewayCerts(inter, c.TrustDomain)
 		if err != nil {
 			return nil, err
 		}
@@ -183,7 +183,12 @@ func NewWorld(ctx context.Context, tmp, dir, name string) (_ *World, err error) 
 	return w, nil
 }
 
-func gatewayCerts(inter *pki.CA, trustDomain string) (GatewayOptions, error) {
+// GatewayCerts are what an east-west gateway of a cluster whose istiod
+// signs with inter presents: istiod's certificate (DNS SAN
+// istiod.istio-system.svc) on 15012 and 15017, a workload's
+// (spiffe://<trustDomain>/ns/sample/sa/helloworld) on 15443, and 200 on
+// 15021.
+func GatewayCerts(inter *pki.CA, trustDomain string) (GatewayOptions, error) {
 	leaf := func(o pki.Options) (*tls.Certificate, error) {
 		l, err := pki.NewLeaf(inter, "gateway", o)
 		if err != nil {
