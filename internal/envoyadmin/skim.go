@@ -29,8 +29,9 @@ type configSpan struct {
 const maxSkimDepth = 10000
 
 type skimmer struct {
-	data []byte
-	pos  int
+	data  []byte
+	pos   int
+	stack []byte // value's open brackets, kept between calls
 }
 
 type skimError struct {
@@ -103,16 +104,7 @@ func (s *skimmer) anyType(depth int) (string, error) {
 	return typ, err
 }
 
-func (s *skimmer) ws() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
-	}
-}
+func (s *skimmer) ws() { s.pos = skipSpace(s.data, s.pos) }
 
 func (s *skimmer) skipWS() int { s.ws(); return s.pos }
 
@@ -210,14 +202,92 @@ func (s *skimmer) array(depth int, elem func() error) error {
 	}
 }
 
-// value skips one JSON value.
+// value skips one JSON value. Objects and arrays are walked without
+// recursion or callbacks (most of a dump is skipped, so this is the hot
+// loop of the skim), with the same checks as object and array: brackets
+// that match, strings as keys, ':' and ',' where they belong, and the
+// nesting limit counted from depth.
 func (s *skimmer) value(depth int) error {
 	s.ws()
-	switch c := s.peek(); {
-	case c == '{':
-		return s.object(depth, func([]byte) error { return s.value(depth + 1) })
-	case c == '[':
-		return s.array(depth, func() error { return s.value(depth + 1) })
+	switch c := s.peek(); c {
+	case '{', '[':
+	default:
+		return s.scalar(c)
+	}
+	open := s.stack[:0]
+	defer func() { s.stack = open[:0] }()
+	for {
+		// A value starts at s.pos (whitespace skipped).
+		c := s.peek()
+		if c == '{' || c == '[' {
+			if depth+len(open) > maxSkimDepth {
+				return s.errorf("nesting deeper than %d", maxSkimDepth)
+			}
+			s.pos++
+			s.ws()
+			if closer := s.peek(); (c == '{' && closer == '}') || (c == '[' && closer == ']') {
+				s.pos++
+			} else {
+				open = append(open, c)
+				if c == '{' {
+					if err := s.key(); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+		} else if err := s.scalar(c); err != nil {
+			return err
+		}
+		// A value has ended: close containers until one goes on.
+		for {
+			if len(open) == 0 {
+				return nil
+			}
+			s.ws()
+			top := open[len(open)-1]
+			c := s.peek()
+			if c == ',' {
+				s.pos++
+				s.ws()
+				if top == '{' {
+					if err := s.key(); err != nil {
+						return err
+					}
+				}
+				break
+			}
+			if (top == '{' && c == '}') || (top == '[' && c == ']') {
+				s.pos++
+				open = open[:len(open)-1]
+				continue
+			}
+			if c == 0 && s.pos >= len(s.data) {
+				return errEOF
+			}
+			if top == '{' {
+				return s.errorf("want ',' or '}' in object, found %q", c)
+			}
+			return s.errorf("want ',' or ']' in array, found %q", c)
+		}
+	}
+}
+
+// key reads `"name":` and the whitespace after it, in value's walk.
+func (s *skimmer) key() error {
+	if _, err := s.str(); err != nil {
+		return err
+	}
+	if err := s.expect(':'); err != nil {
+		return err
+	}
+	s.ws()
+	return nil
+}
+
+// scalar skips a string, literal or number starting with c at s.pos.
+func (s *skimmer) scalar(c byte) error {
+	switch {
 	case c == '"':
 		_, err := s.str()
 		return err
@@ -229,7 +299,7 @@ func (s *skimmer) value(depth int) error {
 		return s.literal("null")
 	case c == '-' || (c >= '0' && c <= '9'):
 		return s.number()
-	case c == 0:
+	case c == 0 && s.pos >= len(s.data):
 		return errEOF
 	default:
 		return s.errorf("invalid character %q looking for a value", c)
@@ -245,21 +315,16 @@ func (s *skimmer) str() ([]byte, error) {
 		return nil, s.errorf("want a string, found %q", s.data[s.pos])
 	}
 	start := s.pos
-	s.pos++
-	for s.pos < len(s.data) {
-		switch c := s.data[s.pos]; {
-		case c == '"':
-			s.pos++
-			return s.data[start:s.pos], nil
-		case c == '\\':
-			s.pos += 2
-		case c < 0x20:
-			return nil, s.errorf("control character in string")
-		default:
-			s.pos++
+	end, ok := stringEnd(s.data, s.pos+1)
+	if !ok {
+		s.pos = end
+		if end >= len(s.data) {
+			return nil, errEOF
 		}
+		return nil, s.errorf("control character in string")
 	}
-	return nil, errEOF
+	s.pos = end
+	return s.data[start:end], nil
 }
 
 func (s *skimmer) literal(word string) error {

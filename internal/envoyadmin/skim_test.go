@@ -172,22 +172,39 @@ func peakHeap(fn func()) uint64 {
 	return peak - base
 }
 
-// BenchmarkParseLargeDump parses the 5,000-cluster dump by the skim (what
-// FetchTable does, in place) and, as the baseline, by decoding everything.
-// peak-heap-MB is the live heap above what was live before, the dump
-// itself (held by the caller) excluded; the target is peak RSS <= 2x the
-// dump + 50 MB, so the parse may add at most 1x the dump + 50 MB.
+// BenchmarkParseLargeDump parses the 5,000-cluster dump (compact and in
+// Envoy's pretty-printed form) and an 11,000-cluster pretty one of ~100 MB
+// as FetchTable does, in place ("new"), by the parse as it was before the
+// hand-written endpoint decoder and the word-at-a-time skimmer ("old",
+// skim_old_test.go), and, for the 5,000-cluster dumps, by decoding
+// everything with protojson ("full-decode"), all in the same run.
+// cpu-ms/op is the process's CPU time per parse (getrusage; wall time
+// means little on a shared machine). peak-heap-MB is the live heap above
+// what was live before, the dump itself (held by the caller) excluded; the
+// target is peak RSS <= 2x the dump + 50 MB, so the parse may add at most
+// 1x the dump + 50 MB.
 func BenchmarkParseLargeDump(b *testing.B) {
-	for _, pretty := range []bool{false, true} {
-		dump := largeDump(b, 5000, 5, pretty)
-		form := map[bool]string{false: "compact", true: "pretty"}[pretty]
-		for _, way := range []string{"skim", "full-decode"} {
-			b.Run(fmt.Sprintf("%s/%dMB/%s", form, len(dump)>>20, way), func(b *testing.B) {
+	for _, size := range []struct {
+		services int
+		pretty   bool
+		ways     []string
+	}{
+		{5000, false, []string{"new", "old", "full-decode"}},
+		{5000, true, []string{"new", "old", "full-decode"}},
+		{11000, true, []string{"new", "old"}},
+	} {
+		dump := largeDump(b, size.services, 5, size.pretty)
+		form := map[bool]string{false: "compact", true: "pretty"}[size.pretty]
+		for _, way := range size.ways {
+			b.Run(fmt.Sprintf("%s/clusters=%d/%dMB/%s", form, size.services, len(dump)>>20, way), func(b *testing.B) {
 				parse := func() {
 					var err error
-					if way == "skim" {
+					switch way {
+					case "new":
 						_, err = parseConfigDump(dump)
-					} else {
+					case "old":
+						_, err = oldParseConfigDump(dump)
+					default:
 						_, err = fullDecode(b, dump)
 					}
 					if err != nil {
