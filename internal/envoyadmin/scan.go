@@ -95,3 +95,5 @@ func stringEnd(data []byte, pos int) (end int, ok bool) {
 		}
 	}
 }
+
+func leUint64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }

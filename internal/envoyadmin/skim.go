@@ -1,6 +1,7 @@
 package envoyadmin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,7 +53,7 @@ func skimConfigs(data []byte) ([]configSpan, error) {
 	var spans []configSpan
 	seen := false
 	err := s.object(0, func(key []byte) error {
-		if string(key) != "configs" {
+		if !keyIs(key, "configs") {
 			return s.value(1)
 		}
 		if seen {
@@ -88,7 +89,7 @@ func skimConfigs(data []byte) ([]configSpan, error) {
 func (s *skimmer) anyType(depth int) (string, error) {
 	var typ string
 	err := s.object(depth, func(key []byte) error {
-		if string(key) != "@type" {
+		if !keyIs(key, "@type") {
 			return s.value(depth + 1)
 		}
 		s.ws()
@@ -102,6 +103,18 @@ func (s *skimmer) anyType(depth int) (string, error) {
 		return nil
 	})
 	return typ, err
+}
+
+// keyIs reports whether the raw key (between its quotes) is want once
+// unescaped, as protojson reads it: "\u0040type" is "@type".
+func keyIs(raw []byte, want string) bool {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw) == want
+	}
+	var k string
+	q := make([]byte, 0, len(raw)+2)
+	q = append(append(append(q, '"'), raw...), '"')
+	return json.Unmarshal(q, &k) == nil && k == want
 }
 
 func (s *skimmer) ws() { s.pos = skipSpace(s.data, s.pos) }
@@ -130,8 +143,8 @@ func (s *skimmer) expect(c byte) error {
 }
 
 // object reads {"key": value, ...}, calling member with each raw key (the
-// bytes between the quotes, escapes left as they are: the keys compared are
-// plain ASCII) once the ':' is consumed; member must read the value.
+// bytes between the quotes, escapes left as they are: compare them with
+// keyIs) once the ':' is consumed; member must read the value.
 func (s *skimmer) object(depth int, member func(key []byte) error) error {
 	if depth > maxSkimDepth {
 		return s.errorf("nesting deeper than %d", maxSkimDepth)

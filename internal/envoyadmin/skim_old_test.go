@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -369,4 +373,130 @@ func oldParseConfigDump(data []byte) (Table, error) {
 	}
 	t.sort()
 	return t, nil
+}
+
+type jsonEndpointConfig struct {
+	Type           string          `json:"@type"` // set in the ?resource= form
+	VersionInfo    json.RawMessage `json:"version_info"`
+	EndpointConfig *jsonCLA        `json:"endpoint_config"`
+	LastUpdated    json.RawMessage `json:"last_updated"`
+	ClientStatus   json.RawMessage `json:"client_status"`
+	ErrorState     json.RawMessage `json:"error_state"`
+}
+
+type jsonCLA struct {
+	Type           string                  `json:"@type"`
+	ClusterName    string                  `json:"cluster_name"`
+	Endpoints      []jsonLocalityEndpoints `json:"endpoints"`
+	NamedEndpoints json.RawMessage         `json:"named_endpoints"`
+	Policy         json.RawMessage         `json:"policy"`
+}
+
+type jsonLocalityEndpoints struct {
+	Locality *struct {
+		Region  string `json:"region"`
+		Zone    string `json:"zone"`
+		SubZone string `json:"sub_zone"`
+	} `json:"locality"`
+	LbEndpoints         []jsonLbEndpoint `json:"lb_endpoints"`
+	LoadBalancingWeight json.RawMessage  `json:"load_balancing_weight"`
+	Priority            uint32           `json:"priority"`
+	Proximity           json.RawMessage  `json:"proximity"`
+	Metadata            json.RawMessage  `json:"metadata"`
+	LedsConfig          json.RawMessage  `json:"leds_cluster_locality_config"`
+}
+
+type jsonLbEndpoint struct {
+	Endpoint            *jsonEndpoint    `json:"endpoint"`
+	HealthStatus        *jsonHealth      `json:"health_status"`
+	Metadata            *jsonMetadata    `json:"metadata"`
+	LoadBalancingWeight *uint32          `json:"load_balancing_weight"`
+	EndpointName        *json.RawMessage `json:"endpoint_name"`
+}
+
+type jsonEndpoint struct {
+	Address             *jsonAddress    `json:"address"`
+	HealthCheckConfig   json.RawMessage `json:"health_check_config"`
+	Hostname            json.RawMessage `json:"hostname"`
+	AdditionalAddresses []struct {
+		Address *jsonAddress `json:"address"`
+	} `json:"additional_addresses"`
+}
+
+type jsonMetadata struct {
+	FilterMetadata      map[string]json.RawMessage `json:"filter_metadata"`
+	TypedFilterMetadata json.RawMessage            `json:"typed_filter_metadata"`
+}
+
+func (c *jsonCLA) proto() (*endpointv3.ClusterLoadAssignment, error) {
+	if c.Type != claURL {
+		return nil, fmt.Errorf("endpoint config of type %q", c.Type)
+	}
+	cla := &endpointv3.ClusterLoadAssignment{ClusterName: c.ClusterName}
+	for _, g := range c.Endpoints {
+		lle := &endpointv3.LocalityLbEndpoints{Priority: g.Priority}
+		if g.Locality != nil {
+			lle.Locality = &corev3.Locality{Region: g.Locality.Region, Zone: g.Locality.Zone, SubZone: g.Locality.SubZone}
+		}
+		for _, lb := range g.LbEndpoints {
+			e := &endpointv3.LbEndpoint{}
+			if lb.HealthStatus != nil {
+				e.HealthStatus = corev3.HealthStatus(*lb.HealthStatus)
+			}
+			if lb.LoadBalancingWeight != nil {
+				e.LoadBalancingWeight = wrapperspb.UInt32(*lb.LoadBalancingWeight)
+			}
+			if lb.Endpoint != nil {
+				ep := &endpointv3.Endpoint{Address: lb.Endpoint.Address.proto()}
+				for _, a := range lb.Endpoint.AdditionalAddresses {
+					ep.AdditionalAddresses = append(ep.AdditionalAddresses, &endpointv3.Endpoint_AdditionalAddress{Address: a.Address.proto()})
+				}
+				e.HostIdentifier = &endpointv3.LbEndpoint_Endpoint{Endpoint: ep}
+			}
+			md, err := lb.Metadata.proto()
+			if err != nil {
+				return nil, err
+			}
+			e.Metadata = md
+			lle.LbEndpoints = append(lle.LbEndpoints, e)
+		}
+		cla.Endpoints = append(cla.Endpoints, lle)
+	}
+	return cla, nil
+}
+
+// metadataFields are the filter metadata fields the table reads
+// (workloadOf, setAddress); others are not kept.
+var metadataFields = map[string][]string{
+	"istio":        {"workload"},
+	originalDstKey: {"local", "waypoint"},
+}
+
+func (m *jsonMetadata) proto() (*corev3.Metadata, error) {
+	if m == nil {
+		return nil, nil
+	}
+	md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
+	for key, fields := range metadataFields {
+		raw, ok := m.FilterMetadata[key]
+		if !ok {
+			continue
+		}
+		var values map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &values); err != nil {
+			return nil, fmt.Errorf("filter_metadata[%q]: %w", key, err)
+		}
+		s := &structpb.Struct{Fields: map[string]*structpb.Value{}}
+		for _, f := range fields {
+			var v string
+			if raw, ok := values[f]; ok && len(raw) > 0 && raw[0] == '"' {
+				if err := json.Unmarshal(raw, &v); err != nil {
+					return nil, fmt.Errorf("filter_metadata[%q][%q]: %w", key, f, err)
+				}
+				s.Fields[f] = structpb.NewStringValue(v)
+			}
+		}
+		md.FilterMetadata[key] = s
+	}
+	return md, nil
 }
