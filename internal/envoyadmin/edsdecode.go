@@ -1345,3 +1345,63 @@ func (d *edsDecoder) typedFilterMetadata() error {
 	}
 	return nil
 }
+
+// uint64 reads a uint64 field: a plain integer, or the same digits in a
+// string (protojson writes 64-bit integers as strings). Other forms
+// protojson accepts are declined.
+func (d *edsDecoder) uint64() error {
+	data, pos := d.data, d.pos
+	quoted := pos < len(data) && data[pos] == '"'
+	if quoted {
+		pos++
+	}
+	start := pos
+	for pos < len(data) && data[pos] >= '0' && data[pos] <= '9' {
+		pos++
+	}
+	digits := string(data[start:pos])
+	if digits == "" || (digits[0] == '0' && len(digits) > 1) {
+		return d.decline("want an unsigned integer")
+	}
+	if _, err := strconv.ParseUint(digits, 10, 64); err != nil {
+		return d.decline("uint64 out of range")
+	}
+	if quoted {
+		if pos >= len(data) || data[pos] != '"' {
+			return d.decline("number form not read here")
+		}
+		pos++
+	} else if pos < len(data) && (data[pos] == '.' || data[pos] == 'e' || data[pos] == 'E') {
+		return d.decline("number form not read here")
+	}
+	d.pos = pos
+	return nil
+}
+
+// percent reads a type.v3.Percent: {"value": a JSON number}.
+func (d *edsDecoder) percent() error {
+	empty, err := d.open('{')
+	if err != nil {
+		return err
+	}
+	var seen uint32
+	for more := !empty; more; {
+		k, err := d.key()
+		if err != nil {
+			return err
+		}
+		if string(k) != "value" {
+			return d.decline("unknown field %s", k)
+		}
+		if err := d.once(&seen, 1, k); err != nil {
+			return err
+		}
+		if err := d.number(); err != nil {
+			return err
+		}
+		if more, err = d.next('}'); err != nil {
+			return err
+		}
+	}
+	return nil
+}

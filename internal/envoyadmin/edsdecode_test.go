@@ -8,8 +8,10 @@ import (
 	"testing"
 
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -256,6 +258,14 @@ func TestDecoderFieldsAreProtoFields(t *testing.T) {
 		&corev3.Pipe{}:                                       "path:string mode:uint32",
 		&corev3.EnvoyInternalAddress{}:                       "server_listener_name:string endpoint_id:string",
 		&corev3.Metadata{}:                                   "filter_metadata:google.protobuf.Struct typed_filter_metadata:google.protobuf.Any",
+		&adminv3.Clusters{}:                                  "cluster_statuses:message",
+		&adminv3.ClusterStatus{}:                             "name:string added_via_api:bool success_rate_ejection_threshold:message local_origin_success_rate_ejection_threshold:message observability_name:string eds_service_name:string circuit_breakers:message host_statuses:message",
+		&adminv3.HostStatus{}:                                "address:message health_status:message stats:message success_rate:message local_origin_success_rate:message weight:uint32 priority:uint32 hostname:string locality:message",
+		&adminv3.HostHealthStatus{}:                          "failed_active_health_check:bool failed_outlier_check:bool failed_active_degraded_check:bool pending_dynamic_removal:bool pending_active_hc:bool excluded_via_immediate_hc_fail:bool active_hc_timeout:bool eds_health_status:enum",
+		&adminv3.SimpleMetric{}:                              "name:string value:uint64 type:enum",
+		&typev3.Percent{}:                                    "value:double",
+		&clusterv3.CircuitBreakers{}:                         "thresholds:message per_host_thresholds:message",
+		&clusterv3.CircuitBreakers_Thresholds{}:              "priority:enum max_connections:google.protobuf.UInt32Value max_pending_requests:google.protobuf.UInt32Value max_requests:google.protobuf.UInt32Value max_retries:google.protobuf.UInt32Value max_connection_pools:google.protobuf.UInt32Value track_remaining:bool",
 	} {
 		desc := m.ProtoReflect().Descriptor()
 		for _, f := range strings.Fields(fields) {

@@ -488,16 +488,16 @@ func ParseClusters(r io.Reader) (map[string]map[string]string, error) {
 }
 
 func parseClusters(data []byte) (map[string]map[string]string, error) {
-	cs, err := fastClusters(data)
+	if h, err := decodeClusters(data); err == nil {
+		return h, nil
+	}
+	opts, err := unmarshalOptions()
 	if err != nil {
-		opts, err := unmarshalOptions()
-		if err != nil {
-			return nil, err
-		}
-		cs = &adminv3.Clusters{}
-		if err := opts.Unmarshal(data, cs); err != nil {
-			return nil, fmt.Errorf("decode clusters: %w", err)
-		}
+		return nil, err
+	}
+	cs := &adminv3.Clusters{}
+	if err := opts.Unmarshal(data, cs); err != nil {
+		return nil, fmt.Errorf("decode clusters: %w", err)
 	}
 	return clusterHealth(cs), nil
 }
