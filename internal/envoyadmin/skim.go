@@ -13,12 +13,14 @@ import (
 // decoded again at each nesting level). skimConfigs walks the document once
 // without decoding it and hands back each element of the top-level "configs"
 // array with its "@type", as a sub-slice of the input (no copy), so that only
-// the sections wanted are given to protojson.
+// the sections wanted are decoded (by decodeEndpoints, or protojson).
 //
 // The skim checks the structure it walks (brackets, strings, separators, a
 // nesting limit) so that a malformed document is an error, not a silent
 // short table; the bytes of the sections it returns are validated again,
-// fully, by protojson.
+// fully, by the decoder that reads them. Whitespace and string bodies are
+// scanned eight bytes at a time (scan.go): indentation is most of the bytes
+// of a dump as Envoy pretty-prints it.
 
 // configSpan is one element of "configs": its type URL and its JSON.
 type configSpan struct {

@@ -115,7 +115,7 @@ func TestSkimRejectsMalformed(t *testing.T) {
 // EDS, TLS transport sockets, circuit breakers and TypedStruct extensions,
 // their listeners and routes, 5 endpoints each, in Envoy's pretty-printed
 // form (as /config_dump writes it) or compacted.
-func largeDump(b *testing.B, services, endpoints int, pretty bool) []byte {
+func largeDump(b testing.TB, services, endpoints int, pretty bool) []byte {
 	dump := newGen(b).configDump(syntheticServices(services, endpoints))
 	if !pretty {
 		dump = compactJSON(b, dump)

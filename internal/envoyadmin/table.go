@@ -555,12 +555,9 @@ func (t Table) MergeHealth(h map[string]map[string]string) {
 }
 
 func readAll(r io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxDocumentBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxDocumentBytes {
+	data, err := readCappedSized(r, maxDocumentBytes, "document", 0)
+	if tooLarge := (*TooLargeError)(nil); errors.As(err, &tooLarge) {
 		return nil, fmt.Errorf("document larger than %d bytes", maxDocumentBytes)
 	}
-	return data, nil
+	return data, err
 }
