@@ -355,3 +355,73 @@ func TestParseConfigDumpLargeMatchesProtojson(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeEndpointsMutations: every one-byte mutation of a section that
+// uses every field the decoder reads (a byte deleted, doubled, or replaced
+// by one that matters to JSON) is declined, or read as protojson reads it.
+func TestDecodeEndpointsMutations(t *testing.T) {
+	doc := lbDoc(`"endpoint":{"hostname":"h","address":{"socket_address":{"address":"10.0.0.1","port_value":80,"protocol":"TCP"}},"additional_addresses":[{"address":{"pipe":{"path":"/p","mode":1}}}]},"health_status":"HEALTHY","load_balancing_weight":2,` +
+		`"metadata":{"filter_metadata":{"istio":{"workload":"w\u003b;n;c;r;cl"},"x":{"a":[1.5e2,true,null,{"b":"\ud83d\ude00"}]}},"typed_filter_metadata":{"s":{"@type":"type.googleapis.com/stats.PluginConfig","v":1}}}`)
+	raw := endpointSections(t, []byte(doc))[0].raw
+	taken := 0
+	check := func(m []byte) {
+		got, err := sectionByDecoder(claURL, m)
+		if err != nil {
+			return
+		}
+		taken++
+		want, err := sectionByProtojson(t, m)
+		if err != nil {
+			t.Fatalf("the decoder takes a section protojson rejects (%v):\n%s", err, m)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("tables differ on\n%s\n got %+v\nwant %+v", m, got, want)
+		}
+	}
+	for i := range raw {
+		check(append(append([]byte{}, raw[:i]...), raw[i+1:]...))
+		check(append(append([]byte{}, raw[:i+1]...), raw[i:]...))
+		for _, c := range []byte("\"\\{}[],:0 9-.eEnuxX\x00\x7f\xc3\xff") {
+			m := append([]byte{}, raw...)
+			m[i] = c
+			check(m)
+		}
+	}
+	if taken == 0 {
+		t.Fatal("no mutation was taken")
+	}
+	t.Logf("%d mutations of %d bytes taken by the decoder", taken, len(raw))
+}
+
+// TestDecodeClustersMutations is TestDecodeEndpointsMutations for
+// /clusters?format=json.
+func TestDecodeClustersMutations(t *testing.T) {
+	raw := []byte(`{"cluster_statuses":[{"name":"c","added_via_api":true,"circuit_breakers":{"thresholds":[{"priority":"HIGH","max_connections":1024,"track_remaining":true}]},` +
+		`"host_statuses":[{"address":{"socket_address":{"address":"10.0.0.1","port_value":80}},"stats":[{"name":"rq_total","value":"12","type":"COUNTER"}],"health_status":{"failed_outlier_check":true,"eds_health_status":"HEALTHY"},"success_rate":{"value":99.5},"weight":2,"locality":{"region":"r"}},` +
+		`{"address":{"envoy_internal_address":{"server_listener_name":"l","endpoint_id":"10.0.0.2:80"}},"health_status":{"eds_health_status":"DRAINING"}}]},{"name":"d\u00e9","host_statuses":[]}]}`)
+	taken := 0
+	check := func(m []byte) {
+		got, err := decodeClusters(m)
+		if err != nil {
+			return
+		}
+		taken++
+		want, err := clustersByProtojson(t, m)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("on\n%s\nthe decoder gives %v, protojson %v, %v", m, got, want, err)
+		}
+	}
+	for i := range raw {
+		check(append(append([]byte{}, raw[:i]...), raw[i+1:]...))
+		check(append(append([]byte{}, raw[:i+1]...), raw[i:]...))
+		for _, c := range []byte("\"\\{}[],:0 9-.eEntfxX\x00\xc3\xff") {
+			m := append([]byte{}, raw...)
+			m[i] = c
+			check(m)
+		}
+	}
+	if taken == 0 {
+		t.Fatal("no mutation was taken")
+	}
+	t.Logf("%d mutations of %d bytes taken by the decoder", taken, len(raw))
+}
