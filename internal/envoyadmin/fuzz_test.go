@@ -42,6 +42,13 @@ func FuzzParseConfigDump(f *testing.F) {
 				}
 			}
 		}
+		// The /clusters decoder takes only what protojson reads the same.
+		if got, err := decodeClusters(data); err == nil {
+			want, werr := clustersByProtojson(t, data)
+			if werr != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("clusters: the decoder gives %v, protojson %v, %v", got, want, werr)
+			}
+		}
 		if want, werr := clustersByProtojson(t, data); werr == nil {
 			got, err := ParseClusters(bytes.NewReader(data))
 			if err != nil || !reflect.DeepEqual(got, want) {

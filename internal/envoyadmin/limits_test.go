@@ -1,6 +1,7 @@
 package envoyadmin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -152,5 +153,48 @@ func TestTooLargeErrorSaysHowToRaiseTheCap(t *testing.T) {
 	}
 	if b, err := readCapped(strings.NewReader("ok"), 1024, "x"); err != nil || string(b) != "ok" {
 		t.Fatalf("under the cap: %q, %v", b, err)
+	}
+}
+
+// TestReadCappedPeak: reading a ~100 MB dump holds it at most about twice
+// (chunks, then the joined copy), once when its length is announced, and
+// any cut or announcement within or past the cap reads the same bytes or
+// fails with TooLargeError.
+func TestReadCappedPeak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large dump")
+	}
+	dump := largeDump(t, 11000, 5, true)
+	for _, tc := range []struct {
+		name     string
+		size     int64
+		maxRatio float64
+	}{{"unknown length", 0, 2.1}, {"announced length", int64(len(dump)), 1.1}} {
+		var got []byte
+		peak := peakHeap(func() {
+			var err error
+			if got, err = readCappedSized(bytes.NewReader(dump), DefaultMaxDumpBytes, "x", tc.size); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if !bytes.Equal(got, dump) {
+			t.Fatalf("%s: read %d bytes, want the %d of the dump", tc.name, len(got), len(dump))
+		}
+		ratio := float64(peak) / float64(len(dump))
+		t.Logf("%s: %d MB dump, peak heap %.0f MB (%.2fx)", tc.name, len(dump)>>20, float64(peak)/(1<<20), ratio)
+		if ratio > tc.maxRatio {
+			t.Errorf("%s: reading held %.2fx the dump, want <= %.1fx", tc.name, ratio, tc.maxRatio)
+		}
+	}
+	for _, size := range []int64{0, 1, 1000, 4095, 4096, 4097, 1 << 20} {
+		doc := bytes.Repeat([]byte("x"), 4096)
+		b, err := readCappedSized(bytes.NewReader(doc), 4096, "x", size)
+		if err != nil || !bytes.Equal(b, doc) {
+			t.Errorf("announced %d: %d bytes, %v", size, len(b), err)
+		}
+		var tooLarge *TooLargeError
+		if _, err := readCappedSized(bytes.NewReader(append(doc, 'y')), 4096, "x", size); !errors.As(err, &tooLarge) {
+			t.Errorf("announced %d, one byte past the cap: %v, want TooLargeError", size, err)
+		}
 	}
 }

@@ -181,7 +181,7 @@ func httpGet(ctx context.Context, u string, maxBytes int64) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := readCapped(resp.Body, maxBytes, "response of GET "+req.URL.RequestURI())
+	body, err := readCappedSized(resp.Body, maxBytes, "response of GET "+req.URL.RequestURI(), resp.ContentLength)
 	if err != nil {
 		return nil, fmt.Errorf("read response: %w", err)
 	}

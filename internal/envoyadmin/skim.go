@@ -1,6 +1,7 @@
 package envoyadmin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,12 +13,14 @@ import (
 // decoded again at each nesting level). skimConfigs walks the document once
 // without decoding it and hands back each element of the top-level "configs"
 // array with its "@type", as a sub-slice of the input (no copy), so that only
-// the sections wanted are given to protojson.
+// the sections wanted are decoded (by decodeEndpoints, or protojson).
 //
 // The skim checks the structure it walks (brackets, strings, separators, a
 // nesting limit) so that a malformed document is an error, not a silent
 // short table; the bytes of the sections it returns are validated again,
-// fully, by protojson.
+// fully, by the decoder that reads them. Whitespace and string bodies are
+// scanned eight bytes at a time (scan.go): indentation is most of the bytes
+// of a dump as Envoy pretty-prints it.
 
 // configSpan is one element of "configs": its type URL and its JSON.
 type configSpan struct {
@@ -29,8 +32,9 @@ type configSpan struct {
 const maxSkimDepth = 10000
 
 type skimmer struct {
-	data []byte
-	pos  int
+	data  []byte
+	pos   int
+	stack []byte // value's open brackets, kept between calls
 }
 
 type skimError struct {
@@ -51,7 +55,7 @@ func skimConfigs(data []byte) ([]configSpan, error) {
 	var spans []configSpan
 	seen := false
 	err := s.object(0, func(key []byte) error {
-		if string(key) != "configs" {
+		if !keyIs(key, "configs") {
 			return s.value(1)
 		}
 		if seen {
@@ -87,7 +91,7 @@ func skimConfigs(data []byte) ([]configSpan, error) {
 func (s *skimmer) anyType(depth int) (string, error) {
 	var typ string
 	err := s.object(depth, func(key []byte) error {
-		if string(key) != "@type" {
+		if !keyIs(key, "@type") {
 			return s.value(depth + 1)
 		}
 		s.ws()
@@ -103,16 +107,19 @@ func (s *skimmer) anyType(depth int) (string, error) {
 	return typ, err
 }
 
-func (s *skimmer) ws() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
+// keyIs reports whether the raw key (between its quotes) is want once
+// unescaped, as protojson reads it: "\u0040type" is "@type".
+func keyIs(raw []byte, want string) bool {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw) == want
 	}
+	var k string
+	q := make([]byte, 0, len(raw)+2)
+	q = append(append(append(q, '"'), raw...), '"')
+	return json.Unmarshal(q, &k) == nil && k == want
 }
+
+func (s *skimmer) ws() { s.pos = skipSpace(s.data, s.pos) }
 
 func (s *skimmer) skipWS() int { s.ws(); return s.pos }
 
@@ -138,8 +145,8 @@ func (s *skimmer) expect(c byte) error {
 }
 
 // object reads {"key": value, ...}, calling member with each raw key (the
-// bytes between the quotes, escapes left as they are: the keys compared are
-// plain ASCII) once the ':' is consumed; member must read the value.
+// bytes between the quotes, escapes left as they are: compare them with
+// keyIs) once the ':' is consumed; member must read the value.
 func (s *skimmer) object(depth int, member func(key []byte) error) error {
 	if depth > maxSkimDepth {
 		return s.errorf("nesting deeper than %d", maxSkimDepth)
@@ -210,14 +217,92 @@ func (s *skimmer) array(depth int, elem func() error) error {
 	}
 }
 
-// value skips one JSON value.
+// value skips one JSON value. Objects and arrays are walked without
+// recursion or callbacks (most of a dump is skipped, so this is the hot
+// loop of the skim), with the same checks as object and array: brackets
+// that match, strings as keys, ':' and ',' where they belong, and the
+// nesting limit counted from depth.
 func (s *skimmer) value(depth int) error {
 	s.ws()
-	switch c := s.peek(); {
-	case c == '{':
-		return s.object(depth, func([]byte) error { return s.value(depth + 1) })
-	case c == '[':
-		return s.array(depth, func() error { return s.value(depth + 1) })
+	switch c := s.peek(); c {
+	case '{', '[':
+	default:
+		return s.scalar(c)
+	}
+	open := s.stack[:0]
+	defer func() { s.stack = open[:0] }()
+	for {
+		// A value starts at s.pos (whitespace skipped).
+		c := s.peek()
+		if c == '{' || c == '[' {
+			if depth+len(open) > maxSkimDepth {
+				return s.errorf("nesting deeper than %d", maxSkimDepth)
+			}
+			s.pos++
+			s.ws()
+			if closer := s.peek(); (c == '{' && closer == '}') || (c == '[' && closer == ']') {
+				s.pos++
+			} else {
+				open = append(open, c)
+				if c == '{' {
+					if err := s.key(); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+		} else if err := s.scalar(c); err != nil {
+			return err
+		}
+		// A value has ended: close containers until one goes on.
+		for {
+			if len(open) == 0 {
+				return nil
+			}
+			s.ws()
+			top := open[len(open)-1]
+			c := s.peek()
+			if c == ',' {
+				s.pos++
+				s.ws()
+				if top == '{' {
+					if err := s.key(); err != nil {
+						return err
+					}
+				}
+				break
+			}
+			if (top == '{' && c == '}') || (top == '[' && c == ']') {
+				s.pos++
+				open = open[:len(open)-1]
+				continue
+			}
+			if c == 0 && s.pos >= len(s.data) {
+				return errEOF
+			}
+			if top == '{' {
+				return s.errorf("want ',' or '}' in object, found %q", c)
+			}
+			return s.errorf("want ',' or ']' in array, found %q", c)
+		}
+	}
+}
+
+// key reads `"name":` and the whitespace after it, in value's walk.
+func (s *skimmer) key() error {
+	if _, err := s.str(); err != nil {
+		return err
+	}
+	if err := s.expect(':'); err != nil {
+		return err
+	}
+	s.ws()
+	return nil
+}
+
+// scalar skips a string, literal or number starting with c at s.pos.
+func (s *skimmer) scalar(c byte) error {
+	switch {
 	case c == '"':
 		_, err := s.str()
 		return err
@@ -229,7 +314,7 @@ func (s *skimmer) value(depth int) error {
 		return s.literal("null")
 	case c == '-' || (c >= '0' && c <= '9'):
 		return s.number()
-	case c == 0:
+	case c == 0 && s.pos >= len(s.data):
 		return errEOF
 	default:
 		return s.errorf("invalid character %q looking for a value", c)
@@ -245,21 +330,16 @@ func (s *skimmer) str() ([]byte, error) {
 		return nil, s.errorf("want a string, found %q", s.data[s.pos])
 	}
 	start := s.pos
-	s.pos++
-	for s.pos < len(s.data) {
-		switch c := s.data[s.pos]; {
-		case c == '"':
-			s.pos++
-			return s.data[start:s.pos], nil
-		case c == '\\':
-			s.pos += 2
-		case c < 0x20:
-			return nil, s.errorf("control character in string")
-		default:
-			s.pos++
+	end, ok := stringEnd(s.data, s.pos+1)
+	if !ok {
+		s.pos = end
+		if end >= len(s.data) {
+			return nil, errEOF
 		}
+		return nil, s.errorf("control character in string")
 	}
-	return nil, errEOF
+	s.pos = end
+	return s.data[start:end], nil
 }
 
 func (s *skimmer) literal(word string) error {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 )
 
 // fullDecode is how dumps were parsed before the skim: the whole document
@@ -116,7 +115,7 @@ func TestSkimRejectsMalformed(t *testing.T) {
 // EDS, TLS transport sockets, circuit breakers and TypedStruct extensions,
 // their listeners and routes, 5 endpoints each, in Envoy's pretty-printed
 // form (as /config_dump writes it) or compacted.
-func largeDump(b *testing.B, services, endpoints int, pretty bool) []byte {
+func largeDump(b testing.TB, services, endpoints int, pretty bool) []byte {
 	dump := newGen(b).configDump(syntheticServices(services, endpoints))
 	if !pretty {
 		dump = compactJSON(b, dump)
@@ -172,22 +171,39 @@ func peakHeap(fn func()) uint64 {
 	return peak - base
 }
 
-// BenchmarkParseLargeDump parses the 5,000-cluster dump by the skim (what
-// FetchTable does, in place) and, as the baseline, by decoding everything.
-// peak-heap-MB is the live heap above what was live before, the dump
-// itself (held by the caller) excluded; the target is peak RSS <= 2x the
-// dump + 50 MB, so the parse may add at most 1x the dump + 50 MB.
+// BenchmarkParseLargeDump parses the 5,000-cluster dump (compact and in
+// Envoy's pretty-printed form) and an 11,000-cluster pretty one of ~100 MB
+// as FetchTable does, in place ("new"), by the parse as it was before the
+// hand-written endpoint decoder and the word-at-a-time skimmer ("old",
+// skim_old_test.go), and, for the 5,000-cluster dumps, by decoding
+// everything with protojson ("full-decode"), all in the same run.
+// cpu-ms/op is the process's CPU time per parse (getrusage; wall time
+// means little on a shared machine). peak-heap-MB is the live heap above
+// what was live before, the dump itself (held by the caller) excluded; the
+// target is peak RSS <= 2x the dump + 50 MB, so the parse may add at most
+// 1x the dump + 50 MB.
 func BenchmarkParseLargeDump(b *testing.B) {
-	for _, pretty := range []bool{false, true} {
-		dump := largeDump(b, 5000, 5, pretty)
-		form := map[bool]string{false: "compact", true: "pretty"}[pretty]
-		for _, way := range []string{"skim", "full-decode"} {
-			b.Run(fmt.Sprintf("%s/%dMB/%s", form, len(dump)>>20, way), func(b *testing.B) {
+	for _, size := range []struct {
+		services int
+		pretty   bool
+		ways     []string
+	}{
+		{5000, false, []string{"new", "old", "full-decode"}},
+		{5000, true, []string{"new", "old", "full-decode"}},
+		{11000, true, []string{"new", "old"}},
+	} {
+		dump := largeDump(b, size.services, 5, size.pretty)
+		form := map[bool]string{false: "compact", true: "pretty"}[size.pretty]
+		for _, way := range size.ways {
+			b.Run(fmt.Sprintf("%s/clusters=%d/%dMB/%s", form, size.services, len(dump)>>20, way), func(b *testing.B) {
 				parse := func() {
 					var err error
-					if way == "skim" {
+					switch way {
+					case "new":
 						_, err = parseConfigDump(dump)
-					} else {
+					case "old":
+						_, err = oldParseConfigDump(dump)
+					default:
 						_, err = fullDecode(b, dump)
 					}
 					if err != nil {
@@ -230,7 +246,7 @@ func TestFastEndpointsMatchesProtojson(t *testing.T) {
 				continue
 			}
 			n++
-			if err := fastEndpoints(sp.typeURL, sp.raw, func(*endpointv3.ClusterLoadAssignment) {}); err != nil {
+			if err := decodeEndpoints(sp.typeURL, sp.raw, Table{}); err != nil {
 				t.Errorf("%s: the fast decoder declined an endpoint section Envoy writes: %v", name, err)
 			}
 		}
@@ -255,7 +271,7 @@ func TestFastEndpointsMatchesProtojson(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if err := fastEndpoints(spans[0].typeURL, spans[0].raw, func(*endpointv3.ClusterLoadAssignment) {}); err == nil {
+		if err := decodeEndpoints(spans[0].typeURL, spans[0].raw, Table{}); err == nil {
 			t.Errorf("%s: the fast decoder took a form it is not sure of", name)
 		}
 		want, wantErr := fullDecode(t, []byte(doc))
@@ -279,16 +295,17 @@ func clustersByProtojson(t testing.TB, data []byte) (map[string]map[string]strin
 	return clusterHealth(&cs), nil
 }
 
-// TestFastClustersMatchesProtojson: the fast /clusters decoder takes what
-// Envoy writes, gives protojson's result, and declines what it is unsure of.
-func TestFastClustersMatchesProtojson(t *testing.T) {
+// TestDecodeClustersMatchesProtojson: the /clusters decoder takes what
+// Envoy writes, gives protojson's result, and declines what it is unsure of
+// or protojson rejects.
+func TestDecodeClustersMatchesProtojson(t *testing.T) {
 	g := newGen(t)
 	for name, doc := range map[string][]byte{
 		"clusters.json":         readFixture(t, "clusters.json"),
 		"ambient-clusters.json": readFixture(t, "ambient-clusters.json"),
 		"synthetic-300x4":       g.clustersJSON(syntheticServices(300, 4)),
 	} {
-		if _, err := fastClusters(doc); err != nil {
+		if _, err := decodeClusters(doc); err != nil {
 			t.Errorf("%s: declined: %v", name, err)
 		}
 		want, err := clustersByProtojson(t, doc)
@@ -301,11 +318,38 @@ func TestFastClustersMatchesProtojson(t *testing.T) {
 		}
 	}
 	for name, doc := range map[string]string{
+		"every field": `{"cluster_statuses":[{"name":"c","added_via_api":true,"success_rate_ejection_threshold":{"value":80.5},"local_origin_success_rate_ejection_threshold":{"value":1},"observability_name":"o","eds_service_name":"e",` +
+			`"circuit_breakers":{"thresholds":[{"max_connections":4294967295,"max_pending_requests":4294967295,"max_requests":4294967295,"max_retries":4294967295,"max_connection_pools":1,"track_remaining":true},{"priority":"HIGH","max_connections":1024}],"per_host_thresholds":[{}]},` +
+			`"host_statuses":[{"address":{"socket_address":{"address":"10.0.0.1","port_value":80}},"stats":[{"name":"rq_total","value":"18446744073709551615","type":"COUNTER"},{"name":"cx_active","value":3,"type":"GAUGE"}],` +
+			`"health_status":{"failed_active_health_check":false,"failed_outlier_check":true,"failed_active_degraded_check":true,"pending_dynamic_removal":false,"pending_active_hc":false,"excluded_via_immediate_hc_fail":false,"active_hc_timeout":false,"eds_health_status":"DRAINING"},` +
+			`"success_rate":{"value":99.5},"local_origin_success_rate":{"value":0},"weight":2,"hostname":"h","priority":1,"locality":{"region":"r","zone":"z","sub_zone":"s"}},` +
+			`{"address":{"envoy_internal_address":{"server_listener_name":"connect_originate","endpoint_id":"10.0.0.2:80"}},"health_status":{"active_hc_timeout":true}},{},{"health_status":{}}]},` +
+			`{"name":"c","host_statuses":[]},{"name":"d\u00e9"}]}`,
+	} {
+		if _, err := decodeClusters([]byte(doc)); err != nil {
+			t.Errorf("%s: declined: %v", name, err)
+		}
+		want, err := clustersByProtojson(t, []byte(doc))
+		if err != nil {
+			t.Fatalf("%s: protojson: %v", name, err)
+		}
+		if got, err := ParseClusters(strings.NewReader(doc)); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %v (%v), protojson %v", name, got, err, want)
+		}
+	}
+	for name, doc := range map[string]string{
 		"camelCase":     `{"clusterStatuses":[{"name":"c","hostStatuses":[{"address":{"socketAddress":{"address":"10.0.0.1","portValue":80}},"healthStatus":{"edsHealthStatus":"HEALTHY"}}]}]}`,
 		"unknown field": `{"cluster_statuses":[{"name":"c","new_thing":1,"host_statuses":[]}]}`,
 		"unknown enum":  `{"cluster_statuses":[{"name":"c","host_statuses":[{"address":{"socket_address":{"address":"10.0.0.1","port_value":80}},"health_status":{"eds_health_status":"NEW"}}]}]}`,
+		"retry budget":  `{"cluster_statuses":[{"name":"c","circuit_breakers":{"thresholds":[{"retry_budget":{}}]}}]}`,
+		"null":          `{"cluster_statuses":[{"name":"c","host_statuses":null}]}`,
+		"stat as float": `{"cluster_statuses":[{"name":"c","host_statuses":[{"stats":[{"name":"x","value":1.5}]}]}]}`,
+		"stat too big":  `{"cluster_statuses":[{"name":"c","host_statuses":[{"stats":[{"name":"x","value":"18446744073709551616"}]}]}]}`,
+		"duplicate":     `{"cluster_statuses":[{"name":"c","name":"d"}]}`,
+		"two addresses": `{"cluster_statuses":[{"name":"c","host_statuses":[{"address":{"pipe":{"path":"/a"},"socket_address":{}}}]}]}`,
+		"trailing data": `{"cluster_statuses":[]} {}`,
 	} {
-		if _, err := fastClusters([]byte(doc)); err == nil {
+		if _, err := decodeClusters([]byte(doc)); err == nil {
 			t.Errorf("%s: the fast decoder took a form it is not sure of", name)
 		}
 		want, wantErr := clustersByProtojson(t, []byte(doc))
@@ -319,7 +363,7 @@ func TestFastClustersMatchesProtojson(t *testing.T) {
 // BenchmarkParseLargeClusters is /clusters?format=json of the same proxy.
 func BenchmarkParseLargeClusters(b *testing.B) {
 	doc := newGen(b).clustersJSON(syntheticServices(5000, 5))
-	for _, way := range []string{"fast", "protojson"} {
+	for _, way := range []string{"new", "old", "protojson"} {
 		b.Run(fmt.Sprintf("pretty/%dMB/%s", len(doc)>>20, way), func(b *testing.B) {
 			b.SetBytes(int64(len(doc)))
 			b.ReportAllocs()
@@ -329,9 +373,12 @@ func BenchmarkParseLargeClusters(b *testing.B) {
 			}()
 			for b.Loop() {
 				var err error
-				if way == "fast" {
+				switch way {
+				case "new":
 					_, err = parseClusters(doc)
-				} else {
+				case "old":
+					_, err = oldParseClusters(doc)
+				default:
 					_, err = clustersByProtojson(b, doc)
 				}
 				if err != nil {

@@ -190,7 +190,7 @@ func isEndpointType(url string) bool {
 }
 
 // parseConfigDump parses a dump held in memory once: the endpoint sections
-// are sub-slices of data, decoded where they lie, by fastEndpoints or, when
+// are sub-slices of data, decoded where they lie, by decodeEndpoints or, when
 // it is not sure, by protojson.
 func parseConfigDump(data []byte) (Table, error) {
 	spans, err := skimConfigs(data)
@@ -206,8 +206,12 @@ func parseConfigDump(data []byte) (Table, error) {
 		}
 		found = true
 		part := Table{}
-		if err := fastEndpoints(sp.typeURL, sp.raw, part.addCLA); err == nil {
-			t.merge(part)
+		if err := decodeEndpoints(sp.typeURL, sp.raw, part); err == nil {
+			if len(t) == 0 {
+				t = part
+			} else {
+				t.merge(part)
+			}
 			continue
 		}
 		if opts == nil {
@@ -369,24 +373,27 @@ func localityString(l *corev3.Locality) string {
 // service waypoint; pilot/pkg/xds/endpoints/endpoint_builder.go
 // buildEnvoyLbEndpoint, ep_filters.go for the double-HBONE gateway).
 func setAddress(ep *Endpoint, lb *endpointv3.LbEndpoint) {
-	a := lb.GetEndpoint().GetAddress()
-	ep.Address, ep.Port = addressOf(a)
 	for _, add := range lb.GetEndpoint().GetAdditionalAddresses() {
-		addr, port := addressOf(add.GetAddress())
-		ep.AdditionalAddresses = append(ep.AdditionalAddresses, Endpoint{Address: addr, Port: port}.HostPort())
+		ep.AdditionalAddresses = append(ep.AdditionalAddresses, factsOf(add.GetAddress()).hostPort())
 	}
-	ia := a.GetEnvoyInternalAddress()
-	if ia == nil {
+	od := lb.GetMetadata().GetFilterMetadata()[originalDstKey].GetFields()
+	ep.setPrimary(factsOf(lb.GetEndpoint().GetAddress()), od["local"].GetStringValue(), od["waypoint"].GetStringValue())
+}
+
+// setPrimary fills the endpoint's primary address (see setAddress) from
+// its address and the original_dst metadata's "local" and "waypoint"
+// strings ("" when absent or not strings). Both decoders go through it.
+func (ep *Endpoint) setPrimary(a addrFacts, local, waypoint string) {
+	ep.Address, ep.Port = a.addressPort()
+	if a.kind != addrInternal {
 		return
 	}
-	ep.Tunnel, ep.Internal = ia.GetServerListenerName(), ep.Address
-	od := lb.GetMetadata().GetFilterMetadata()[originalDstKey].GetFields()
-	ep.Waypoint = od["waypoint"].GetStringValue()
-	local := od["local"].GetStringValue()
+	ep.Tunnel, ep.Internal = a.listener, ep.Address
+	ep.Waypoint = waypoint
 	if local == "" {
 		// No metadata: the endpoint ID is istiod's target too
 		// (util.BuildInternalLbEndpoint copies "local" into it).
-		local = ia.GetEndpointId()
+		local = a.id
 	}
 	host, port, err := net.SplitHostPort(local)
 	if err != nil {
@@ -399,29 +406,74 @@ func setAddress(ep *Endpoint, lb *endpointv3.LbEndpoint) {
 	ep.Address, ep.Port = host, p
 }
 
-func addressOf(a *corev3.Address) (string, int) {
+// addrFacts is what the table reads of an envoy.config.core.v3.Address.
+type addrFacts struct {
+	kind     addrKind
+	host     string // the socket address, or the pipe path
+	port     uint32 // the socket address's port_value
+	listener string // the internal address's server_listener_name
+	id       string // the internal address's endpoint_id
+}
+
+type addrKind uint8
+
+const (
+	addrNone addrKind = iota
+	addrSocket
+	addrPipe
+	addrInternal
+)
+
+func factsOf(a *corev3.Address) addrFacts {
 	switch {
 	case a.GetSocketAddress() != nil:
 		sa := a.GetSocketAddress()
-		return sa.GetAddress(), int(sa.GetPortValue())
+		return addrFacts{kind: addrSocket, host: sa.GetAddress(), port: sa.GetPortValue()}
 	case a.GetPipe() != nil:
-		return a.GetPipe().GetPath(), 0
+		return addrFacts{kind: addrPipe, host: a.GetPipe().GetPath()}
 	case a.GetEnvoyInternalAddress() != nil:
 		ia := a.GetEnvoyInternalAddress()
-		return "envoy://" + ia.GetServerListenerName() + "/" + ia.GetEndpointId(), 0
+		return addrFacts{kind: addrInternal, listener: ia.GetServerListenerName(), id: ia.GetEndpointId()}
+	}
+	return addrFacts{}
+}
+
+// addressPort is the address and port the table shows for a: a socket
+// address, a pipe path with port 0, "envoy://LISTENER/ID" with port 0.
+func (a addrFacts) addressPort() (string, int) {
+	switch a.kind {
+	case addrSocket:
+		return a.host, int(a.port)
+	case addrPipe:
+		return a.host, 0
+	case addrInternal:
+		return "envoy://" + a.listener + "/" + a.id, 0
 	}
 	return "", 0
 }
 
+func (a addrFacts) hostPort() string {
+	addr, port := a.addressPort()
+	return Endpoint{Address: addr, Port: port}.HostPort()
+}
+
+func addressOf(a *corev3.Address) (string, int) { return factsOf(a).addressPort() }
+
 // workloadOf splits Istio's compressed telemetry metadata
 // "name;namespace;canonical-service;revision;clusterID".
 func workloadOf(md *corev3.Metadata) (workload, cluster string) {
-	s := md.GetFilterMetadata()["istio"].GetFields()["workload"].GetStringValue()
+	return splitWorkload(md.GetFilterMetadata()["istio"].GetFields()["workload"].GetStringValue())
+}
+
+func splitWorkload(s string) (workload, cluster string) {
 	if s == "" {
 		return "", ""
 	}
-	parts := strings.Split(s, ";")
-	return parts[0], parts[len(parts)-1]
+	first, last := s, s
+	if i := strings.IndexByte(s, ';'); i >= 0 {
+		first, last = s[:i], s[strings.LastIndexByte(s, ';')+1:]
+	}
+	return first, last
 }
 
 // ParseClusters reads Envoy's /clusters?format=json (admin/v3 Clusters) into
@@ -436,16 +488,16 @@ func ParseClusters(r io.Reader) (map[string]map[string]string, error) {
 }
 
 func parseClusters(data []byte) (map[string]map[string]string, error) {
-	cs, err := fastClusters(data)
+	if h, err := decodeClusters(data); err == nil {
+		return h, nil
+	}
+	opts, err := unmarshalOptions()
 	if err != nil {
-		opts, err := unmarshalOptions()
-		if err != nil {
-			return nil, err
-		}
-		cs = &adminv3.Clusters{}
-		if err := opts.Unmarshal(data, cs); err != nil {
-			return nil, fmt.Errorf("decode clusters: %w", err)
-		}
+		return nil, err
+	}
+	cs := &adminv3.Clusters{}
+	if err := opts.Unmarshal(data, cs); err != nil {
+		return nil, fmt.Errorf("decode clusters: %w", err)
 	}
 	return clusterHealth(cs), nil
 }
@@ -503,12 +555,9 @@ func (t Table) MergeHealth(h map[string]map[string]string) {
 }
 
 func readAll(r io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxDocumentBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxDocumentBytes {
+	data, err := readCappedSized(r, maxDocumentBytes, "document", 0)
+	if tooLarge := (*TooLargeError)(nil); errors.As(err, &tooLarge) {
 		return nil, fmt.Errorf("document larger than %d bytes", maxDocumentBytes)
 	}
-	return data, nil
+	return data, err
 }
