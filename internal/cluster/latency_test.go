@@ -29,6 +29,10 @@ type slowAPIServer struct {
 	// bodies, when set, answers a resource's list with this body instead
 	// of an empty list (realistic sizes: see realisticBodies).
 	bodies map[string][]byte
+	// proto, when set, answers in protobuf (the same lists as bodies) a
+	// request that accepts it, as kube-apiserver does for client-go's
+	// built-in types.
+	proto map[string][]byte
 }
 
 func newSlowAPIServer(t testing.TB, rtt time.Duration) *slowAPIServer {
@@ -37,7 +41,26 @@ func newSlowAPIServer(t testing.TB, rtt time.Duration) *slowAPIServer {
 
 func newSlowAPIServerWith(t testing.TB, rtt time.Duration, bodies map[string][]byte) *slowAPIServer {
 	s := &slowAPIServer{paths: map[string]int{}, bodies: bodies}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = httptest.NewServer(s.handler(rtt))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// newSlowTLSAPIServer is newSlowAPIServerWith over TLS with HTTP/2, as
+// kube-apiserver serves (client-go then multiplexes every request to one
+// server on one connection), answering in protobuf where proto has the
+// list.
+func newSlowTLSAPIServer(t testing.TB, rtt time.Duration, bodies, proto map[string][]byte) *slowAPIServer {
+	s := &slowAPIServer{paths: map[string]int{}, bodies: bodies, proto: proto}
+	s.Server = httptest.NewUnstartedServer(s.handler(rtt))
+	s.EnableHTTP2 = true
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *slowAPIServer) handler(rtt time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
 		s.mu.Lock()
 		s.paths[r.URL.Path]++
@@ -62,6 +85,11 @@ func newSlowAPIServerWith(t testing.TB, rtt time.Duration, bodies map[string][]b
 			http.NotFound(w, r)
 			return
 		}
+		if body, ok := s.proto[res]; ok && strings.Contains(r.Header.Get("Accept"), "application/vnd.kubernetes.protobuf") {
+			w.Header().Set("Content-Type", "application/vnd.kubernetes.protobuf")
+			_, _ = w.Write(body)
+			return
+		}
 		if body, ok := s.bodies[res]; ok {
 			_, _ = w.Write(body)
 			return
@@ -71,9 +99,7 @@ func newSlowAPIServerWith(t testing.TB, rtt time.Duration, bodies map[string][]b
 			apiVersion = parts[1] + "/" + parts[2]
 		}
 		fmt.Fprintf(w, `{"kind":%q,"apiVersion":%q,"metadata":{},"items":[]}`, kind, apiVersion)
-	}))
-	t.Cleanup(s.Close)
-	return s
+	})
 }
 
 func slowClients(t testing.TB, n int, rtt time.Duration) ([]*cluster.Client, []*slowAPIServer) {
