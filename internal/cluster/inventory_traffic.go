@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"istio.io/api/annotation"
 	networkingv1 "istio.io/api/networking/v1"
 	securityv1 "istio.io/api/security/v1"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
@@ -154,14 +155,27 @@ type WorkloadPod struct {
 const IstioProxyContainer = "istio-proxy"
 
 // keptPodAnnotation reports whether a pod annotation is one the traffic
-// and injection checks read.
+// and injection checks read. sidecar.istio.io/status is not: it is the
+// injector's record of what it added (containers, volumes, image pull
+// secrets, revision; pkg/kube/inject), a JSON document on every injected
+// pod that no check reads and that was the largest part of a kept
+// workload pod.
 func keptPodAnnotation(k string) bool {
+	if k == annotation.SidecarStatus.Name {
+		return false
+	}
 	return strings.HasPrefix(k, "sidecar.istio.io/") || strings.HasPrefix(k, "proxy.istio.io/") || strings.HasPrefix(k, "ambient.istio.io/")
 }
 
 // WorkloadPodOf reduces a pod to a WorkloadPod.
-func WorkloadPodOf(p *corev1.Pod) WorkloadPod {
-	w := WorkloadPod{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, NodeName: p.Spec.NodeName, Phase: p.Status.Phase}
+func WorkloadPodOf(p *corev1.Pod) WorkloadPod { return workloadPodOf(p, interner{}) }
+
+// workloadPodOf reduces a pod to a WorkloadPod, holding the strings the
+// pods of one list repeat (namespaces, node names, phases, label keys and
+// values such as version and security.istio.io/tlsMode) once, through in.
+func workloadPodOf(p *corev1.Pod, in interner) WorkloadPod {
+	in.internMap(p.Labels)
+	w := WorkloadPod{Namespace: in.of(p.Namespace), Name: p.Name, Labels: p.Labels, NodeName: in.of(p.Spec.NodeName), Phase: corev1.PodPhase(in.of(string(p.Status.Phase)))}
 	for k, v := range p.Annotations {
 		if keptPodAnnotation(k) {
 			if w.Annotations == nil {
@@ -424,6 +438,7 @@ func collectTraffic(ctx context.Context, c *Client, record func(string, error)) 
 		// Reduced page by page: a page of pods is dropped as soon as its
 		// WorkloadPods are made.
 		var out []WorkloadPod
+		in := interner{}
 		_, err := listAll(gctx, ResWorkloadPods, lo, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
 			l, err := c.Kube.CoreV1().Pods("").List(ctx, o)
 			if err != nil {
@@ -433,7 +448,7 @@ func collectTraffic(ctx context.Context, c *Client, record func(string, error)) 
 				out = out[:0] // a restarted list (expired continue token) starts over
 			}
 			for i := range l.Items {
-				out = append(out, WorkloadPodOf(&l.Items[i]))
+				out = append(out, workloadPodOf(&l.Items[i], in))
 			}
 			return nil, l.Continue, nil
 		}, nil)

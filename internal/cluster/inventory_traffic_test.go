@@ -64,7 +64,7 @@ func TestTrafficConfigIsListedAndReducedAtTheEdge(t *testing.T) {
 	always := corev1.ContainerRestartPolicyAlways
 	kube := kubefake.NewClientset(
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "sample", Name: "hw-v1", Labels: map[string]string{"app": "helloworld", "version": "v1"},
-			Annotations: map[string]string{"sidecar.istio.io/status": "{}", "other": "dropped"}},
+			Annotations: map[string]string{"sidecar.istio.io/inject": "true", "sidecar.istio.io/status": "{}", "other": "dropped"}},
 			Spec:   corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "helloworld"}, {Name: "istio-proxy"}}},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1", PodIPs: []corev1.PodIP{{IP: "10.0.0.1"}}}},
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "sample", Name: "native"},
@@ -123,7 +123,7 @@ func TestTrafficConfigIsListedAndReducedAtTheEdge(t *testing.T) {
 		byName[w.Name] = w
 	}
 	hw := byName["hw-v1"]
-	if !hw.Sidecar || hw.NodeName != "node-1" || hw.Labels["version"] != "v1" || hw.Annotations["other"] != "" || hw.Annotations["sidecar.istio.io/status"] == "" || len(hw.IPs) != 1 {
+	if !hw.Sidecar || hw.NodeName != "node-1" || hw.Labels["version"] != "v1" || len(hw.Annotations) != 1 || hw.Annotations["sidecar.istio.io/inject"] != "true" || len(hw.IPs) != 1 {
 		t.Errorf("hw-v1 = %+v", hw)
 	}
 	if !byName["native"].Sidecar || byName["plain"].Sidecar {
