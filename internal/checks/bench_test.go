@@ -104,7 +104,7 @@ func bigMesh(tb testing.TB, n, services, endpoints int) []*cluster.Inventory {
 			for e := 0; e < perSvc; e++ {
 				slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.%d.%d.%d", 100+i%100, e/250, e%250)}})
 			}
-			inv.EndpointSlices = append(inv.EndpointSlices, slice)
+			inv.EndpointSlices = append(inv.EndpointSlices, cluster.CompactEndpointSlice(slice))
 		}
 		inv.RemoteSecrets = nil
 		for j := 0; j < n; j++ {

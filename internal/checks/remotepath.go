@@ -12,7 +12,6 @@ import (
 
 	"istio.io/api/annotation"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
@@ -95,10 +94,10 @@ func remoteRevisions(c *mesh.Cluster) ([]*mesh.Revision, []Result) {
 }
 
 // slicesOf are the EndpointSlices of a Service (kubernetes.io/service-name).
-func slicesOf(c *mesh.Cluster, ns, svc string) []discoveryv1.EndpointSlice {
-	var out []discoveryv1.EndpointSlice
+func slicesOf(c *mesh.Cluster, ns, svc string) []cluster.EndpointSlice {
+	var out []cluster.EndpointSlice
 	for _, s := range c.Inv.EndpointSlices {
-		if s.Namespace == ns && s.Labels[discoveryv1.LabelServiceName] == svc {
+		if s.Namespace == ns && s.ServiceName == svc {
 			out = append(out, s)
 		}
 	}
@@ -173,7 +172,7 @@ func oneRemoteIstiodService(env *Env, c *mesh.Cluster, rev *mesh.Revision) Resul
 		}
 		sl := slicesOf(c, ns, name)
 		var addrs []string
-		var withAddr *discoveryv1.EndpointSlice
+		var withAddr *cluster.EndpointSlice
 		for i := range sl {
 			for _, e := range sl[i].Endpoints {
 				addrs = append(addrs, e.Addresses...)

@@ -485,7 +485,7 @@ func endpointNetworks(ms *mcService) map[string]int {
 	for _, c := range ms.in {
 		n := 0
 		for _, es := range c.Inv.EndpointSlices {
-			if es.Namespace != ms.ns || es.Labels["kubernetes.io/service-name"] != ms.name {
+			if es.Namespace != ms.ns || es.ServiceName != ms.name {
 				continue
 			}
 			for _, ep := range es.Endpoints {

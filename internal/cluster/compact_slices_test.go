@@ -1,0 +1,92 @@
+package cluster_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
+)
+
+// An EndpointSlice as the API lists it (and as snapshots before the
+// compact type held it) reads into the compact type with every field the
+// checks read, and the compact type writes the API type's JSON of those
+// fields: what it writes reads back the same.
+func TestCompactEndpointSliceReadsAndWritesTheAPIsJSON(t *testing.T) {
+	yes, no := true, false
+	http, tcp, h2 := "http", corev1.ProtocolTCP, "kubernetes.io/h2c"
+	port := int32(8080)
+	api := discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: "helloworld-abcde", Namespace: "sample", UID: "u", ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kcm"}},
+			Labels:      map[string]string{discoveryv1.LabelServiceName: "helloworld", "app": "helloworld"},
+			Annotations: map[string]string{"endpoints.kubernetes.io/last-change-trigger-time": "x"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: &http, Protocol: &tcp, Port: &port, AppProtocol: &h2}, {}},
+		Endpoints: []discoveryv1.Endpoint{
+			{Addresses: []string{"10.0.0.1", "10.0.0.2"}, Conditions: discoveryv1.EndpointConditions{Ready: &yes, Serving: &yes, Terminating: &no},
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "sample", Name: "helloworld-v1-1", UID: "p"}, NodeName: &http, Zone: &http},
+			{Addresses: []string{"10.0.0.3"}, Conditions: discoveryv1.EndpointConditions{Ready: &no}},
+			{},
+		},
+	}
+	raw, err := json.Marshal(&api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var es cluster.EndpointSlice
+	if err := json.Unmarshal(raw, &es); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(es, cluster.CompactEndpointSlice(api)) {
+		t.Errorf("read from JSON %+v, compacted %+v", es, cluster.CompactEndpointSlice(api))
+	}
+	if es.Namespace != "sample" || es.Name != "helloworld-abcde" || es.ServiceName != "helloworld" || es.AddressType != discoveryv1.AddressTypeIPv4 {
+		t.Errorf("metadata: %+v", es)
+	}
+	if !reflect.DeepEqual(es.Ports, api.Ports) {
+		t.Errorf("ports %+v, want %+v", es.Ports, api.Ports)
+	}
+	e := es.Endpoints
+	if len(e) != 3 || !reflect.DeepEqual(e[0].Addresses, []string{"10.0.0.1", "10.0.0.2"}) || *e[0].TargetRef != (cluster.ObjectRef{Kind: "Pod", Namespace: "sample", Name: "helloworld-v1-1"}) ||
+		e[0].Conditions != (cluster.EndpointConditions{Ready: cluster.ConditionTrue, Serving: cluster.ConditionTrue, Terminating: cluster.ConditionFalse}) {
+		t.Errorf("endpoint 0: %+v", e)
+	}
+	if e[1].Conditions.Ready != cluster.ConditionFalse || e[1].Conditions.Serving != cluster.ConditionUnset || e[1].TargetRef != nil || e[2].Addresses != nil {
+		t.Errorf("endpoints 1, 2: %+v", e[1:])
+	}
+
+	// Written, it is the API type's JSON of the kept fields.
+	kept := api
+	kept.ObjectMeta = metav1.ObjectMeta{Name: api.Name, Namespace: api.Namespace, Labels: map[string]string{discoveryv1.LabelServiceName: "helloworld"}}
+	kept.Endpoints = []discoveryv1.Endpoint{
+		{Addresses: api.Endpoints[0].Addresses, Conditions: api.Endpoints[0].Conditions, TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "sample", Name: "helloworld-v1-1"}},
+		api.Endpoints[1], {},
+	}
+	want, _ := json.Marshal(&kept)
+	got, err := json.Marshal(es)
+	if err != nil || string(got) != string(want) {
+		t.Errorf("written %s (%v), want %s", got, err, want)
+	}
+	var again cluster.EndpointSlice
+	if err := json.Unmarshal(got, &again); err != nil || !reflect.DeepEqual(again, es) {
+		t.Errorf("read back %+v (%v), want %+v", again, err, es)
+	}
+	// API gives a copy: changing it changes nothing of the slice.
+	c := es.API()
+	c.Endpoints[0].Addresses[0], *c.Ports[0].Name = "x", "y"
+	if es.Endpoints[0].Addresses[0] != "10.0.0.1" || *es.Ports[0].Name != "http" {
+		t.Errorf("API() shares its parts with the slice")
+	}
+}
+
+// Hostile JSON is an error, never a panic.
+func TestCompactEndpointSliceRejectsMalformedJSON(t *testing.T) {
+	for _, in := range []string{`[]`, `{"endpoints":{}}`, `{"ports":[{"port":"x"}]}`, `{"endpoints":[{"addresses":[1]}]}`, `{"endpoints":[null,{"targetRef":null}]}`, `null`} {
+		var es cluster.EndpointSlice
+		_ = json.Unmarshal([]byte(in), &es) // no panic
+	}
+}
