@@ -98,7 +98,7 @@ func bigMesh(tb testing.TB, n, services, endpoints int) []*cluster.Inventory {
 		for s := 0; s < services/n; s++ {
 			svc := corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("svc-%04d", s), Namespace: "apps"},
 				Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8080, Protocol: corev1.ProtocolTCP}}}}
-			inv.Services = append(inv.Services, svc)
+			inv.Services = append(inv.Services, cluster.CompactService(svc))
 			slice := discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: svc.Name + "-x", Namespace: "apps",
 				Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name}}}
 			for e := 0; e < perSvc; e++ {

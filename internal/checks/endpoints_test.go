@@ -204,7 +204,7 @@ const (
 	networks1 = "endpoints.istiod-networks@cluster-1"
 )
 
-func service(inv *cluster.Inventory, ns, name string) *corev1.Service {
+func service(inv *cluster.Inventory, ns, name string) *cluster.Service {
 	for i := range inv.Services {
 		if inv.Services[i].Namespace == ns && inv.Services[i].Name == name {
 			return &inv.Services[i]

@@ -234,7 +234,7 @@ func exposedBy(gws []*mesh.Gateway, port int32) *mesh.Gateway {
 	return nil
 }
 
-func portList(svc *corev1.Service) string {
+func portList(svc *cluster.Service) string {
 	var s []string
 	for _, p := range svc.Spec.Ports {
 		s = append(s, fmt.Sprintf("%d/%s", p.Port, p.Name))

@@ -122,7 +122,7 @@ func primaryServing(env *Env, host string, port int32) (string, bool) {
 	return "", false
 }
 
-func remoteSvcPort(s *corev1.Service, port int32) *corev1.ServicePort {
+func remoteSvcPort(s *cluster.Service, port int32) *corev1.ServicePort {
 	for i := range s.Spec.Ports {
 		if s.Spec.Ports[i].Port == port {
 			return &s.Spec.Ports[i]
@@ -218,7 +218,7 @@ func oneRemoteIstiodService(env *Env, c *mesh.Cluster, rev *mesh.Revision) Resul
 
 // webhookAgrees checks the remote revision's injector webhook clientConfig
 // against the Service and the address.
-func webhookAgrees(env *Env, c *mesh.Cluster, rev *mesh.Revision, svc *corev1.Service, addr, show string, ev []Evidence) Result {
+func webhookAgrees(env *Env, c *mesh.Cluster, rev *mesh.Revision, svc *cluster.Service, addr, show string, ev []Evidence) Result {
 	wc := webhookConfig(c, rev.Webhook)
 	if rev.Webhook == "" || wc == nil {
 		return with(skipf("Service %s/%s agrees with remotePilotAddress; revision %s has no injector webhook configuration to compare", svc.Namespace, svc.Name, rev.Name), ev...)

@@ -329,7 +329,7 @@ func backingPods(c *mesh.Cluster, idx map[string]*cluster.WorkloadPod, ns, name 
 
 // selectedPods are the pods a Service's selector selects in c (what istiod
 // turns into the service's endpoints), not finished.
-func selectedPods(c *mesh.Cluster, svc *corev1.Service) []*cluster.WorkloadPod {
+func selectedPods(c *mesh.Cluster, svc *cluster.Service) []*cluster.WorkloadPod {
 	if svc == nil || len(svc.Spec.Selector) == 0 || c.Inv.Traffic == nil {
 		return nil
 	}

@@ -33,9 +33,10 @@ type CollectOptions struct {
 	// limit beyond ctx). The CLI sets InventoryDeadline(--timeout).
 	Deadline time.Duration
 	// Unreduced keeps every listed field (managedFields and all) of the
-	// lists kept as API types: only for the test that the reduction at the
-	// edge changes no check's result. EndpointSlices are always compacted
-	// (EndpointSlice holds only what the checks read).
+	// lists kept as API types, and every annotation of Services: only for
+	// the test that the reduction at the edge changes no check's result.
+	// Services and EndpointSlices are always compacted (Service and
+	// EndpointSlice hold only what the checks read).
 	Unreduced bool
 }
 
@@ -180,13 +181,13 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 	})
 	g.Go(func() error { inv.Remote = collectRemoteInventory(gctx, c, ns, lo); return nil })
 	g.Go(func() error {
-		l, err := listAllSized(gctx, ResServices, lo, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Service, string, *int64, error) {
+		l, err := listCompact(gctx, ResServices, lo, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Service, string, *int64, error) {
 			l, err := c.Kube.CoreV1().Services("").List(ctx, o)
 			if err != nil {
 				return nil, "", nil, err
 			}
 			return l.Items, l.Continue, l.RemainingItemCount, nil
-		}, reduce(opts, ReduceServices()))
+		}, CompactServices(opts.Unreduced))
 		if err != nil {
 			record(ResServices, err)
 			return nil

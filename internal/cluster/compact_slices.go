@@ -45,11 +45,23 @@ type Endpoint struct {
 	TargetRef *ObjectRef
 }
 
-// ObjectRef is what the checks read of an endpoint's targetRef.
+// ObjectRef is what the checks read of an endpoint's targetRef: its kind
+// and namespace (ref.Kind, ref.Namespace, from a RefScope shared by the
+// targetRefs of a list with the same, never nil) and its name.
 type ObjectRef struct {
+	*RefScope
+	Name string
+}
+
+// RefScope is the kind and namespace of a targetRef.
+type RefScope struct {
 	Kind      string
 	Namespace string
-	Name      string
+}
+
+// NewObjectRef is a targetRef of its own scope (tests).
+func NewObjectRef(kind, namespace, name string) ObjectRef {
+	return ObjectRef{RefScope: &RefScope{Kind: kind, Namespace: namespace}, Name: name}
 }
 
 // EndpointConditions are an endpoint's conditions, each unset, false or
@@ -101,33 +113,46 @@ func (c Condition) Ptr() *bool {
 // list is compacted by CompactEndpointSlices' function, which shares the
 // repeated strings and ports across the list.
 func CompactEndpointSlice(es discoveryv1.EndpointSlice) EndpointSlice {
-	return compactEndpointSlice(&es, nil, nil)
+	return compactEndpointSlice(&es, nil, nil, nil)
 }
 
 // CompactEndpointSlices returns the compactor of one list, with an
 // interner of its own.
 func CompactEndpointSlices() func(*discoveryv1.EndpointSlice) EndpointSlice {
-	in, ports := interner{}, portInterner{}
-	return func(es *discoveryv1.EndpointSlice) EndpointSlice { return compactEndpointSlice(es, in, ports) }
+	in, ports, scopes := interner{}, portInterner{}, scopeInterner{}
+	return func(es *discoveryv1.EndpointSlice) EndpointSlice { return compactEndpointSlice(es, in, ports, scopes) }
+}
+
+// scopeInterner holds one RefScope per kind and namespace of one list,
+// bounded like interner; a nil one gives each targetRef its own.
+type scopeInterner map[RefScope]*RefScope
+
+func (si scopeInterner) of(kind, namespace string, in interner) *RefScope {
+	k := RefScope{Kind: in.of(kind), Namespace: in.of(namespace)}
+	if v, ok := si[k]; ok {
+		return v
+	}
+	v := &k
+	if si != nil && len(si) < maxInterned {
+		si[k] = v
+	}
+	return v
 }
 
 // compactEndpointSlice copies what EndpointSlice keeps out of es, so that
-// es is garbage once its page is. The endpoints' addresses and targetRef
-// names are copied into one string per slice and the addresses' and
-// targetRefs' headers into one array each: three allocations instead of
-// two per address and two per targetRef.
-func compactEndpointSlice(es *discoveryv1.EndpointSlice, in interner, ports portInterner) EndpointSlice {
+// es is garbage once its page is. The slice's name (which the service name
+// is a prefix of), the endpoints' addresses and targetRef names are copied
+// into one string per slice and the addresses' and targetRefs' headers
+// into one array each: three allocations instead of two per address, two
+// per targetRef and two for the names.
+func compactEndpointSlice(es *discoveryv1.EndpointSlice, in interner, ports portInterner, scopes scopeInterner) EndpointSlice {
 	out := EndpointSlice{
 		Namespace:   in.of(es.Namespace),
-		Name:        es.Name,
 		ServiceName: in.of(es.Labels[discoveryv1.LabelServiceName]),
 		AddressType: discoveryv1.AddressType(in.of(string(es.AddressType))),
 		Ports:       ports.of(es.Ports, in),
 	}
-	if len(es.Endpoints) == 0 {
-		return out
-	}
-	size, naddr, nref := 0, 0, 0
+	size, naddr, nref := len(es.Name), 0, 0
 	for i := range es.Endpoints {
 		ep := &es.Endpoints[i]
 		for _, a := range ep.Addresses {
@@ -141,6 +166,7 @@ func compactEndpointSlice(es *discoveryv1.EndpointSlice, in interner, ports port
 	}
 	var b strings.Builder
 	b.Grow(size)
+	b.WriteString(es.Name)
 	for i := range es.Endpoints {
 		ep := &es.Endpoints[i]
 		for _, a := range ep.Addresses {
@@ -155,6 +181,13 @@ func compactEndpointSlice(es *discoveryv1.EndpointSlice, in interner, ports port
 		s := text[at : at+n]
 		at += n
 		return s
+	}
+	out.Name = next(len(es.Name))
+	if strings.HasPrefix(out.Name, out.ServiceName) {
+		out.ServiceName = out.Name[:len(out.ServiceName)] // <service>-<suffix>, the controller's generateName
+	}
+	if len(es.Endpoints) == 0 {
+		return out
 	}
 	addrs := make([]string, 0, naddr)
 	var refs []ObjectRef
@@ -174,7 +207,7 @@ func compactEndpointSlice(es *discoveryv1.EndpointSlice, in interner, ports port
 		}
 		e.Conditions = EndpointConditions{Ready: conditionOf(ep.Conditions.Ready), Serving: conditionOf(ep.Conditions.Serving), Terminating: conditionOf(ep.Conditions.Terminating)}
 		if r := ep.TargetRef; r != nil {
-			refs = append(refs, ObjectRef{Kind: in.of(r.Kind), Namespace: in.of(r.Namespace), Name: next(len(r.Name))})
+			refs = append(refs, ObjectRef{RefScope: scopes.of(r.Kind, r.Namespace, in), Name: next(len(r.Name))})
 			e.TargetRef = &refs[len(refs)-1]
 		}
 	}

@@ -58,7 +58,7 @@ type Inventory struct {
 	Namespaces     []corev1.Namespace       `json:"namespaces,omitempty"`
 	Deployments    []appsv1.Deployment      `json:"deployments,omitempty"`    // istio-system
 	ConfigMaps     []corev1.ConfigMap       `json:"configMaps,omitempty"`     // istio-system
-	Services       []corev1.Service         `json:"services,omitempty"`       // all namespaces
+	Services       []Service                `json:"services,omitempty"`       // all namespaces, compacted (compact_services.go)
 	Pods           []corev1.Pod             `json:"pods,omitempty"`           // istio-system and probe clients
 	EndpointSlices []EndpointSlice          `json:"endpointSlices,omitempty"` // compacted (compact_slices.go)
 	Gateways       []*istionet.Gateway      `json:"gateways,omitempty"`
@@ -165,7 +165,7 @@ func (inv *Inventory) ConfigMap(name string) *corev1.ConfigMap {
 }
 
 // Service returns the named Service or nil.
-func (inv *Inventory) Service(namespace, name string) *corev1.Service {
+func (inv *Inventory) Service(namespace, name string) *Service {
 	for i := range inv.Services {
 		s := &inv.Services[i]
 		if s.Namespace == namespace && s.Name == name {

@@ -217,43 +217,14 @@ func (in interner) internMap(m map[string]string) {
 	}
 }
 
-// reduceService keeps of a Service what the checks read: its metadata
-// without managedFields, last-applied and non-Istio annotations (labels
-// and annotations such as traffic.istio.io/nodeSelector stay), spec and
-// status, with the repeated strings interned. Each list has its own
-// reducer (ReduceServices), which holds its interner.
-func reduceService(s *corev1.Service, in interner) {
-	reduceMeta(&s.ObjectMeta, in)
-	sp := &s.Spec
-	in.internMap(sp.Selector)
-	sp.Type, sp.SessionAffinity = corev1.ServiceType(in.of(string(sp.Type))), corev1.ServiceAffinity(in.of(string(sp.SessionAffinity)))
-	sp.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicy(in.of(string(sp.ExternalTrafficPolicy)))
-	for i := range sp.IPFamilies {
-		sp.IPFamilies[i] = corev1.IPFamily(in.of(string(sp.IPFamilies[i])))
-	}
-	for i := range sp.Ports {
-		p := &sp.Ports[i]
-		p.Name, p.Protocol = in.of(p.Name), corev1.Protocol(in.of(string(p.Protocol)))
-		if p.TargetPort.StrVal != "" {
-			p.TargetPort.StrVal = in.of(p.TargetPort.StrVal)
-		}
-	}
-}
-
 // reducePod keeps of a pod what the checks read: metadata without
 // managedFields, last-applied and non-Istio annotations (labels and
 // annotations, e.g. istio.io/rev, sidecar.istio.io/*, stay), spec and
 // status.
 func reducePod(p *corev1.Pod, in interner) { reduceMeta(&p.ObjectMeta, in) }
 
-// ReduceServices and ReducePods return the reducer of one list, with an
-// interner of its own.
-func ReduceServices() func(*corev1.Service) {
-	in := interner{}
-	return func(s *corev1.Service) { reduceService(s, in) }
-}
-
-// ReducePods: see ReduceServices.
+// ReducePods returns the reducer of one list of pods, with an interner of
+// its own.
 func ReducePods() func(*corev1.Pod) {
 	in := interner{}
 	return func(p *corev1.Pod) { reducePod(p, in) }

@@ -8,7 +8,6 @@ import (
 
 	"istio.io/api/label"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
 
@@ -182,7 +181,7 @@ func (c *Cluster) AmbientEastWestGateways() []AmbientGateway {
 // AmbientGatewayFor returns the ambient east-west Gateway a Service was
 // made for by istiod's gateway deployment controller (the Service carries
 // gateway-class-name istio-east-west and gateway-name), or nil.
-func (c *Cluster) AmbientGatewayFor(s *corev1.Service) *cluster.K8sGateway {
+func (c *Cluster) AmbientGatewayFor(s *cluster.Service) *cluster.K8sGateway {
 	if s.Labels[GatewayClassLabel] != EastWestGatewayClass {
 		return nil
 	}
@@ -208,7 +207,7 @@ func (c *Cluster) AmbientGatewayFor(s *corev1.Service) *cluster.K8sGateway {
 // profile ships one such entry: services labelled istio.io/global=true
 // (manifests/helm-profiles/ambient.yaml). known is false without a parsed
 // mesh config.
-func (c *Cluster) ServiceScope(s *corev1.Service) (global, known bool, why string) {
+func (c *Cluster) ServiceScope(s *cluster.Service) (global, known bool, why string) {
 	mc := c.MeshConfig
 	if c.Rev != nil && c.Rev.MeshConfig != nil {
 		mc = c.Rev.MeshConfig
@@ -256,7 +255,7 @@ func selectorOf(ls *meshv1alpha1.LabelSelector) (k8slabels.Selector, error) {
 // Service's istio.io/use-waypoint label, else its namespace's; "none"
 // opts out; istio.io/use-waypoint-namespace (from the same object) names
 // another namespace. "" for none.
-func (c *Cluster) Waypoint(s *corev1.Service) string {
+func (c *Cluster) Waypoint(s *cluster.Service) string {
 	of := func(l map[string]string) (string, bool) {
 		v, ok := l[UseWaypointLabel]
 		if !ok {
@@ -312,7 +311,7 @@ func (d DataPlane) String() string {
 // AmbientEastWestGatewayFor is the AmbientEastWestGateways entry of the
 // istio-east-west Gateway a Service was made for (AmbientGatewayFor), or nil
 // when the Service is no such gateway's or its Gateway was not read.
-func (c *Cluster) AmbientEastWestGatewayFor(s *corev1.Service) *AmbientGateway {
+func (c *Cluster) AmbientEastWestGatewayFor(s *cluster.Service) *AmbientGateway {
 	gw := c.AmbientGatewayFor(s)
 	if gw == nil {
 		return nil

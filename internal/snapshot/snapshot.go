@@ -438,8 +438,8 @@ func redact(inv *cluster.Inventory) *cluster.Inventory {
 	}
 	c.Services = nil
 	for _, sv := range inv.Services {
-		sv = *sv.DeepCopy()
-		sv.ManagedFields, sv.Annotations = nil, scrubMeta(sv.Annotations)
+		sv = *sv.DeepCopy() // compacted at the edge: no managedFields
+		sv.Annotations = scrubMeta(sv.Annotations)
 		c.Services = append(c.Services, sv)
 	}
 	// EndpointSlices are compacted at the edge: no managedFields and no

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 )
@@ -51,7 +52,7 @@ func TestCompactEndpointSliceReadsAndWritesTheAPIsJSON(t *testing.T) {
 		t.Errorf("ports %+v, want %+v", es.Ports, api.Ports)
 	}
 	e := es.Endpoints
-	if len(e) != 3 || !reflect.DeepEqual(e[0].Addresses, []string{"10.0.0.1", "10.0.0.2"}) || *e[0].TargetRef != (cluster.ObjectRef{Kind: "Pod", Namespace: "sample", Name: "helloworld-v1-1"}) ||
+	if len(e) != 3 || !reflect.DeepEqual(e[0].Addresses, []string{"10.0.0.1", "10.0.0.2"}) || !reflect.DeepEqual(*e[0].TargetRef, cluster.NewObjectRef("Pod", "sample", "helloworld-v1-1")) ||
 		e[0].Conditions != (cluster.EndpointConditions{Ready: cluster.ConditionTrue, Serving: cluster.ConditionTrue, Terminating: cluster.ConditionFalse}) {
 		t.Errorf("endpoint 0: %+v", e)
 	}
@@ -88,5 +89,63 @@ func TestCompactEndpointSliceRejectsMalformedJSON(t *testing.T) {
 	for _, in := range []string{`[]`, `{"endpoints":{}}`, `{"ports":[{"port":"x"}]}`, `{"endpoints":[{"addresses":[1]}]}`, `{"endpoints":[null,{"targetRef":null}]}`, `null`} {
 		var es cluster.EndpointSlice
 		_ = json.Unmarshal([]byte(in), &es) // no panic
+	}
+}
+
+// A Service as the API lists it (and as older snapshots held it) reads
+// into the compact type with every field the checks read, and writes the
+// API type's JSON of those fields, which reads back the same.
+func TestCompactServiceReadsAndWritesTheAPIsJSON(t *testing.T) {
+	h2 := "kubernetes.io/h2c"
+	policy := corev1.ServiceInternalTrafficPolicyLocal
+	api := corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "istio-eastwestgateway", Namespace: "istio-system", UID: "u", ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "helm"}},
+			Labels:      map[string]string{"app": "istio-eastwestgateway", "topology.istio.io/network": "network1"},
+			Annotations: map[string]string{"meta.helm.sh/release-name": "gw", "traffic.istio.io/nodeSelector": `{"pool":"eastwest"}`}},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ClusterIP: "10.96.0.10", ClusterIPs: []string{"10.96.0.10", "fd00::10"},
+			IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}, ExternalIPs: []string{"198.51.100.9"}, ExternalName: "",
+			Selector: map[string]string{"app": "istio-eastwestgateway"}, InternalTrafficPolicy: &policy, SessionAffinity: corev1.ServiceAffinityNone,
+			Ports: []corev1.ServicePort{{Name: "tls", Port: 15443, NodePort: 31443, Protocol: corev1.ProtocolTCP, AppProtocol: &h2, TargetPort: intstr.FromString("tls")}}},
+		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "198.51.100.4"}, {Hostname: "a1.elb.example"}}}},
+	}
+	before := api.DeepCopy()
+	raw, err := json.Marshal(&api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s cluster.Service
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	if c := cluster.CompactService(api); !reflect.DeepEqual(s, c) {
+		t.Errorf("read from JSON %+v, compacted %+v", s, c)
+	}
+	if !reflect.DeepEqual(&api, before) {
+		t.Errorf("CompactService changed its argument")
+	}
+	want := cluster.Service{Namespace: "istio-system", Name: "istio-eastwestgateway", Labels: api.Labels,
+		Annotations: map[string]string{"traffic.istio.io/nodeSelector": `{"pool":"eastwest"}`},
+		Spec: cluster.ServiceSpec{Type: api.Spec.Type, ClusterIP: "10.96.0.10", ClusterIPs: api.Spec.ClusterIPs, ExternalIPs: api.Spec.ExternalIPs,
+			Selector: api.Spec.Selector, Ports: api.Spec.Ports, IPFamilies: api.Spec.IPFamilies},
+		Status: cluster.ServiceStatus{LoadBalancer: api.Status.LoadBalancer}}
+	if !reflect.DeepEqual(s, want) {
+		t.Errorf("compacted\n%+v, want\n%+v", s, want)
+	}
+	got, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again cluster.Service
+	if err := json.Unmarshal(got, &again); err != nil || !reflect.DeepEqual(again, s) {
+		t.Errorf("read back %+v (%v), want %+v", again, err, s)
+	}
+	c := s.DeepCopy()
+	c.Labels["app"], c.Spec.Ports[0].Port, c.Spec.ClusterIPs[0] = "x", 1, "x"
+	if s.Labels["app"] != "istio-eastwestgateway" || s.Spec.Ports[0].Port != 15443 || s.Spec.ClusterIPs[0] != "10.96.0.10" {
+		t.Errorf("DeepCopy shares its parts with the Service")
+	}
+	for _, in := range []string{`[]`, `{"spec":{"ports":{}}}`, `{"metadata":{"labels":[]}}`, `{"spec":{"clusterIPs":[1]}}`, `null`} {
+		var s cluster.Service
+		_ = json.Unmarshal([]byte(in), &s) // no panic
 	}
 }
