@@ -476,7 +476,7 @@ func sharedServices(cs []*mesh.Cluster) (map[string]map[string]*cluster.Service,
 		for i := range c.Inv.Services {
 			s := &c.Inv.Services[i]
 			if s.Namespace == cluster.IstioNamespace || s.Namespace == "kube-system" || s.Namespace == "default" && s.Name == "kubernetes" ||
-				s.Labels[mesh.GatewayClassLabel] != "" {
+				s.Labels.Get(mesh.GatewayClassLabel) != "" {
 				continue
 			}
 			k := serviceKey(s)

@@ -66,7 +66,7 @@ func bigMesh(tb testing.TB, n, services, endpoints int) []*cluster.Inventory {
 		for _, s := range tmpl.Services {
 			s := s.DeepCopy()
 			if s.Name == "istio-eastwestgateway" {
-				s.Labels["topology.istio.io/network"] = network
+				s.Labels = s.Labels.With("topology.istio.io/network", network)
 				s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: fmt.Sprintf("10.214.%d.10", i)}}
 			}
 			inv.Services = append(inv.Services, *s)

@@ -96,7 +96,7 @@ func TestReachRemediationsRun(t *testing.T) {
 	}
 	c := &mesh.Cluster{Name: "kind west's"}
 	g := &mesh.Gateway{Service: &cluster.Service{Namespace: "istio-system", Name: "istio-eastwestgateway",
-		Spec: cluster.ServiceSpec{Selector: map[string]string{"istio": "eastwestgateway", "app": "istio-eastwestgateway"}}}}
+		Spec: cluster.ServiceSpec{Selector: cluster.LabelsOf(map[string]string{"istio": "eastwestgateway", "app": "istio-eastwestgateway"})}}}
 	tgt := probe.GatewayTarget{Address: "gw.example.test", SNI: "outbound_.5000_._.helloworld.sample.svc.cluster.local"}
 	for _, o := range []probe.Outcome{probe.OutcomeTCPOnly, probe.OutcomeTimeout, probe.OutcomeRefused, probe.OutcomeReset, probe.OutcomeClosed,
 		probe.OutcomeRootMismatch, probe.OutcomeDNS, probe.OutcomeBadSAN, probe.OutcomeExpired, probe.OutcomeNotTLS} {

@@ -713,7 +713,7 @@ func oneExposeIstiod(c *mesh.Cluster, g *mesh.Gateway, apply, applyNote string) 
 	ports := map[uint32]bool{}
 	for _, gw := range c.Inv.Gateways {
 		sel := gw.Spec.GetSelector()
-		if len(sel) == 0 || !subsetLabels(sel, g.Service.Spec.Selector) {
+		if len(sel) == 0 || !subsetLabels(sel, g.Service.Spec.Selector.Map()) {
 			continue
 		}
 		hit := false

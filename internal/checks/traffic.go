@@ -855,8 +855,8 @@ func selectorText(c *mesh.Cluster, ms *mcService) string {
 		return "app"
 	}
 	var parts []string
-	for _, k := range sortedKeys(svc.Spec.Selector) {
-		parts = append(parts, k+"="+svc.Spec.Selector[k])
+	for _, kv := range svc.Spec.Selector { // sorted by key
+		parts = append(parts, kv.Key+"="+kv.Value)
 	}
 	return strings.Join(parts, ",")
 }

@@ -336,7 +336,7 @@ func selectedPods(c *mesh.Cluster, svc *cluster.Service) []*cluster.WorkloadPod 
 	var out []*cluster.WorkloadPod
 	for i := range c.Inv.Traffic.Workloads {
 		w := &c.Inv.Traffic.Workloads[i]
-		if w.Namespace == svc.Namespace && w.Phase != corev1.PodSucceeded && w.Phase != corev1.PodFailed && subsetOf(svc.Spec.Selector, w.Labels) {
+		if w.Namespace == svc.Namespace && w.Phase != corev1.PodSucceeded && w.Phase != corev1.PodFailed && svc.Spec.Selector.SubsetOf(w.Labels) {
 			out = append(out, w)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,7 +26,7 @@ import (
 type Service struct {
 	Namespace   string
 	Name        string
-	Labels      map[string]string
+	Labels      Labels
 	Annotations map[string]string
 	Spec        ServiceSpec
 	Status      ServiceStatus
@@ -38,7 +39,7 @@ type ServiceSpec struct {
 	ClusterIPs   []string
 	ExternalName string
 	ExternalIPs  []string
-	Selector     map[string]string
+	Selector     Labels
 	Ports        []corev1.ServicePort
 	IPFamilies   []corev1.IPFamily
 }
@@ -81,14 +82,13 @@ func compactService(s *corev1.Service, in interner, shared serviceInterner, redu
 	sp := &s.Spec
 	in.internMap(sp.Selector)
 	out := Service{
-		Namespace: s.Namespace, Name: s.Name, Labels: s.Labels, Annotations: s.Annotations,
+		Namespace: s.Namespace, Name: s.Name, Annotations: s.Annotations,
 		Spec: ServiceSpec{
 			Type:         corev1.ServiceType(in.of(string(sp.Type))),
 			ClusterIP:    sp.ClusterIP,
 			ClusterIPs:   sp.ClusterIPs,
 			ExternalName: sp.ExternalName,
 			ExternalIPs:  sp.ExternalIPs,
-			Selector:     sp.Selector,
 			Ports:        shared.portsOf(sp.Ports, in),
 			IPFamilies:   shared.familiesOf(sp.IPFamilies, in),
 		},
@@ -104,13 +104,7 @@ func compactService(s *corev1.Service, in interner, shared serviceInterner, redu
 			sp.ClusterIPs[0] = out.Spec.ClusterIP
 		}
 	}
-	for _, m := range []map[string]string{out.Labels, out.Spec.Selector} {
-		for k, v := range m {
-			if v == out.Name {
-				m[k] = out.Name
-			}
-		}
-	}
+	out.Labels, out.Spec.Selector = labelsOf(s.Labels, out.Name), labelsOf(sp.Selector, out.Name)
 	return out
 }
 
@@ -181,7 +175,7 @@ func (si serviceInterner) familiesOf(fs []corev1.IPFamily, in interner) []corev1
 // DeepCopy is a copy of s that shares nothing with it.
 func (s *Service) DeepCopy() *Service {
 	c := *s
-	c.Labels, c.Annotations, c.Spec.Selector = maps.Clone(s.Labels), maps.Clone(s.Annotations), maps.Clone(s.Spec.Selector)
+	c.Labels, c.Annotations, c.Spec.Selector = slices.Clone(s.Labels), maps.Clone(s.Annotations), slices.Clone(s.Spec.Selector)
 	c.Spec.ClusterIPs, c.Spec.ExternalIPs, c.Spec.IPFamilies = slices.Clone(s.Spec.ClusterIPs), slices.Clone(s.Spec.ExternalIPs), slices.Clone(s.Spec.IPFamilies)
 	if s.Spec.Ports != nil {
 		c.Spec.Ports = make([]corev1.ServicePort, len(s.Spec.Ports))
@@ -198,9 +192,9 @@ func (s *Service) DeepCopy() *Service {
 func (s *Service) API() corev1.Service {
 	c := s.DeepCopy()
 	return corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: c.Name, Labels: c.Labels, Annotations: c.Annotations},
+		ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: c.Name, Labels: c.Labels.Map(), Annotations: c.Annotations},
 		Spec: corev1.ServiceSpec{Type: c.Spec.Type, ClusterIP: c.Spec.ClusterIP, ClusterIPs: c.Spec.ClusterIPs, ExternalName: c.Spec.ExternalName,
-			ExternalIPs: c.Spec.ExternalIPs, Selector: c.Spec.Selector, Ports: c.Spec.Ports, IPFamilies: c.Spec.IPFamilies},
+			ExternalIPs: c.Spec.ExternalIPs, Selector: c.Spec.Selector.Map(), Ports: c.Spec.Ports, IPFamilies: c.Spec.IPFamilies},
 		Status: corev1.ServiceStatus{LoadBalancer: c.Status.LoadBalancer},
 	}
 }
@@ -221,4 +215,91 @@ func (s *Service) UnmarshalJSON(b []byte) error {
 	}
 	*s = CompactService(api)
 	return nil
+}
+
+// Labels are a Service's labels or selector as key/value pairs sorted by
+// key: a small Go map is a 48-byte header and a group of eight slots (336
+// bytes) however few its entries; four labels here are 152. Read them with
+// Get, Lookup and Len, or Map for a map of one's own.
+type Labels []Label
+
+// Label is one key and its value.
+type Label struct {
+	Key, Value string
+}
+
+// labelsOf is LabelsOf with the values equal to name sharing its text.
+func labelsOf(m map[string]string, name string) Labels {
+	l := LabelsOf(m)
+	for i := range l {
+		if l[i].Value == name {
+			l[i].Value = name
+		}
+	}
+	return l
+}
+
+// LabelsOf sorts m into Labels (nil when m is empty).
+func LabelsOf(m map[string]string) Labels {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(Labels, 0, len(m))
+	for k, v := range m {
+		out = append(out, Label{Key: k, Value: v})
+	}
+	slices.SortFunc(out, func(a, b Label) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// Lookup is the value of key k and whether it is set.
+func (l Labels) Lookup(k string) (string, bool) {
+	for _, kv := range l {
+		if kv.Key == k {
+			return kv.Value, true
+		}
+	}
+	return "", false
+}
+
+// Get is the value of key k ("" when unset), as indexing a map gives.
+func (l Labels) Get(k string) string {
+	v, _ := l.Lookup(k)
+	return v
+}
+
+// Len is the number of labels.
+func (l Labels) Len() int { return len(l) }
+
+// Map is the labels as a new map (nil when there are none).
+func (l Labels) Map() map[string]string {
+	if len(l) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(l))
+	for _, kv := range l {
+		m[kv.Key] = kv.Value
+	}
+	return m
+}
+
+// SubsetOf reports whether m[key] is value for every label of l (a label
+// of empty value matches a missing key, as indexing m gives).
+func (l Labels) SubsetOf(m map[string]string) bool {
+	for _, kv := range l {
+		if m[kv.Key] != kv.Value {
+			return false
+		}
+	}
+	return true
+}
+
+// With is a copy of l with key k set to v.
+func (l Labels) With(k, v string) Labels {
+	m := l.Map()
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[k] = v
+	return LabelsOf(m)
 }

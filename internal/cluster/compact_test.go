@@ -123,10 +123,10 @@ func TestCompactServiceReadsAndWritesTheAPIsJSON(t *testing.T) {
 	if !reflect.DeepEqual(&api, before) {
 		t.Errorf("CompactService changed its argument")
 	}
-	want := cluster.Service{Namespace: "istio-system", Name: "istio-eastwestgateway", Labels: api.Labels,
+	want := cluster.Service{Namespace: "istio-system", Name: "istio-eastwestgateway", Labels: cluster.Labels{{Key: "app", Value: "istio-eastwestgateway"}, {Key: "topology.istio.io/network", Value: "network1"}},
 		Annotations: map[string]string{"traffic.istio.io/nodeSelector": `{"pool":"eastwest"}`},
 		Spec: cluster.ServiceSpec{Type: api.Spec.Type, ClusterIP: "10.96.0.10", ClusterIPs: api.Spec.ClusterIPs, ExternalIPs: api.Spec.ExternalIPs,
-			Selector: api.Spec.Selector, Ports: api.Spec.Ports, IPFamilies: api.Spec.IPFamilies},
+			Selector: cluster.LabelsOf(api.Spec.Selector), Ports: api.Spec.Ports, IPFamilies: api.Spec.IPFamilies},
 		Status: cluster.ServiceStatus{LoadBalancer: api.Status.LoadBalancer}}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("compacted\n%+v, want\n%+v", s, want)
@@ -140,8 +140,8 @@ func TestCompactServiceReadsAndWritesTheAPIsJSON(t *testing.T) {
 		t.Errorf("read back %+v (%v), want %+v", again, err, s)
 	}
 	c := s.DeepCopy()
-	c.Labels["app"], c.Spec.Ports[0].Port, c.Spec.ClusterIPs[0] = "x", 1, "x"
-	if s.Labels["app"] != "istio-eastwestgateway" || s.Spec.Ports[0].Port != 15443 || s.Spec.ClusterIPs[0] != "10.96.0.10" {
+	c.Labels[0].Value, c.Spec.Ports[0].Port, c.Spec.ClusterIPs[0] = "x", 1, "x"
+	if s.Labels.Get("app") != "istio-eastwestgateway" || s.Spec.Ports[0].Port != 15443 || s.Spec.ClusterIPs[0] != "10.96.0.10" {
 		t.Errorf("DeepCopy shares its parts with the Service")
 	}
 	for _, in := range []string{`[]`, `{"spec":{"ports":{}}}`, `{"metadata":{"labels":[]}}`, `{"spec":{"clusterIPs":[1]}}`, `null`} {

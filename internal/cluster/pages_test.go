@@ -44,7 +44,7 @@ func TestLargeListsAreReadInPages(t *testing.T) {
 		if sv.Annotations["kubectl.kubernetes.io/last-applied-configuration"] != "" {
 			t.Fatalf("service %s kept last-applied: %v", sv.Name, sv.Annotations)
 		}
-		if sv.Labels["app"] != sv.Name || sv.Spec.Selector["app"] != sv.Name || len(sv.Spec.Ports) != 2 {
+		if sv.Labels.Get("app") != sv.Name || sv.Spec.Selector.Get("app") != sv.Name || len(sv.Spec.Ports) != 2 {
 			t.Fatalf("service %s lost labels, selector or ports: %v %v %v", sv.Name, sv.Labels, sv.Spec.Selector, sv.Spec.Ports)
 		}
 		if sv.Annotations != nil { // Helm's release annotations: read by no check (cluster.KeptAnnotation)

@@ -182,20 +182,20 @@ func (c *Cluster) AmbientEastWestGateways() []AmbientGateway {
 // made for by istiod's gateway deployment controller (the Service carries
 // gateway-class-name istio-east-west and gateway-name), or nil.
 func (c *Cluster) AmbientGatewayFor(s *cluster.Service) *cluster.K8sGateway {
-	if s.Labels[GatewayClassLabel] != EastWestGatewayClass {
+	if s.Labels.Get(GatewayClassLabel) != EastWestGatewayClass {
 		return nil
 	}
 	if c.Inv.Ambient != nil {
 		for i := range c.Inv.Ambient.Gateways {
 			g := &c.Inv.Ambient.Gateways[i]
-			if g.Namespace == s.Namespace && g.Name == s.Labels[GatewayNameLabel] {
+			if g.Namespace == s.Namespace && g.Name == s.Labels.Get(GatewayNameLabel) {
 				return g
 			}
 		}
 	}
 	// The Gateway was not read (or is gone): the labels still say what
 	// made the Service.
-	return &cluster.K8sGateway{Namespace: s.Namespace, Name: s.Labels[GatewayNameLabel], Class: EastWestGatewayClass, Labels: s.Labels}
+	return &cluster.K8sGateway{Namespace: s.Namespace, Name: s.Labels.Get(GatewayNameLabel), Class: EastWestGatewayClass, Labels: s.Labels.Map()}
 }
 
 // ServiceScope tells whether a Service is global (shared across clusters)
@@ -228,7 +228,7 @@ func (c *Cluster) ServiceScope(s *cluster.Service) (global, known bool, why stri
 		if ns == nil {
 			continue // istiod: namespace not found, next entry
 		}
-		if nss.Matches(k8slabels.Set(ns.Labels)) && ss.Matches(k8slabels.Set(s.Labels)) &&
+		if nss.Matches(k8slabels.Set(ns.Labels)) && ss.Matches(k8slabels.Set(s.Labels.Map())) &&
 			sc.GetScope() == meshv1alpha1.MeshConfig_ServiceScopeConfigs_GLOBAL {
 			return true, true, fmt.Sprintf("serviceScopeConfigs[%d] (services %s) is GLOBAL", i, ss)
 		}
@@ -270,7 +270,7 @@ func (c *Cluster) Waypoint(s *cluster.Service) string {
 		}
 		return ns + "/" + v, true
 	}
-	if w, ok := of(s.Labels); ok {
+	if w, ok := of(s.Labels.Map()); ok {
 		return w
 	}
 	if ns := c.Inv.Namespace(s.Namespace); ns != nil {

@@ -122,9 +122,9 @@ func (c *Cluster) GatewayWithAddress(addr string) *Gateway {
 func discoverGateways(inv *cluster.Inventory) (used, candidates []Gateway) {
 	for i := range inv.Services {
 		s := &inv.Services[i]
-		nw, labelled := s.Labels[label.TopologyNetwork.Name]
+		nw, labelled := s.Labels.Lookup(label.TopologyNetwork.Name)
 		if !labelled {
-			if s.Name == SampleGatewayName || s.Labels["istio"] == "eastwestgateway" || s.Spec.Selector["istio"] == "eastwestgateway" {
+			if s.Name == SampleGatewayName || s.Labels.Get("istio") == "eastwestgateway" || s.Spec.Selector.Get("istio") == "eastwestgateway" {
 				g := gatewayOf(inv, s)
 				g.Ignored = "no " + label.TopologyNetwork.Name + " label: istiod does not use it as a network gateway"
 				candidates = append(candidates, g)
@@ -164,9 +164,9 @@ func exposes(s *cluster.Service, port int) bool {
 }
 
 func gatewayOf(inv *cluster.Inventory, s *cluster.Service) Gateway {
-	g := Gateway{Service: s, Network: s.Labels[label.TopologyNetwork.Name], Port: DefaultGatewayPort, ServicePort: DefaultGatewayPort}
+	g := Gateway{Service: s, Network: s.Labels.Get(label.TopologyNetwork.Name), Port: DefaultGatewayPort, ServicePort: DefaultGatewayPort}
 	// getGatewayDetails: an unparsable label is warned about and defaults.
-	if v := s.Labels[label.NetworkingGatewayPort.Name]; v != "" {
+	if v := s.Labels.Get(label.NetworkingGatewayPort.Name); v != "" {
 		if p, err := strconv.Atoi(v); err == nil {
 			g.ServicePort, g.Port = p, p
 		}
@@ -265,11 +265,11 @@ func gatewayPods(inv *cluster.Inventory, s *cluster.Service) ([]cluster.GatewayP
 	if len(s.Spec.Selector) == 0 {
 		return nil, "the Service has no selector"
 	}
-	sel := k8slabels.SelectorFromSet(s.Spec.Selector)
+	sel := k8slabels.SelectorFromSet(s.Spec.Selector.Map())
 	var out []cluster.GatewayPod
 	switch {
 	case inv.GatewayPodsSelector != "":
-		if _, ok := s.Spec.Selector[inv.GatewayPodsSelector]; !ok {
+		if _, ok := s.Spec.Selector.Lookup(inv.GatewayPodsSelector); !ok {
 			return nil, fmt.Sprintf("its selector %s has no %q label, by which meshdoctor lists gateway pods", sel, inv.GatewayPodsSelector)
 		}
 		for _, p := range inv.GatewayPods {
