@@ -268,6 +268,14 @@ func (l Labels) Get(k string) string {
 	return v
 }
 
+// Has reports whether key k is set (with Get, Labels is a
+// k8s.io/apimachinery/pkg/labels.Labels, which selectors match without a
+// map).
+func (l Labels) Has(k string) bool {
+	_, ok := l.Lookup(k)
+	return ok
+}
+
 // Len is the number of labels.
 func (l Labels) Len() int { return len(l) }
 

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
@@ -147,5 +148,36 @@ func TestCompactServiceReadsAndWritesTheAPIsJSON(t *testing.T) {
 	for _, in := range []string{`[]`, `{"spec":{"ports":{}}}`, `{"metadata":{"labels":[]}}`, `{"spec":{"clusterIPs":[1]}}`, `null`} {
 		var s cluster.Service
 		_ = json.Unmarshal([]byte(in), &s) // no panic
+	}
+}
+
+// Labels read as the map they were made from: sorted by key, a missing key
+// reads "" and is not set, and a selector matches them as it does the map.
+func TestLabelsReadAsTheirMap(t *testing.T) {
+	m := map[string]string{"version": "v1", "app": "helloworld", "empty": ""}
+	l := cluster.LabelsOf(m)
+	if l.Len() != 3 || l[0].Key != "app" || l[1].Key != "empty" || l[2].Key != "version" {
+		t.Fatalf("not sorted by key: %v", l)
+	}
+	for k, v := range m {
+		if got, ok := l.Lookup(k); !ok || got != v || l.Get(k) != v || !l.Has(k) {
+			t.Errorf("%s: %q %v, want %q", k, got, ok, v)
+		}
+	}
+	if _, ok := l.Lookup("missing"); ok || l.Get("missing") != "" || l.Has("missing") {
+		t.Errorf("a missing key is set")
+	}
+	if !reflect.DeepEqual(l.Map(), m) || cluster.LabelsOf(nil) != nil || cluster.Labels(nil).Map() != nil {
+		t.Errorf("Map: %v", l.Map())
+	}
+	if !cluster.LabelsOf(map[string]string{"app": "helloworld", "missing": ""}).SubsetOf(m) || cluster.LabelsOf(map[string]string{"app": "other"}).SubsetOf(m) {
+		t.Errorf("SubsetOf differs from indexing the map")
+	}
+	sel, _ := labels.Parse("app=helloworld,version in (v1,v2),!canary")
+	if !sel.Matches(l) || !sel.Matches(labels.Set(m)) {
+		t.Errorf("a selector matching the map does not match the labels")
+	}
+	if w := l.With("app", "x").With("zone", "a"); w.Get("app") != "x" || w.Get("zone") != "a" || w[3].Key != "zone" || l.Get("app") != "helloworld" {
+		t.Errorf("With: %v (from %v)", w, l)
 	}
 }

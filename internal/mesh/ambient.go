@@ -228,7 +228,7 @@ func (c *Cluster) ServiceScope(s *cluster.Service) (global, known bool, why stri
 		if ns == nil {
 			continue // istiod: namespace not found, next entry
 		}
-		if nss.Matches(k8slabels.Set(ns.Labels)) && ss.Matches(k8slabels.Set(s.Labels.Map())) &&
+		if nss.Matches(k8slabels.Set(ns.Labels)) && ss.Matches(s.Labels) &&
 			sc.GetScope() == meshv1alpha1.MeshConfig_ServiceScopeConfigs_GLOBAL {
 			return true, true, fmt.Sprintf("serviceScopeConfigs[%d] (services %s) is GLOBAL", i, ss)
 		}
