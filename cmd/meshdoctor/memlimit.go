@@ -10,12 +10,16 @@ import (
 // defaultMemoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT
 // is not set (runtime/debug.SetMemoryLimit), while the live heap is small.
 // Below it the collector runs as GOGC=100 says, so a small mesh costs no
-// extra CPU; a large inventory (20,000 Services, which GOGC alone lets grow
-// to twice its size before collecting the decoded pages' garbage) is
-// collected more often instead of growing past it. Measured on a real
-// kube-apiserver and on the three-cluster stand-in bench (README,
-// Performance).
-const defaultMemoryLimit = 160 << 20
+// extra CPU; a large inventory (20,000 Services and their slices: about 24
+// MiB kept since the compact types, which GOGC alone lets grow to twice
+// that before collecting the decoded pages' garbage) is collected more
+// often instead of growing past it. The peak RSS of a run whose live heap
+// stays below the limit is the limit plus ~40 MiB of binary and runtime:
+// three clusters of 20,000 Services (BenchmarkThreeLargeClustersBinary,
+// same run) peaked at 203 MiB at 160 MiB, 193.5 MiB at 150 (CPU 3.8 s
+// against 3.5-3.6 s), 188.7 MiB at 144 (4.2-4.4 s). A live heap above it
+// moves it (followMemoryLimit).
+const defaultMemoryLimit = 150 << 20
 
 // limitHeadroom is the part of the live heap the limit leaves for new
 // allocation once the live heap outgrows defaultMemoryLimit: 1.5 × live,

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"istio.io/api/label"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
@@ -466,23 +465,23 @@ func ambientGatewayKinds(_ context.Context, env *Env) []Result {
 }
 
 // serviceKey is namespace/name.
-func serviceKey(s *corev1.Service) string { return s.Namespace + "/" + s.Name }
+func serviceKey(s *cluster.Service) string { return s.Namespace + "/" + s.Name }
 
 // sharedServices maps each Service (namespace/name) found in at least two
 // of the clusters to its copy in each, skipping istio-system and
 // kube-system and the Services istiod makes for Gateways.
-func sharedServices(cs []*mesh.Cluster) (map[string]map[string]*corev1.Service, []string) {
-	all := map[string]map[string]*corev1.Service{}
+func sharedServices(cs []*mesh.Cluster) (map[string]map[string]*cluster.Service, []string) {
+	all := map[string]map[string]*cluster.Service{}
 	for _, c := range cs {
 		for i := range c.Inv.Services {
 			s := &c.Inv.Services[i]
 			if s.Namespace == cluster.IstioNamespace || s.Namespace == "kube-system" || s.Namespace == "default" && s.Name == "kubernetes" ||
-				s.Labels[mesh.GatewayClassLabel] != "" {
+				s.Labels.Get(mesh.GatewayClassLabel) != "" {
 				continue
 			}
 			k := serviceKey(s)
 			if all[k] == nil {
-				all[k] = map[string]*corev1.Service{}
+				all[k] = map[string]*cluster.Service{}
 			}
 			all[k][c.Name] = s
 		}
@@ -560,7 +559,7 @@ func ambientGlobalServices(_ context.Context, env *Env) []Result {
 // globalLabelCmd is the label command that makes s global in c, from the
 // GLOBAL serviceScopeConfigs entry of the cluster where it is global (the
 // ambient profile's: istio.io/global=true).
-func globalLabelCmd(c *mesh.Cluster, s *corev1.Service, from *mesh.Cluster) string {
+func globalLabelCmd(c *mesh.Cluster, s *cluster.Service, from *mesh.Cluster) string {
 	key, val := "istio.io/global", "true"
 	mc := from.MeshConfig
 	if from.Rev != nil && from.Rev.MeshConfig != nil {
@@ -681,7 +680,7 @@ func hasWaypoint(c *mesh.Cluster, w string) bool {
 	return false
 }
 
-func waypointLabelCmd(c *mesh.Cluster, s *corev1.Service, w string) string {
+func waypointLabelCmd(c *mesh.Cluster, s *cluster.Service, w string) string {
 	ns, name, _ := strings.Cut(w, "/")
 	cmd := fmt.Sprintf("%s -n %s label svc %s %s=%s --overwrite", kc(c.Name), shellQuote(s.Namespace), shellQuote(s.Name), mesh.UseWaypointLabel, shellQuote(name))
 	if ns != s.Namespace {

@@ -227,8 +227,8 @@ const ambientMesh = `serviceScopeConfigs:
 
 func withService(inv *cluster.Inventory, labels map[string]string, waypoints ...string) *cluster.Inventory {
 	inv.ConfigMaps = append(inv.ConfigMaps, corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "istio", Namespace: "istio-system"}, Data: map[string]string{"mesh": ambientMesh}})
-	inv.Services = append(inv.Services, corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "helloworld", Namespace: "sample", Labels: labels},
-		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 5000}}}})
+	inv.Services = append(inv.Services, cluster.CompactService(corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "helloworld", Namespace: "sample", Labels: labels},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 5000}}}}))
 	for _, w := range waypoints {
 		inv.Ambient.Gateways = append(inv.Ambient.Gateways, cluster.K8sGateway{Namespace: "sample", Name: w, Class: mesh.WaypointGatewayClass})
 	}
@@ -279,14 +279,14 @@ func TestSidecarGatewayChecksLeaveOutAmbientGateways(t *testing.T) {
 		ambientInv("cluster-2", "network2", "1.30.0", "1.30.0", multiNetworkEnv, cluster.GatewayAPIServed, eastWest("network2", hbone, "10.214.2.10")),
 	}
 	for i, inv := range invs {
-		inv.Services = append(inv.Services, corev1.Service{
+		inv.Services = append(inv.Services, cluster.CompactService(corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Name: "istio-eastwestgateway", Namespace: "istio-system", Labels: map[string]string{
 				"topology.istio.io/network": inv.Namespaces[0].Labels["topology.istio.io/network"],
 				mesh.GatewayClassLabel:      mesh.EastWestGatewayClass, mesh.GatewayNameLabel: "istio-eastwestgateway"}},
 			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Name: "status-port", Port: 15021}, {Name: "mesh", Port: 15008}},
 				Selector: map[string]string{mesh.GatewayNameLabel: "istio-eastwestgateway"}},
 			Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: []string{"10.214.1.10", "10.214.2.10"}[i]}}}},
-		})
+		}))
 	}
 	cat, err := checks.Select(checks.Catalogue(), []string{"gateway.*", "network.*"}, nil)
 	if err != nil {

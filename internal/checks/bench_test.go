@@ -74,7 +74,7 @@ func bigMeshCerts(tb testing.TB, n, services, endpoints int) ([]*cluster.Invento
 		for _, s := range tmpl.Services {
 			s := s.DeepCopy()
 			if s.Name == "istio-eastwestgateway" {
-				s.Labels["topology.istio.io/network"] = network
+				s.Labels = s.Labels.With("topology.istio.io/network", network)
 				s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: fmt.Sprintf("10.214.%d.10", i)}}
 			}
 			inv.Services = append(inv.Services, *s)
@@ -106,13 +106,13 @@ func bigMeshCerts(tb testing.TB, n, services, endpoints int) ([]*cluster.Invento
 		for s := 0; s < services/n; s++ {
 			svc := corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("svc-%04d", s), Namespace: "apps"},
 				Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8080, Protocol: corev1.ProtocolTCP}}}}
-			inv.Services = append(inv.Services, svc)
+			inv.Services = append(inv.Services, cluster.CompactService(svc))
 			slice := discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: svc.Name + "-x", Namespace: "apps",
 				Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name}}}
 			for e := 0; e < perSvc; e++ {
 				slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.%d.%d.%d", 100+i%100, e/250, e%250)}})
 			}
-			inv.EndpointSlices = append(inv.EndpointSlices, slice)
+			inv.EndpointSlices = append(inv.EndpointSlices, cluster.CompactEndpointSlice(slice))
 		}
 		inv.RemoteSecrets = nil
 		for j := 0; j < n; j++ {

@@ -23,7 +23,7 @@ var configChecks = []Check{
 // skipNamespaces hold per-cluster plumbing, not mesh services.
 var skipNamespaces = []string{"kube-system", "kube-public", "kube-node-lease", "istio-system"}
 
-func serviceShape(s *corev1.Service) string {
+func serviceShape(s *cluster.Service) string {
 	kind := string(s.Spec.Type)
 	if kind == "" {
 		kind = string(corev1.ServiceTypeClusterIP)

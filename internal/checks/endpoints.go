@@ -385,10 +385,10 @@ func serviceInput(m *mesh.Mesh, c *mesh.Cluster, proxyNetwork string, hosts map[
 // workloadSlices are the EndpointSlices of Service ns/name in c that istiod
 // reads workloads from: FQDN slices are not supported (endpointslice.go
 // updateEndpointCacheForSlice).
-func workloadSlices(c *mesh.Cluster, ns, name string) []discoveryv1.EndpointSlice {
-	var out []discoveryv1.EndpointSlice
+func workloadSlices(c *mesh.Cluster, ns, name string) []cluster.EndpointSlice {
+	var out []cluster.EndpointSlice
 	for _, es := range c.Inv.EndpointSlices {
-		if es.Namespace == ns && es.Labels[discoveryv1.LabelServiceName] == name && es.AddressType != discoveryv1.AddressTypeFQDN {
+		if es.Namespace == ns && es.ServiceName == name && es.AddressType != discoveryv1.AddressTypeFQDN {
 			out = append(out, es)
 		}
 	}
@@ -397,8 +397,8 @@ func workloadSlices(c *mesh.Cluster, ns, name string) []discoveryv1.EndpointSlic
 
 // endpointReady is an endpoint's ready condition as the EndpointSlice API
 // defines it: unset means ready.
-func endpointReady(ep discoveryv1.Endpoint) bool {
-	return ep.Conditions.Ready == nil || *ep.Conditions.Ready
+func endpointReady(ep cluster.Endpoint) bool {
+	return ep.Conditions.Ready != cluster.ConditionFalse
 }
 
 // istiodDualStack reports whether the istiod serving a sidecar in c has
@@ -430,7 +430,7 @@ func istiodDualStack(m *mesh.Mesh, c *mesh.Cluster) bool {
 
 type podKey struct{ namespace, name string }
 
-func podOf(ep discoveryv1.Endpoint) podKey {
+func podOf(ep cluster.Endpoint) podKey {
 	if ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" {
 		return podKey{}
 	}
@@ -443,7 +443,7 @@ func podOf(ep discoveryv1.Endpoint) podKey {
 // its IPv4 slice entry, and its IPv6 slice entry is skipped. The inventory
 // holds the slices, not the pods, so a pod's IPs are the addresses its
 // targetRef has across the IPv4 and IPv6 slices.
-func dualStackPods(svcSlices []discoveryv1.EndpointSlice, enabled bool) map[podKey][]string {
+func dualStackPods(svcSlices []cluster.EndpointSlice, enabled bool) map[podKey][]string {
 	if !enabled {
 		return nil
 	}
@@ -502,7 +502,7 @@ func proxyNetwork(c *mesh.Cluster, pod *corev1.Pod) (network, source string) {
 	return c.Network, "assumed from the istio-system network label (no injected istio-proxy spec of the pod listed)"
 }
 
-func endpointPort(es discoveryv1.EndpointSlice, sp *corev1.ServicePort) int {
+func endpointPort(es cluster.EndpointSlice, sp *corev1.ServicePort) int {
 	if sp == nil {
 		return 0
 	}

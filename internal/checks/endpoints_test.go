@@ -204,7 +204,7 @@ const (
 	networks1 = "endpoints.istiod-networks@cluster-1"
 )
 
-func service(inv *cluster.Inventory, ns, name string) *corev1.Service {
+func service(inv *cluster.Inventory, ns, name string) *cluster.Service {
 	for i := range inv.Services {
 		if inv.Services[i].Namespace == ns && inv.Services[i].Name == name {
 			return &inv.Services[i]
@@ -242,20 +242,20 @@ func dualStack(istioDualStack bool) func(*testing.T, map[string]*cluster.Invento
 		svc := service(inv, "sample", "helloworld")
 		svc.Spec.ClusterIPs = []string{"10.96.0.50", "fd00:96::50"}
 		svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
-		var v4 *discoveryv1.EndpointSlice
+		var v4 *cluster.EndpointSlice
 		for i := range inv.EndpointSlices {
-			if inv.EndpointSlices[i].Labels[discoveryv1.LabelServiceName] == "helloworld" {
+			if inv.EndpointSlices[i].ServiceName == "helloworld" {
 				v4 = &inv.EndpointSlices[i]
 			}
 		}
 		if v4 == nil {
 			t.Fatal("no helloworld EndpointSlice")
 		}
-		v6 := *v4.DeepCopy()
-		v6.ObjectMeta = metav1.ObjectMeta{Name: v4.Name + "-v6", Namespace: v4.Namespace, Labels: v4.Labels}
+		v6 := v4.API()
+		v6.ObjectMeta = metav1.ObjectMeta{Name: v4.Name + "-v6", Namespace: v4.Namespace, Labels: v6.Labels}
 		v6.AddressType = discoveryv1.AddressTypeIPv6
 		v6.Endpoints[0].Addresses = []string{"fd00:214:101::5"}
-		inv.EndpointSlices = append(inv.EndpointSlices, v6)
+		inv.EndpointSlices = append(inv.EndpointSlices, cluster.CompactEndpointSlice(v6))
 		if istioDualStack {
 			setIstiodEnv(t, inv, "ISTIO_DUAL_STACK", "true")
 		}

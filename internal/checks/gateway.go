@@ -234,7 +234,7 @@ func exposedBy(gws []*mesh.Gateway, port int32) *mesh.Gateway {
 	return nil
 }
 
-func portList(svc *corev1.Service) string {
+func portList(svc *cluster.Service) string {
 	var s []string
 	for _, p := range svc.Spec.Ports {
 		s = append(s, fmt.Sprintf("%d/%s", p.Port, p.Name))
@@ -255,7 +255,7 @@ func crossNetworkGateway(_ context.Context, env *Env, c *mesh.Cluster) []Result 
 
 func oneCrossNetwork(c *mesh.Cluster, g *mesh.Gateway) Result {
 	svc := g.Service
-	podLabels := k8slabels.Set(svc.Spec.Selector)
+	podLabels := k8slabels.Set(svc.Spec.Selector.Map())
 	port := uint32(g.ServicePort)
 	// The pod port the gatewayPort reaches, and the pod port a Gateway
 	// server binds, as istiod resolves them for a label-selected Gateway

@@ -278,12 +278,11 @@ func TestClusterWithoutReadyEndpointsIsNotExpected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notReady := false
 	for i := range invs[1].EndpointSlices {
 		es := &invs[1].EndpointSlices[i]
 		if es.Name == "helloworld-cluster-2" {
 			for j := range es.Endpoints {
-				es.Endpoints[j].Conditions.Ready = &notReady
+				es.Endpoints[j].Conditions.Ready = cluster.ConditionFalse
 			}
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
@@ -172,7 +171,7 @@ func resolveIstiod(env *Env, c *mesh.Cluster, u istiodUse) (istiodPath, string) 
 		}
 		nSlices := 0
 		for _, es := range c.Inv.EndpointSlices {
-			if es.Namespace != s.Namespace || es.Labels[discoveryv1.LabelServiceName] != s.Name {
+			if es.Namespace != s.Namespace || es.ServiceName != s.Name {
 				continue
 			}
 			nSlices++

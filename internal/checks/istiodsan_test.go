@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	discoveryv1 "k8s.io/api/discovery/v1"
-
 	"github.com/meshdoctor/meshdoctor/internal/checks"
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
@@ -94,10 +92,10 @@ func revisionedRemote(inv *cluster.Inventory, rev string) {
 	s.Name = name
 	inv.Services = append(inv.Services, *s)
 	for _, es := range inv.EndpointSlices {
-		if es.Namespace == cluster.IstioNamespace && es.Labels[discoveryv1.LabelServiceName] == "istiod" {
-			c := es.DeepCopy()
-			c.Name, c.Labels[discoveryv1.LabelServiceName] = name, name
-			inv.EndpointSlices = append(inv.EndpointSlices, *c)
+		if es.Namespace == cluster.IstioNamespace && es.ServiceName == "istiod" {
+			c := es
+			c.Name, c.ServiceName = name, name
+			inv.EndpointSlices = append(inv.EndpointSlices, c)
 		}
 	}
 }

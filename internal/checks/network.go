@@ -115,7 +115,7 @@ func oneGatewayLabel(env *Env, c *mesh.Cluster, gw *mesh.Gateway) Result {
 		r := failf(fix, "gateway Service %s is labelled network %q but istio-system is on %q", gw.Name(), gw.Network, orNone(c.Network))
 		return with(r, Ev("service label", gw.Network), Ev("namespace label", orNone(c.Network)))
 	}
-	sel := k8slabels.SelectorFromSet(svc.Spec.Selector).String()
+	sel := k8slabels.SelectorFromSet(svc.Spec.Selector.Map()).String()
 	if gw.PodsUnread != "" {
 		r := skipf("gateway Service %s is on network %s; its pods were not read: %s", gw.Name(), c.Network, gw.PodsUnread)
 		r.Remediation = fmt.Sprintf("%s -n %s get pods -l %s -L %s", kc(c.Name), shellQuote(svc.Namespace), shellQuote(sel), key)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
@@ -187,7 +186,7 @@ func probeClients(c *mesh.Cluster) map[string]bool {
 // not a probe client.
 func serves(c *mesh.Cluster, ns, name string, clients map[string]bool) bool {
 	for _, es := range c.Inv.EndpointSlices {
-		if es.Namespace != ns || es.Labels[discoveryv1.LabelServiceName] != name {
+		if es.Namespace != ns || es.ServiceName != name {
 			continue
 		}
 		for _, ep := range es.Endpoints {

@@ -192,7 +192,7 @@ func portResult(c *mesh.Cluster, g *mesh.Gateway, t probe.GatewayTarget, pr prob
 			r.Note = fmt.Sprintf("check the firewall and security-group rules for port %d from this host to the load balancer", pr.Port.Number)
 		case probe.OutcomeRefused, probe.OutcomeReset, probe.OutcomeClosed:
 			r.Remediation = getSvc + fmt.Sprintf("\n%s -n %s get pods -l %s\nistioctl --context %s proxy-config listeners %s -n %s --port %d",
-				kc(c.Name), shellQuote(svc.Namespace), shellQuote(k8slabels.SelectorFromSet(svc.Spec.Selector).String()), shellQuote(c.Name), shellQuote("deploy/"+svc.Name), shellQuote(svc.Namespace), pr.Port.Number)
+				kc(c.Name), shellQuote(svc.Namespace), shellQuote(k8slabels.SelectorFromSet(svc.Spec.Selector.Map()).String()), shellQuote(c.Name), shellQuote("deploy/"+svc.Name), shellQuote(svc.Namespace), pr.Port.Number)
 		case probe.OutcomeRootMismatch:
 			r.Remediation = fmt.Sprintf("%s -n istio-system get cm istio-ca-root-cert -o jsonpath='{.data.root-cert\\.pem}' | openssl x509 -noout -fingerprint -sha256", kc(c.Name))
 			r.Note = fmt.Sprintf("compare this cluster's root with the mesh roots %s", pki.JoinShort(rootFPs))

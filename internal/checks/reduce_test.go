@@ -15,9 +15,11 @@ import (
 // TestReductionAtTheEdgeChangesNoResult runs the whole catalogue on every
 // scenario (the rendered installs among them) twice, on one set of fake
 // clusters: once on the inventory as Collect keeps it (managedFields,
-// last-applied, endpoints' node names and zones dropped as each page
+// last-applied and annotations outside Istio's dropped as each page
 // arrives) and once on every field as listed. Every result's status,
 // message, evidence, remediation and causes must be the same.
+// EndpointSlices are compact in both (cluster.EndpointSlice): a field the
+// checks would read and it dropped does not compile.
 func TestReductionAtTheEdgeChangesNoResult(t *testing.T) {
 	names, err := scenario.List(scenarioDir)
 	if err != nil {

@@ -8,9 +8,7 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
+	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
 	"github.com/meshdoctor/meshdoctor/internal/probe"
 )
@@ -97,8 +95,8 @@ func TestReachRemediationsRun(t *testing.T) {
 		t.Skip("bash not on PATH: cannot parse remediations")
 	}
 	c := &mesh.Cluster{Name: "kind west's"}
-	g := &mesh.Gateway{Service: &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio-eastwestgateway"},
-		Spec: corev1.ServiceSpec{Selector: map[string]string{"istio": "eastwestgateway", "app": "istio-eastwestgateway"}}}}
+	g := &mesh.Gateway{Service: &cluster.Service{Namespace: "istio-system", Name: "istio-eastwestgateway",
+		Spec: cluster.ServiceSpec{Selector: cluster.LabelsOf(map[string]string{"istio": "eastwestgateway", "app": "istio-eastwestgateway"})}}}
 	tgt := probe.GatewayTarget{Address: "gw.example.test", SNI: "outbound_.5000_._.helloworld.sample.svc.cluster.local"}
 	for _, o := range []probe.Outcome{probe.OutcomeTCPOnly, probe.OutcomeTimeout, probe.OutcomeRefused, probe.OutcomeReset, probe.OutcomeClosed,
 		probe.OutcomeRootMismatch, probe.OutcomeDNS, probe.OutcomeBadSAN, probe.OutcomeExpired, probe.OutcomeNotTLS} {

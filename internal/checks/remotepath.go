@@ -12,7 +12,6 @@ import (
 
 	"istio.io/api/annotation"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
@@ -96,10 +95,10 @@ func remoteRevisions(c *mesh.Cluster) ([]*mesh.Revision, []Result) {
 }
 
 // slicesOf are the EndpointSlices of a Service (kubernetes.io/service-name).
-func slicesOf(c *mesh.Cluster, ns, svc string) []discoveryv1.EndpointSlice {
-	var out []discoveryv1.EndpointSlice
+func slicesOf(c *mesh.Cluster, ns, svc string) []cluster.EndpointSlice {
+	var out []cluster.EndpointSlice
 	for _, s := range c.Inv.EndpointSlices {
-		if s.Namespace == ns && s.Labels[discoveryv1.LabelServiceName] == svc {
+		if s.Namespace == ns && s.ServiceName == svc {
 			out = append(out, s)
 		}
 	}
@@ -124,7 +123,7 @@ func primaryServing(env *Env, host string, port int32) (string, bool) {
 	return "", false
 }
 
-func remoteSvcPort(s *corev1.Service, port int32) *corev1.ServicePort {
+func remoteSvcPort(s *cluster.Service, port int32) *corev1.ServicePort {
 	for i := range s.Spec.Ports {
 		if s.Spec.Ports[i].Port == port {
 			return &s.Spec.Ports[i]
@@ -174,7 +173,7 @@ func oneRemoteIstiodService(env *Env, c *mesh.Cluster, rev *mesh.Revision) Resul
 		}
 		sl := slicesOf(c, ns, name)
 		var addrs []string
-		var withAddr *discoveryv1.EndpointSlice
+		var withAddr *cluster.EndpointSlice
 		for i := range sl {
 			for _, e := range sl[i].Endpoints {
 				addrs = append(addrs, e.Addresses...)
@@ -220,7 +219,7 @@ func oneRemoteIstiodService(env *Env, c *mesh.Cluster, rev *mesh.Revision) Resul
 
 // webhookAgrees checks the remote revision's injector webhook clientConfig
 // against the Service and the address.
-func webhookAgrees(env *Env, c *mesh.Cluster, rev *mesh.Revision, svc *corev1.Service, addr, show string, ev []Evidence) Result {
+func webhookAgrees(env *Env, c *mesh.Cluster, rev *mesh.Revision, svc *cluster.Service, addr, show string, ev []Evidence) Result {
 	wc := webhookConfig(c, rev.Webhook)
 	if rev.Webhook == "" || wc == nil {
 		return with(skipf("Service %s/%s agrees with remotePilotAddress; revision %s has no injector webhook configuration to compare", svc.Namespace, svc.Name, rev.Name), ev...)
@@ -717,7 +716,7 @@ func oneExposeIstiod(env *Env, c *mesh.Cluster, g *mesh.Gateway, remotes []*mesh
 	ports := map[uint32]bool{}
 	for _, gw := range c.Inv.Gateways {
 		sel := gw.Spec.GetSelector()
-		if len(sel) == 0 || !subsetLabels(sel, g.Service.Spec.Selector) {
+		if len(sel) == 0 || !subsetLabels(sel, g.Service.Spec.Selector.Map()) {
 			continue
 		}
 		hit := false

@@ -485,7 +485,7 @@ func endpointNetworks(ms *mcService) map[string]int {
 	for _, c := range ms.in {
 		n := 0
 		for _, es := range c.Inv.EndpointSlices {
-			if es.Namespace != ms.ns || es.Labels["kubernetes.io/service-name"] != ms.name {
+			if es.Namespace != ms.ns || es.ServiceName != ms.name {
 				continue
 			}
 			for _, ep := range es.Endpoints {
@@ -855,8 +855,8 @@ func selectorText(c *mesh.Cluster, ms *mcService) string {
 		return "app"
 	}
 	var parts []string
-	for _, k := range sortedKeys(svc.Spec.Selector) {
-		parts = append(parts, k+"="+svc.Spec.Selector[k])
+	for _, kv := range svc.Spec.Selector { // sorted by key
+		parts = append(parts, kv.Key+"="+kv.Value)
 	}
 	return strings.Join(parts, ",")
 }

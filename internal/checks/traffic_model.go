@@ -7,7 +7,6 @@ import (
 	networkingv1 "istio.io/api/networking/v1"
 	securityv1 "istio.io/api/security/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
 	"github.com/meshdoctor/meshdoctor/internal/mesh"
@@ -301,7 +300,7 @@ func workloadIndex(c *mesh.Cluster) map[string]*cluster.WorkloadPod {
 func backingPods(c *mesh.Cluster, idx map[string]*cluster.WorkloadPod, ns, name string) (pods []*cluster.WorkloadPod, missing int) {
 	seen := map[string]bool{}
 	for _, es := range c.Inv.EndpointSlices {
-		if es.Namespace != ns || es.Labels[discoveryv1.LabelServiceName] != name {
+		if es.Namespace != ns || es.ServiceName != name {
 			continue
 		}
 		for _, ep := range es.Endpoints {
@@ -330,14 +329,14 @@ func backingPods(c *mesh.Cluster, idx map[string]*cluster.WorkloadPod, ns, name 
 
 // selectedPods are the pods a Service's selector selects in c (what istiod
 // turns into the service's endpoints), not finished.
-func selectedPods(c *mesh.Cluster, svc *corev1.Service) []*cluster.WorkloadPod {
+func selectedPods(c *mesh.Cluster, svc *cluster.Service) []*cluster.WorkloadPod {
 	if svc == nil || len(svc.Spec.Selector) == 0 || c.Inv.Traffic == nil {
 		return nil
 	}
 	var out []*cluster.WorkloadPod
 	for i := range c.Inv.Traffic.Workloads {
 		w := &c.Inv.Traffic.Workloads[i]
-		if w.Namespace == svc.Namespace && w.Phase != corev1.PodSucceeded && w.Phase != corev1.PodFailed && subsetOf(svc.Spec.Selector, w.Labels) {
+		if w.Namespace == svc.Namespace && w.Phase != corev1.PodSucceeded && w.Phase != corev1.PodFailed && svc.Spec.Selector.SubsetOf(w.Labels) {
 			out = append(out, w)
 		}
 	}
@@ -490,7 +489,7 @@ func newMTLSView(m *mesh.Mesh, c *mesh.Cluster, drs *drIndex, host, ns string, p
 
 // off reports whether istiod would send no Istio mTLS to endpoint ep of
 // cluster o on target port.
-func (v *mtlsView) off(o *mesh.Cluster, ep discoveryv1.Endpoint, target int) bool {
+func (v *mtlsView) off(o *mesh.Cluster, ep cluster.Endpoint, target int) bool {
 	if v == nil || v.cc == nil {
 		return false
 	}

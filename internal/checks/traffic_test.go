@@ -69,7 +69,7 @@ func helloworldPods(invs []*cluster.Inventory) map[string]string {
 	out := map[string]string{}
 	for _, inv := range invs {
 		for _, es := range inv.EndpointSlices {
-			if es.Namespace == "sample" && es.Labels["kubernetes.io/service-name"] == "helloworld" {
+			if es.Namespace == "sample" && es.ServiceName == "helloworld" {
 				for _, ep := range es.Endpoints {
 					if ep.TargetRef != nil {
 						out[inv.Context] = ep.TargetRef.Name

@@ -32,8 +32,11 @@ type CollectOptions struct {
 	// Deadline is the hard limit on one cluster's whole inventory (0: no
 	// limit beyond ctx). The CLI sets InventoryDeadline(--timeout).
 	Deadline time.Duration
-	// Unreduced keeps every listed field (managedFields and all): only for
+	// Unreduced keeps every listed field (managedFields and all) of the
+	// lists kept as API types, and every annotation of Services: only for
 	// the test that the reduction at the edge changes no check's result.
+	// Services and EndpointSlices are always compacted (Service and
+	// EndpointSlice hold only what the checks read).
 	Unreduced bool
 }
 
@@ -178,13 +181,13 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 	})
 	g.Go(func() error { inv.Remote = collectRemoteInventory(gctx, c, ns, lo); return nil })
 	g.Go(func() error {
-		l, err := listAllSized(gctx, ResServices, lo, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Service, string, *int64, error) {
+		l, err := listCompact(gctx, ResServices, lo, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Service, string, *int64, error) {
 			l, err := c.Kube.CoreV1().Services("").List(ctx, o)
 			if err != nil {
 				return nil, "", nil, err
 			}
 			return l.Items, l.Continue, l.RemainingItemCount, nil
-		}, reduce(opts, ReduceServices()))
+		}, CompactServices(opts.Unreduced))
 		if err != nil {
 			record(ResServices, err)
 			return nil
@@ -213,13 +216,13 @@ func Collect(ctx context.Context, c *Client, opts CollectOptions) *Inventory {
 		return nil
 	})
 	g.Go(func() error {
-		l, err := listAllSized(gctx, ResEndpointSlices, lo, func(ctx context.Context, o metav1.ListOptions) ([]discoveryv1.EndpointSlice, string, *int64, error) {
+		l, err := listCompact(gctx, ResEndpointSlices, lo, func(ctx context.Context, o metav1.ListOptions) ([]discoveryv1.EndpointSlice, string, *int64, error) {
 			l, err := c.Kube.DiscoveryV1().EndpointSlices("").List(ctx, o)
 			if err != nil {
 				return nil, "", nil, err
 			}
 			return l.Items, l.Continue, l.RemainingItemCount, nil
-		}, reduce(opts, ReduceEndpointSlices()))
+		}, CompactEndpointSlices())
 		if err != nil {
 			record(ResEndpointSlices, err)
 			return nil

@@ -9,7 +9,6 @@ import (
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
 // Resource names used in Inventory.Errors and Check.Needs.
@@ -56,17 +55,17 @@ type Inventory struct {
 	// FetchedAt is when the inventory was taken.
 	FetchedAt time.Time `json:"fetchedAt"`
 
-	Namespaces     []corev1.Namespace          `json:"namespaces,omitempty"`
-	Deployments    []appsv1.Deployment         `json:"deployments,omitempty"` // istio-system
-	ConfigMaps     []corev1.ConfigMap          `json:"configMaps,omitempty"`  // istio-system
-	Services       []corev1.Service            `json:"services,omitempty"`    // all namespaces
-	Pods           []corev1.Pod                `json:"pods,omitempty"`        // istio-system and probe clients
-	EndpointSlices []discoveryv1.EndpointSlice `json:"endpointSlices,omitempty"`
-	Gateways       []*istionet.Gateway         `json:"gateways,omitempty"`
-	ServiceEntries []*istionet.ServiceEntry    `json:"serviceEntries,omitempty"`
-	CACerts        *CABundle                   `json:"caCerts,omitempty"`
-	IstioCASecret  *CABundle                   `json:"istioCASecret,omitempty"`
-	RemoteSecrets  []RemoteSecret              `json:"remoteSecrets,omitempty"`
+	Namespaces     []corev1.Namespace       `json:"namespaces,omitempty"`
+	Deployments    []appsv1.Deployment      `json:"deployments,omitempty"`    // istio-system
+	ConfigMaps     []corev1.ConfigMap       `json:"configMaps,omitempty"`     // istio-system
+	Services       []Service                `json:"services,omitempty"`       // all namespaces, compacted (compact_services.go)
+	Pods           []corev1.Pod             `json:"pods,omitempty"`           // istio-system and probe clients
+	EndpointSlices []EndpointSlice          `json:"endpointSlices,omitempty"` // compacted (compact_slices.go)
+	Gateways       []*istionet.Gateway      `json:"gateways,omitempty"`
+	ServiceEntries []*istionet.ServiceEntry `json:"serviceEntries,omitempty"`
+	CACerts        *CABundle                `json:"caCerts,omitempty"`
+	IstioCASecret  *CABundle                `json:"istioCASecret,omitempty"`
+	RemoteSecrets  []RemoteSecret           `json:"remoteSecrets,omitempty"`
 	// MutatingWebhooks are the cluster's MutatingWebhookConfigurations,
 	// reduced (injectors of every revision, revision tags).
 	MutatingWebhooks []WebhookConfig `json:"mutatingWebhooks,omitempty"`
@@ -166,7 +165,7 @@ func (inv *Inventory) ConfigMap(name string) *corev1.ConfigMap {
 }
 
 // Service returns the named Service or nil.
-func (inv *Inventory) Service(namespace, name string) *corev1.Service {
+func (inv *Inventory) Service(namespace, name string) *Service {
 	for i := range inv.Services {
 		s := &inv.Services[i]
 		if s.Namespace == namespace && s.Name == name {

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -64,32 +63,14 @@ const maxPresized = 100_000
 // copy as garbage (for 20,000 Services, about 14 MB of structs).
 func listAllSized[T any](ctx context.Context, resource string, lo metav1.ListOptions, list listPageSized[T], reduce func(*T)) ([]T, error) {
 	var out []T
-	opts := lo
-	opts.Limit = PageSize
-	restarted := false
-	for pages := 0; ; pages++ {
-		if pages == maxPages {
-			return nil, fmt.Errorf("list %s: more than %d pages of %d", resource, maxPages, PageSize)
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		items, next, remaining, err := list(ctx, opts)
-		if err != nil {
-			if opts.Continue != "" && !restarted && (apierrors.IsResourceExpired(err) || apierrors.IsGone(err)) {
-				slog.Debug("continue token expired; restarting the list once", "resource", resource, "err", err)
-				restarted, out, opts.Continue = true, nil, ""
-				continue
-			}
-			return nil, err
-		}
+	err := listPages(ctx, resource, lo, list, func(items []T, last bool, remaining *int64) {
 		if reduce != nil {
 			for i := range items {
 				reduce(&items[i])
 			}
 		}
 		switch {
-		case out == nil && next == "":
+		case out == nil && last:
 			out = items // the common case, one page: no copy
 		case out == nil && remaining != nil && *remaining > 0:
 			out = make([]T, 0, len(items)+int(min(*remaining, maxPresized)))
@@ -99,8 +80,67 @@ func listAllSized[T any](ctx context.Context, resource string, lo metav1.ListOpt
 		default:
 			out = append(out, items...)
 		}
+	}, func() { out = nil })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// listCompact is listAllSized for the lists kept as compact types: each
+// object is converted by compact as its page arrives, so that the page of
+// API objects is garbage once converted, and the result is allocated once
+// at its final size when the server says it (remainingItemCount).
+func listCompact[T, U any](ctx context.Context, resource string, lo metav1.ListOptions, list listPageSized[T], compact func(*T) U) ([]U, error) {
+	var out []U
+	err := listPages(ctx, resource, lo, list, func(items []T, last bool, remaining *int64) {
+		if out == nil {
+			n := len(items)
+			if !last && remaining != nil && *remaining > 0 {
+				n += int(min(*remaining, maxPresized))
+			}
+			out = make([]U, 0, n)
+		}
+		for i := range items {
+			out = append(out, compact(&items[i]))
+			var zero T
+			items[i] = zero // garbage now, even while the page's array is live
+		}
+	}, func() { out = nil })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// listPages lists a resource in pages of PageSize and hands each page to
+// page (last: no page follows; remaining: the server's remainingItemCount),
+// restarting once from the first page, after calling restart, when the
+// continue token has expired (see listAll).
+func listPages[T any](ctx context.Context, resource string, lo metav1.ListOptions, list listPageSized[T], page func(items []T, last bool, remaining *int64), restart func()) error {
+	opts := lo
+	opts.Limit = PageSize
+	restarted := false
+	for pages := 0; ; pages++ {
+		if pages == maxPages {
+			return fmt.Errorf("list %s: more than %d pages of %d", resource, maxPages, PageSize)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		items, next, remaining, err := list(ctx, opts)
+		if err != nil {
+			if opts.Continue != "" && !restarted && (apierrors.IsResourceExpired(err) || apierrors.IsGone(err)) {
+				slog.Debug("continue token expired; restarting the list once", "resource", resource, "err", err)
+				restarted, opts.Continue = true, ""
+				restart()
+				continue
+			}
+			return err
+		}
+		page(items, next == "", remaining)
 		if next == "" {
-			return out, nil
+			return nil
 		}
 		opts.Continue = next
 	}
@@ -157,8 +197,8 @@ type interner map[string]string
 const maxInterned = 4096
 
 func (in interner) of(s string) string {
-	if s == "" {
-		return ""
+	if s == "" || in == nil {
+		return s
 	}
 	if v, ok := in[s]; ok {
 		return v
@@ -177,90 +217,15 @@ func (in interner) internMap(m map[string]string) {
 	}
 }
 
-// reduceService keeps of a Service what the checks read: its metadata
-// without managedFields, last-applied and non-Istio annotations (labels
-// and annotations such as traffic.istio.io/nodeSelector stay), spec and
-// status, with the repeated strings interned. Each list has its own
-// reducer (ReduceServices), which holds its interner.
-func reduceService(s *corev1.Service, in interner) {
-	reduceMeta(&s.ObjectMeta, in)
-	sp := &s.Spec
-	in.internMap(sp.Selector)
-	sp.Type, sp.SessionAffinity = corev1.ServiceType(in.of(string(sp.Type))), corev1.ServiceAffinity(in.of(string(sp.SessionAffinity)))
-	sp.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicy(in.of(string(sp.ExternalTrafficPolicy)))
-	for i := range sp.IPFamilies {
-		sp.IPFamilies[i] = corev1.IPFamily(in.of(string(sp.IPFamilies[i])))
-	}
-	for i := range sp.Ports {
-		p := &sp.Ports[i]
-		p.Name, p.Protocol = in.of(p.Name), corev1.Protocol(in.of(string(p.Protocol)))
-		if p.TargetPort.StrVal != "" {
-			p.TargetPort.StrVal = in.of(p.TargetPort.StrVal)
-		}
-	}
-}
-
 // reducePod keeps of a pod what the checks read: metadata without
 // managedFields, last-applied and non-Istio annotations (labels and
 // annotations, e.g. istio.io/rev, sidecar.istio.io/*, stay), spec and
 // status.
 func reducePod(p *corev1.Pod, in interner) { reduceMeta(&p.ObjectMeta, in) }
 
-// ReduceServices, ReducePods and ReduceEndpointSlices return the reducer
-// of one list, with an interner of its own.
-func ReduceServices() func(*corev1.Service) {
-	in := interner{}
-	return func(s *corev1.Service) { reduceService(s, in) }
-}
-
-// ReducePods: see ReduceServices.
+// ReducePods returns the reducer of one list of pods, with an interner of
+// its own.
 func ReducePods() func(*corev1.Pod) {
 	in := interner{}
 	return func(p *corev1.Pod) { reducePod(p, in) }
-}
-
-// ReduceEndpointSlices: see ReduceServices.
-func ReduceEndpointSlices() func(*discoveryv1.EndpointSlice) {
-	in := interner{}
-	return func(es *discoveryv1.EndpointSlice) { reduceEndpointSlice(es, in) }
-}
-
-// reduceEndpointSlice keeps of an EndpointSlice what the checks read:
-// namespace, name and the kubernetes.io/service-name label (the only label
-// read: internal/checks endpoints.go and probes.go find a Service's slices
-// by it; no annotation and no ownerReference is read),
-// address type, ports, and per endpoint its addresses, conditions and the
-// kind, namespace and name of its targetRef. Node names, zones, hints and
-// the deprecated topology are read by no check (internal/checks,
-// internal/mesh, internal/envoyadmin). Repeated strings are interned.
-func reduceEndpointSlice(es *discoveryv1.EndpointSlice, in interner) {
-	reduceMeta(&es.ObjectMeta, in)
-	es.OwnerReferences, es.Annotations = nil, nil
-	if svc, ok := es.Labels[discoveryv1.LabelServiceName]; ok {
-		es.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
-	} else {
-		es.Labels = nil
-	}
-	es.AddressType = discoveryv1.AddressType(in.of(string(es.AddressType)))
-	for i := range es.Ports {
-		p := &es.Ports[i]
-		if p.Name != nil {
-			*p.Name = in.of(*p.Name)
-		}
-		if p.Protocol != nil {
-			*p.Protocol = corev1.Protocol(in.of(string(*p.Protocol)))
-		}
-	}
-	if cap(es.Endpoints) > len(es.Endpoints) {
-		// The decoder grows Endpoints by append: 5 endpoints sit in room
-		// for 8, 312 bytes per slice.
-		es.Endpoints = append([]discoveryv1.Endpoint(nil), es.Endpoints...)
-	}
-	for i := range es.Endpoints {
-		ep := &es.Endpoints[i]
-		ep.NodeName, ep.Zone, ep.Hints, ep.DeprecatedTopology = nil, nil, nil, nil
-		if ep.TargetRef != nil {
-			ep.TargetRef = &corev1.ObjectReference{Kind: in.of(ep.TargetRef.Kind), Namespace: in.of(ep.TargetRef.Namespace), Name: ep.TargetRef.Name}
-		}
-	}
 }

@@ -8,7 +8,6 @@ import (
 
 	"istio.io/api/label"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
 
@@ -182,21 +181,21 @@ func (c *Cluster) AmbientEastWestGateways() []AmbientGateway {
 // AmbientGatewayFor returns the ambient east-west Gateway a Service was
 // made for by istiod's gateway deployment controller (the Service carries
 // gateway-class-name istio-east-west and gateway-name), or nil.
-func (c *Cluster) AmbientGatewayFor(s *corev1.Service) *cluster.K8sGateway {
-	if s.Labels[GatewayClassLabel] != EastWestGatewayClass {
+func (c *Cluster) AmbientGatewayFor(s *cluster.Service) *cluster.K8sGateway {
+	if s.Labels.Get(GatewayClassLabel) != EastWestGatewayClass {
 		return nil
 	}
 	if c.Inv.Ambient != nil {
 		for i := range c.Inv.Ambient.Gateways {
 			g := &c.Inv.Ambient.Gateways[i]
-			if g.Namespace == s.Namespace && g.Name == s.Labels[GatewayNameLabel] {
+			if g.Namespace == s.Namespace && g.Name == s.Labels.Get(GatewayNameLabel) {
 				return g
 			}
 		}
 	}
 	// The Gateway was not read (or is gone): the labels still say what
 	// made the Service.
-	return &cluster.K8sGateway{Namespace: s.Namespace, Name: s.Labels[GatewayNameLabel], Class: EastWestGatewayClass, Labels: s.Labels}
+	return &cluster.K8sGateway{Namespace: s.Namespace, Name: s.Labels.Get(GatewayNameLabel), Class: EastWestGatewayClass, Labels: s.Labels.Map()}
 }
 
 // ServiceScope tells whether a Service is global (shared across clusters)
@@ -208,7 +207,7 @@ func (c *Cluster) AmbientGatewayFor(s *corev1.Service) *cluster.K8sGateway {
 // profile ships one such entry: services labelled istio.io/global=true
 // (manifests/helm-profiles/ambient.yaml). known is false without a parsed
 // mesh config.
-func (c *Cluster) ServiceScope(s *corev1.Service) (global, known bool, why string) {
+func (c *Cluster) ServiceScope(s *cluster.Service) (global, known bool, why string) {
 	mc := c.MeshConfig
 	if c.Rev != nil && c.Rev.MeshConfig != nil {
 		mc = c.Rev.MeshConfig
@@ -229,7 +228,7 @@ func (c *Cluster) ServiceScope(s *corev1.Service) (global, known bool, why strin
 		if ns == nil {
 			continue // istiod: namespace not found, next entry
 		}
-		if nss.Matches(k8slabels.Set(ns.Labels)) && ss.Matches(k8slabels.Set(s.Labels)) &&
+		if nss.Matches(k8slabels.Set(ns.Labels)) && ss.Matches(s.Labels) &&
 			sc.GetScope() == meshv1alpha1.MeshConfig_ServiceScopeConfigs_GLOBAL {
 			return true, true, fmt.Sprintf("serviceScopeConfigs[%d] (services %s) is GLOBAL", i, ss)
 		}
@@ -256,7 +255,7 @@ func selectorOf(ls *meshv1alpha1.LabelSelector) (k8slabels.Selector, error) {
 // Service's istio.io/use-waypoint label, else its namespace's; "none"
 // opts out; istio.io/use-waypoint-namespace (from the same object) names
 // another namespace. "" for none.
-func (c *Cluster) Waypoint(s *corev1.Service) string {
+func (c *Cluster) Waypoint(s *cluster.Service) string {
 	of := func(l map[string]string) (string, bool) {
 		v, ok := l[UseWaypointLabel]
 		if !ok {
@@ -271,7 +270,7 @@ func (c *Cluster) Waypoint(s *corev1.Service) string {
 		}
 		return ns + "/" + v, true
 	}
-	if w, ok := of(s.Labels); ok {
+	if w, ok := of(s.Labels.Map()); ok {
 		return w
 	}
 	if ns := c.Inv.Namespace(s.Namespace); ns != nil {
@@ -312,7 +311,7 @@ func (d DataPlane) String() string {
 // AmbientEastWestGatewayFor is the AmbientEastWestGateways entry of the
 // istio-east-west Gateway a Service was made for (AmbientGatewayFor), or nil
 // when the Service is no such gateway's or its Gateway was not read.
-func (c *Cluster) AmbientEastWestGatewayFor(s *corev1.Service) *AmbientGateway {
+func (c *Cluster) AmbientEastWestGatewayFor(s *cluster.Service) *AmbientGateway {
 	gw := c.AmbientGatewayFor(s)
 	if gw == nil {
 		return nil

@@ -41,7 +41,7 @@ const (
 // in any namespace, found as istiod finds it
 // (pilot/pkg/serviceregistry/kube/controller/network.go).
 type Gateway struct {
-	Service *corev1.Service
+	Service *cluster.Service
 	Network string
 	// Port is the port a client dials: the networking.istio.io/gatewayPort
 	// label (default 15443), mapped to its nodePort when the Service is a
@@ -122,9 +122,9 @@ func (c *Cluster) GatewayWithAddress(addr string) *Gateway {
 func discoverGateways(inv *cluster.Inventory) (used, candidates []Gateway) {
 	for i := range inv.Services {
 		s := &inv.Services[i]
-		nw, labelled := s.Labels[label.TopologyNetwork.Name]
+		nw, labelled := s.Labels.Lookup(label.TopologyNetwork.Name)
 		if !labelled {
-			if s.Name == SampleGatewayName || s.Labels["istio"] == "eastwestgateway" || s.Spec.Selector["istio"] == "eastwestgateway" {
+			if s.Name == SampleGatewayName || s.Labels.Get("istio") == "eastwestgateway" || s.Spec.Selector.Get("istio") == "eastwestgateway" {
 				g := gatewayOf(inv, s)
 				g.Ignored = "no " + label.TopologyNetwork.Name + " label: istiod does not use it as a network gateway"
 				candidates = append(candidates, g)
@@ -154,7 +154,7 @@ func discoverGateways(inv *cluster.Inventory) (used, candidates []Gateway) {
 	return used, candidates
 }
 
-func exposes(s *corev1.Service, port int) bool {
+func exposes(s *cluster.Service, port int) bool {
 	for _, p := range s.Spec.Ports {
 		if int(p.Port) == port {
 			return true
@@ -163,10 +163,10 @@ func exposes(s *corev1.Service, port int) bool {
 	return false
 }
 
-func gatewayOf(inv *cluster.Inventory, s *corev1.Service) Gateway {
-	g := Gateway{Service: s, Network: s.Labels[label.TopologyNetwork.Name], Port: DefaultGatewayPort, ServicePort: DefaultGatewayPort}
+func gatewayOf(inv *cluster.Inventory, s *cluster.Service) Gateway {
+	g := Gateway{Service: s, Network: s.Labels.Get(label.TopologyNetwork.Name), Port: DefaultGatewayPort, ServicePort: DefaultGatewayPort}
 	// getGatewayDetails: an unparsable label is warned about and defaults.
-	if v := s.Labels[label.NetworkingGatewayPort.Name]; v != "" {
+	if v := s.Labels.Get(label.NetworkingGatewayPort.Name); v != "" {
 		if p, err := strconv.Atoi(v); err == nil {
 			g.ServicePort, g.Port = p, p
 		}
@@ -237,7 +237,7 @@ func gatewayOf(inv *cluster.Inventory, s *corev1.Service) Gateway {
 // nodeSelectorOf mirrors getNodeSelectorsForService (controller/util.go):
 // the annotation's JSON object; empty or unparsable gives nil, which
 // selects every node.
-func nodeSelectorOf(s *corev1.Service) map[string]string {
+func nodeSelectorOf(s *cluster.Service) map[string]string {
 	v := s.Annotations[annotation.TrafficNodeSelector.Name]
 	if v == "" {
 		return nil
@@ -261,15 +261,15 @@ func subsetOf(sel, labels map[string]string) bool {
 
 // gatewayPods are the pods the gateway Service selects, from the gateway
 // pod list (cluster.GatewayPodSelector), or why they were not read.
-func gatewayPods(inv *cluster.Inventory, s *corev1.Service) ([]cluster.GatewayPod, string) {
+func gatewayPods(inv *cluster.Inventory, s *cluster.Service) ([]cluster.GatewayPod, string) {
 	if len(s.Spec.Selector) == 0 {
 		return nil, "the Service has no selector"
 	}
-	sel := k8slabels.SelectorFromSet(s.Spec.Selector)
+	sel := k8slabels.SelectorFromSet(s.Spec.Selector.Map())
 	var out []cluster.GatewayPod
 	switch {
 	case inv.GatewayPodsSelector != "":
-		if _, ok := s.Spec.Selector[inv.GatewayPodsSelector]; !ok {
+		if _, ok := s.Spec.Selector.Lookup(inv.GatewayPodsSelector); !ok {
 			return nil, fmt.Sprintf("its selector %s has no %q label, by which meshdoctor lists gateway pods", sel, inv.GatewayPodsSelector)
 		}
 		for _, p := range inv.GatewayPods {

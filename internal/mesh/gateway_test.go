@@ -118,7 +118,11 @@ func TestGatewayDiscovery(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m := mesh.Build([]*cluster.Inventory{{Context: "c", Services: tc.svcs, Nodes: nodes, NodesListed: true}})
+			var svcs []cluster.Service
+			for _, s := range tc.svcs {
+				svcs = append(svcs, cluster.CompactService(s))
+			}
+			m := mesh.Build([]*cluster.Inventory{{Context: "c", Services: svcs, Nodes: nodes, NodesListed: true}})
 			var got []want
 			for _, g := range m.Clusters[0].Gateways {
 				got = append(got, want{g.Service.Namespace + "/" + g.Service.Name, g.Port, g.Addresses})

@@ -219,7 +219,7 @@ func TestConfigParseErrorsNameTheObject(t *testing.T) {
 	})
 	t.Run("values that do not parse leave a remote's cluster ID unknown, not Kubernetes", func(t *testing.T) {
 		inv := &cluster.Inventory{Context: "c", ConfigMaps: []corev1.ConfigMap{configMap("istio-sidecar-injector", "values", "{")},
-			Services: []corev1.Service{{ObjectMeta: metav1.ObjectMeta{Name: "istiod", Namespace: "istio-system"}}}}
+			Services: []cluster.Service{{Name: "istiod", Namespace: "istio-system"}}}
 		c := mesh.Build([]*cluster.Inventory{inv}).Clusters[0]
 		if c.Role != mesh.Remote || c.ID != "" || !strings.Contains(c.IDSource, "does not parse") {
 			t.Errorf("role %s, ID %q (%s)", c.Role, c.ID, c.IDSource)

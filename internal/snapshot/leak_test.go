@@ -236,7 +236,7 @@ func TestWriteRefusesASnapshotWithASecret(t *testing.T) {
 			s.Inventories[0].ConfigMaps = []corev1.ConfigMap{{ObjectMeta: metav1.ObjectMeta{Name: "x"}, Data: map[string]string{"k": ca.KeyPEM()}}}
 		}, "PRIVATE KEY block"},
 		{"base64 key in an annotation", "inventory/c1.json", func(s *snapshot.Snapshot) {
-			s.Inventories[0].Services = []corev1.Service{{ObjectMeta: metav1.ObjectMeta{Name: "x", Annotations: map[string]string{"a": b64(ca.KeyPEM())}}}}
+			s.Inventories[0].Services = []cluster.Service{{Name: "x", Annotations: map[string]string{"a": b64(ca.KeyPEM())}}}
 		}, "(base64-encoded)"},
 		{"JWT in curl output", "network.json", func(s *snapshot.Snapshot) {
 			s.Network.Exec = []snapshot.ExecRecord{{Stdout: "authorization: " + tok}}

@@ -438,16 +438,13 @@ func redact(inv *cluster.Inventory) *cluster.Inventory {
 	}
 	c.Services = nil
 	for _, sv := range inv.Services {
-		sv = *sv.DeepCopy()
-		sv.ManagedFields, sv.Annotations = nil, scrubMeta(sv.Annotations)
+		sv = *sv.DeepCopy() // compacted at the edge: no managedFields
+		sv.Annotations = scrubMeta(sv.Annotations)
 		c.Services = append(c.Services, sv)
 	}
-	c.EndpointSlices = nil
-	for _, es := range inv.EndpointSlices {
-		es = *es.DeepCopy()
-		es.ManagedFields, es.Annotations = nil, scrubMeta(es.Annotations)
-		c.EndpointSlices = append(c.EndpointSlices, es)
-	}
+	// EndpointSlices are compacted at the edge: no managedFields and no
+	// annotation to scrub (cluster.EndpointSlice), and never written to.
+	c.EndpointSlices = slices.Clip(inv.EndpointSlices)
 	c.Gateways = nil
 	for _, g := range inv.Gateways {
 		g = g.DeepCopy()

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
@@ -264,7 +263,7 @@ func multiClusterServices(m *mesh.Mesh) []*service {
 				svc.port = s.Spec.Ports[0].Port
 			}
 			for _, es := range c.Inv.EndpointSlices {
-				if es.Namespace != ns || es.Labels[discoveryv1.LabelServiceName] != name || len(es.Ports) == 0 || es.Ports[0].Port == nil {
+				if es.Namespace != ns || es.ServiceName != name || len(es.Ports) == 0 || es.Ports[0].Port == nil {
 					continue
 				}
 				for _, ep := range es.Endpoints {
