@@ -125,7 +125,7 @@ func TestScaleSideBySideWithIstioctl(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("populated 3 clusters × (%d Services, %d EndpointSlices of %d endpoints, %d pods) in %s; load average %s",
-		services, services, scaleEndpoints, services/4, time.Since(start).Round(time.Second), loadAverage())
+		services, services, scaleEndpoints, services/4, time.Since(start).Round(time.Second), testenv.LoadAverage())
 
 	bench.strategies(ctx, e.Cluster("cluster-1"))
 	bench.sideBySide(fmt.Sprintf("large: 3 clusters × %d Services, %d EndpointSlices (%d endpoints), %d pods (cluster-1 and -2 with the guide install)",
@@ -189,7 +189,7 @@ func (b *scaleBench) sideBySide(shape string, clusters []string) {
 			u := timed(ctx, t, tl.argv)
 			respBytes[tl.name] += responseBytes(ctx, t, b.e, clusters) - m0
 			tl.got = append(tl.got, u)
-			t.Logf("%s | %s: wall %.2fs, CPU %.2fs, peak RSS %.0f MiB, exit %d; load %s", shape, tl.name, u.wall, u.cpu, u.rssMiB, u.exit, loadAverage())
+			t.Logf("%s | %s: wall %.2fs, CPU %.2fs, peak RSS %.0f MiB, exit %d; load %s", shape, tl.name, u.wall, u.cpu, u.rssMiB, u.exit, testenv.LoadAverage())
 		}
 		after := requestCounts(t, b.e, clusters)
 		for user, n := range after {
@@ -415,7 +415,7 @@ func (b *scaleBench) strategies(ctx context.Context, c *testenv.Cluster) {
 			took := time.Since(start)
 			runtime.ReadMemStats(&m1)
 			t.Logf("strategy %s on %s: %d objects in %d requests, %s, %.0f MiB allocated, %.1f MiB of response bodies; load %s", s.name, c.Name, kept, requests,
-				took.Round(time.Millisecond), float64(m1.TotalAlloc-m0.TotalAlloc)/(1<<20), float64(body.n.Load()-body0)/(1<<20), loadAverage())
+				took.Round(time.Millisecond), float64(m1.TotalAlloc-m0.TotalAlloc)/(1<<20), float64(body.n.Load()-body0)/(1<<20), testenv.LoadAverage())
 		}
 	}
 	// Metadata only (PartialObjectMetadata) is the floor for a list whose
@@ -450,7 +450,7 @@ func (b *scaleBench) strategies(ctx context.Context, c *testenv.Cluster) {
 		}
 		runtime.ReadMemStats(&m1)
 		t.Logf("strategy metadata only (PartialObjectMetadata, pages of 500; the bound, not usable) on %s: %d objects, %s, %.0f MiB allocated; load %s",
-			c.Name, kept, time.Since(start).Round(time.Millisecond), float64(m1.TotalAlloc-m0.TotalAlloc)/(1<<20), loadAverage())
+			c.Name, kept, time.Since(start).Round(time.Millisecond), float64(m1.TotalAlloc-m0.TotalAlloc)/(1<<20), testenv.LoadAverage())
 	}
 }
 
@@ -564,18 +564,6 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.n.Add(int64(n))
 	return n, err
-}
-
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func span(us []usage, f func(usage) float64) string {

@@ -29,6 +29,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/meshdoctor/meshdoctor/internal/cluster"
+	"github.com/meshdoctor/meshdoctor/internal/testenv"
 )
 
 // protoAPIServer stands in for one kube-apiserver of issue 18's large
@@ -286,7 +287,7 @@ func BenchmarkThreeLargeClustersBinary(b *testing.B) {
 	b.ReportMetric(float64(requests)/float64(3*b.N), "proto-lists/cluster")
 	b.ReportMetric(float64(sent)/float64(3*b.N)/(1<<20), "proto-MiB/cluster")
 	b.Logf("3 clusters × (%d Services, %d EndpointSlices of 5 endpoints, %d pods), %d runs: wall %v s, CPU %v s, peak RSS %.1f MiB; load average %s",
-		services, services, len(pods), b.N, walls, cpus, float64(peakKB)/1024, loadAvg())
+		services, services, len(pods), b.N, walls, cpus, float64(peakKB)/1024, testenv.LoadAverage())
 }
 
 func median(v []float64) float64 {
@@ -296,16 +297,4 @@ func median(v []float64) float64 {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	return s[len(s)/2]
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
