@@ -29,17 +29,8 @@ func decodeClusters(data []byte) (map[string]map[string]string, error) {
 		if err := d.once(&seen, 1, k); err != nil {
 			return nil, err
 		}
-		list, err := d.open('[')
-		if err != nil {
+		if err := d.array(func() error { return d.clusterStatus(out) }); err != nil {
 			return nil, err
-		}
-		for more := !list; more; {
-			if err := d.clusterStatus(out); err != nil {
-				return nil, err
-			}
-			if more, err = d.next(']'); err != nil {
-				return nil, err
-			}
 		}
 		if more, err = d.next('}'); err != nil {
 			return nil, err
@@ -115,19 +106,7 @@ func (d *edsDecoder) clusterStatus(out map[string]map[string]string) error {
 }
 
 func (d *edsDecoder) hostStatuses(hosts map[string]string) error {
-	empty, err := d.open('[')
-	if err != nil {
-		return err
-	}
-	for more := !empty; more; {
-		if err := d.hostStatus(hosts); err != nil {
-			return err
-		}
-		if more, err = d.next(']'); err != nil {
-			return err
-		}
-	}
-	return nil
+	return d.array(func() error { return d.hostStatus(hosts) })
 }
 
 // hostStatus reads one HostStatus: its address and health, as

@@ -148,6 +148,25 @@ func (d *edsDecoder) next(closer byte) (more bool, err error) {
 	return false, d.decline("want ',' or %q", closer)
 }
 
+// array reads a JSON array, calling elem for each element (positioned at
+// its first byte); the opening and closing bytes and the separators are
+// checked as open and next check them.
+func (d *edsDecoder) array(elem func() error) error {
+	empty, err := d.open('[')
+	if err != nil {
+		return err
+	}
+	for more := !empty; more; {
+		if err := elem(); err != nil {
+			return err
+		}
+		if more, err = d.next(']'); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // key reads a member's name and its ':'. A name with an escape is
 // declined: message fields are then not matched by their bytes, nor map
 // keys compared by them.
@@ -491,19 +510,7 @@ func (d *edsDecoder) value(depth int) error {
 		if depth+1 > maxStructDepth {
 			return d.decline("nesting deeper than %d", maxStructDepth)
 		}
-		empty, err := d.open('[')
-		if err != nil {
-			return err
-		}
-		for more := !empty; more; {
-			if err := d.value(depth + 1); err != nil {
-				return err
-			}
-			if more, err = d.next(']'); err != nil {
-				return err
-			}
-		}
-		return nil
+		return d.array(func() error { return d.value(depth + 1) })
 	case c == '"':
 		return d.skipStr()
 	case c == 't':
@@ -673,19 +680,7 @@ func (d *edsDecoder) edsDump() error {
 }
 
 func (d *edsDecoder) configs(static bool) error {
-	empty, err := d.open('[')
-	if err != nil {
-		return err
-	}
-	for more := !empty; more; {
-		if err := d.endpointConfig(static, ""); err != nil {
-			return err
-		}
-		if more, err = d.next(']'); err != nil {
-			return err
-		}
-	}
-	return nil
+	return d.array(func() error { return d.endpointConfig(static, "") })
 }
 
 // endpointConfig reads an EndpointsConfigDump.StaticEndpointConfig or
@@ -836,19 +831,7 @@ func (d *edsDecoder) policy() error {
 
 // groups reads the LocalityLbEndpoints of a ClusterLoadAssignment.
 func (d *edsDecoder) groups() error {
-	empty, err := d.open('[')
-	if err != nil {
-		return err
-	}
-	for more := !empty; more; {
-		if err := d.group(); err != nil {
-			return err
-		}
-		if more, err = d.next(']'); err != nil {
-			return err
-		}
-	}
-	return nil
+	return d.array(d.group)
 }
 
 func (d *edsDecoder) group() error {
@@ -955,19 +938,7 @@ func (d *edsDecoder) locality(loc *[3]string) error {
 }
 
 func (d *edsDecoder) lbEndpoints() error {
-	empty, err := d.open('[')
-	if err != nil {
-		return err
-	}
-	for more := !empty; more; {
-		if err := d.lbEndpoint(); err != nil {
-			return err
-		}
-		if more, err = d.next(']'); err != nil {
-			return err
-		}
-	}
-	return nil
+	return d.array(d.lbEndpoint)
 }
 
 // lbEndpoint reads one LbEndpoint into an Endpoint, as Table.addCLA does.
