@@ -744,13 +744,7 @@ func oneExposeIstiod(env *Env, c *mesh.Cluster, g *mesh.Gateway, remotes []*mesh
 	}
 	var routed []string
 	for _, vs := range c.Inv.Traffic.VirtualServices {
-		boundHere := false
-		for _, name := range vs.Gateways {
-			if slices.Contains(refs, qualifiedGateway(name, vs.Namespace)) {
-				boundHere = true
-			}
-		}
-		if !boundHere {
+		if !boundTo(vs.Gateways, vs.Namespace, refs) {
 			continue
 		}
 		for _, d := range vs.Destinations {
@@ -865,14 +859,11 @@ func exposedSNI(env *Env, c *mesh.Cluster, g *mesh.Gateway, remotes []*mesh.Clus
 // one of refs takes a connection on port with SNI sni ("" for none), and
 // lists the matches seen on that port.
 func tlsRouteTakes(c *mesh.Cluster, refs []string, port uint32, sni string) (ok, read bool, seen string) {
-	bound := func(gws []string, ns string) bool {
-		return slices.ContainsFunc(gws, func(name string) bool { return slices.Contains(refs, qualifiedGateway(name, ns)) })
-	}
 	read = true
 	var all []string
 	for _, vs := range c.Inv.Traffic.VirtualServices {
 		if !vs.TLSRead {
-			read = read && !bound(vs.Gateways, vs.Namespace)
+			read = read && !boundTo(vs.Gateways, vs.Namespace, refs)
 			continue
 		}
 		for _, tr := range vs.TLS {
@@ -881,7 +872,7 @@ func tlsRouteTakes(c *mesh.Cluster, refs []string, port uint32, sni string) (ok,
 				if len(gws) == 0 {
 					gws = vs.Gateways
 				}
-				if !bound(gws, vs.Namespace) || m.Port != 0 && m.Port != port || !tr.Routes {
+				if !boundTo(gws, vs.Namespace, refs) || m.Port != 0 && m.Port != port || !tr.Routes {
 					continue
 				}
 				all = append(all, fmt.Sprintf("%s/%s sniHosts %s", vs.Namespace, vs.Name, strings.Join(m.SNIHosts, ",")))
@@ -892,6 +883,13 @@ func tlsRouteTakes(c *mesh.Cluster, refs []string, port uint32, sni string) (ok,
 		}
 	}
 	return ok, read || ok, strings.Join(all, "; ")
+}
+
+// boundTo reports whether one of a VirtualService's gateway references
+// (gws, of a VirtualService in namespace ns) names one of refs
+// (namespace/name).
+func boundTo(gws []string, ns string, refs []string) bool {
+	return slices.ContainsFunc(gws, func(name string) bool { return slices.Contains(refs, qualifiedGateway(name, ns)) })
 }
 
 // qualifiedGateway is a VirtualService's gateway reference as
